@@ -1,0 +1,91 @@
+"""Input validation shared by the public API: clear errors that name the argument."""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+FLOAT_DTYPES = (np.float32, np.float64)
+
+
+def check_dtype(dtype, name="dtype"):
+    """Return ``np.dtype(dtype)`` if it is float32 or float64, else raise."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError as exc:
+        raise TypeError(f"{name}: expected float32 or float64, got {dtype!r}") from exc
+    if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise TypeError(f"{name}: expected float32 or float64, got {dt}")
+    return dt
+
+
+def as_float_array(a, name, dtype=np.float64, ndim=None, finite=True):
+    """Convert ``a`` to a C-contiguous float array of ``dtype``.
+
+    Float32/float64/integer input is converted; float16, complex, bool, object and non-numeric input is
+    refused with a TypeError naming ``name``. Non-finite values raise a ValueError when ``finite``.
+    """
+    arr = np.asarray(a)
+    kind = arr.dtype.kind
+    if kind == "c":
+        raise TypeError(f"{name}: expected a real float array, got complex dtype {arr.dtype}")
+    if kind == "f" and arr.dtype.itemsize < 4:
+        raise TypeError(f"{name}: expected float32 or float64, got {arr.dtype} (too little precision)")
+    if kind not in "fiu":
+        raise TypeError(f"{name}: expected a numeric float array, got dtype {arr.dtype}")
+    if ndim is not None and arr.ndim != ndim:
+        raise ValueError(f"{name}: expected a {ndim}-d array, got shape {arr.shape}")
+    arr = np.ascontiguousarray(arr, dtype=dtype)
+    if finite and not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name}: expected finite values, got NaN or inf")
+    return arr
+
+
+def check_int(value, name, minimum=None):
+    """Return ``int(value)`` for an integral value (not bool) >= ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name}: expected an int, got {type(value).__name__} {value!r}")
+    value = int(value)
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name}: expected an int >= {minimum}, got {value}")
+    return value
+
+
+def check_positive(value, name, allow_zero=False):
+    """Return ``float(value)`` for a finite real value > 0 (or >= 0)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name}: expected a real number, got {type(value).__name__} {value!r}")
+    value = float(value)
+    if not np.isfinite(value):
+        raise ValueError(f"{name}: expected a finite number, got {value}")
+    if value < 0 or (value == 0 and not allow_zero):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"{name}: expected a number {bound}, got {value}")
+    return value
+
+
+def check_probability(value, name, open_interval=True):
+    """Return ``float(value)`` in (0, 1) (or [0, 1] when ``open_interval`` is False)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name}: expected a real number, got {type(value).__name__} {value!r}")
+    value = float(value)
+    ok = (0 < value < 1) if open_interval else (0 <= value <= 1)
+    if not ok or not np.isfinite(value):
+        interval = "(0, 1)" if open_interval else "[0, 1]"
+        raise ValueError(f"{name}: expected a number in {interval}, got {value}")
+    return value
+
+
+def check_labels(y, n, classes, name="y"):
+    """Return ``y`` as int64 of length ``n`` with values in [0, classes)."""
+    arr = np.asarray(y)
+    if arr.dtype.kind not in "iu":
+        if arr.dtype.kind == "f" and arr.size and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):
+            arr = arr.astype(np.int64)
+        else:
+            raise TypeError(f"{name}: expected integer class labels, got dtype {arr.dtype}")
+    if arr.ndim != 1 or arr.shape[0] != n:
+        raise ValueError(f"{name}: expected shape ({n},) to match the batch, got {arr.shape}")
+    if arr.size and (arr.min() < 0 or arr.max() >= classes):
+        raise ValueError(f"{name}: expected labels in [0, {classes}), got values in [{arr.min()}, {arr.max()}]")
+    return np.ascontiguousarray(arr, dtype=np.int64)

@@ -1,0 +1,37 @@
+"""One place that turns a user's ``seed`` or ``rng`` into a numpy Generator."""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+
+def as_generator(seed=None, rng=None, *, name="seed"):
+    """Return a :class:`numpy.random.Generator` from an int seed or a Generator.
+
+    Parameters
+    ----------
+    seed : int or numpy.random.Generator or None
+        A non-negative integer seed, or a Generator (used as is).
+    rng : numpy.random.Generator or None
+        An explicit Generator; takes precedence over ``seed``.
+    name : str
+        Argument name used in error messages.
+
+    Returns
+    -------
+    numpy.random.Generator
+    """
+    if rng is not None:
+        if not isinstance(rng, np.random.Generator):
+            raise TypeError(f"rng: expected a numpy.random.Generator, got {type(rng).__name__}")
+        return rng
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if seed is None:
+        return np.random.default_rng(0)
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise TypeError(f"{name}: expected an int or a numpy.random.Generator, got {type(seed).__name__}")
+    if seed < 0:
+        raise ValueError(f"{name}: expected a non-negative int, got {seed}")
+    return np.random.default_rng(int(seed))
