@@ -1,0 +1,263 @@
+"""The Sequential model: parameters in one flat buffer, forward, gradients, Hessian-vector products."""
+from __future__ import annotations
+
+import numpy as np
+
+from genbound._checks import as_float_array, check_dtype, check_labels, check_int
+from genbound._rng import as_generator
+from genbound.nn.layers import Conv2d, CPConv2d, Layer
+from genbound.nn.loss import softmax_cross_entropy, softmax_cross_entropy_jvp
+
+
+class Sequential:
+    """A feed-forward network: a list of layers applied in order, ending in class logits.
+
+    All parameters live in one contiguous vector (``get_flat`` / ``set_flat``); ``params`` maps names such as
+    ``"0.p"`` or ``"6.weight"`` (layer index, parameter name) to views of it, in layer order.
+
+    Parameters
+    ----------
+    layers : list of Layer
+    seed : int or numpy.random.Generator
+        Seed of the parameter initialization.
+    dtype : {numpy.float64, numpy.float32}
+        Precision of parameters and computation; inputs are converted to it.
+    input_shape : tuple (C, H, W), optional
+        Expected shape of one input; checked on every call and used to infer the number of classes.
+    """
+
+    def __init__(self, layers, seed=0, dtype=np.float64, input_shape=None):
+        layers = list(layers)
+        if not layers or not all(isinstance(layer, Layer) for layer in layers):
+            raise TypeError("layers: expected a non-empty list of genbound.nn layers, got "
+                            f"{[type(layer).__name__ for layer in layers]}")
+        self.layers = layers
+        self.dtype = check_dtype(dtype)
+        self.input_shape = None if input_shape is None else tuple(int(s) for s in input_shape)
+        self.classes = None
+        if self.input_shape is not None:
+            shape = self.input_shape
+            for layer in layers:
+                shape = layer.output_shape(shape)
+            if len(shape) != 1:
+                raise ValueError(f"layers: expected the network to end in a vector of logits, got shape {shape}")
+            self.classes = shape[0]
+        rng = as_generator(seed)
+        # one flat buffer, each layer's parameters are views into it
+        specs = [(i, name, tuple(shape)) for i, layer in enumerate(layers)
+                 for name, shape in layer.param_shapes().items()]
+        sizes = [int(np.prod(shape)) for _, _, shape in specs]
+        self._flat = np.zeros(sum(sizes), dtype=self.dtype)
+        self.params = {}
+        self._slices = {}
+        offset = 0
+        for (i, name, shape), size in zip(specs, sizes):
+            self._slices[f"{i}.{name}"] = slice(offset, offset + size)
+            self.params[f"{i}.{name}"] = self._flat[offset:offset + size].reshape(shape)
+            offset += size
+        for i, layer in enumerate(layers):
+            values = layer.init_params(rng, self.dtype)
+            bound = {}
+            for name, value in values.items():
+                view = self.params[f"{i}.{name}"]
+                view[...] = value
+                bound[name] = view
+            layer.bind(bound)
+
+    # -- parameters ---------------------------------------------------------------------------------------
+    @property
+    def n_params(self):
+        """Number of trainable scalars."""
+        return self._flat.size
+
+    def get_flat(self):
+        """A copy of all parameters as one vector, in the order of ``params``."""
+        return self._flat.copy()
+
+    def set_flat(self, v):
+        """Overwrite all parameters from one vector of length ``n_params``."""
+        v = as_float_array(v, "v", dtype=self.dtype)
+        if v.shape != self._flat.shape:
+            raise ValueError(f"v: expected a vector of length {self._flat.size}, got shape {v.shape}")
+        self._flat[...] = v
+
+    def flatten(self, mapping, name="grads"):
+        """Stack a mapping name -> array with the keys of ``params`` into one vector."""
+        out = np.empty_like(self._flat)
+        for key, sl in self._slices.items():
+            if key not in mapping:
+                raise ValueError(f"{name}: missing key {key!r}")
+            out[sl] = np.asarray(mapping[key]).ravel()
+        return out
+
+    def unflatten(self, v, name="v"):
+        """Split a vector of length ``n_params`` into a dict name -> array shaped like ``params``."""
+        v = as_float_array(v, name, dtype=self.dtype)
+        if v.shape != self._flat.shape:
+            raise ValueError(f"{name}: expected a vector of length {self._flat.size}, got shape {v.shape}")
+        return {key: v[sl].reshape(self.params[key].shape) for key, sl in self._slices.items()}
+
+    def copy(self):
+        """An independent copy of the model (same layers, copied parameters)."""
+        import copy
+
+        clone = copy.copy(self)
+        clone.layers = [copy.copy(layer) for layer in self.layers]
+        clone._flat = self._flat.copy()
+        clone.params = {key: clone._flat[sl].reshape(self.params[key].shape) for key, sl in self._slices.items()}
+        for i, layer in enumerate(clone.layers):
+            layer.params = {name: clone.params[f"{i}.{name}"] for name in layer.param_shapes()}
+        return clone
+
+    def layer_params(self, i):
+        """Parameter names of layer ``i`` in ``params``."""
+        return [f"{i}.{name}" for name in self.layers[i].param_shapes()]
+
+    # -- validation ---------------------------------------------------------------------------------------
+    def _check_x(self, x):
+        x = as_float_array(x, "x", dtype=self.dtype)
+        if self.input_shape is not None:
+            if x.ndim != len(self.input_shape) + 1 or x.shape[1:] != self.input_shape:
+                raise ValueError(f"x: expected shape (n, {', '.join(map(str, self.input_shape))}), got {x.shape}")
+        elif x.ndim < 2:
+            raise ValueError(f"x: expected a batch of inputs (n, ...), got shape {x.shape}")
+        if x.shape[0] == 0:
+            raise ValueError("x: expected at least one input, got an empty batch")
+        return x
+
+    def _check_xy(self, x, y):
+        x = self._check_x(x)
+        classes = self.classes if self.classes is not None else self._infer_classes(x)
+        return x, check_labels(y, x.shape[0], classes)
+
+    def _infer_classes(self, x):
+        shape = x.shape[1:]
+        for layer in self.layers:
+            shape = layer.output_shape(shape)
+        return shape[0]
+
+    # -- computation --------------------------------------------------------------------------------------
+    def _forward(self, x):
+        caches = []
+        for layer in self.layers:
+            x, cache = layer.forward(x)
+            caches.append(cache)
+        if x.ndim != 2:
+            raise ValueError(f"layers: expected the network to output logits (n, classes), got shape {x.shape}")
+        return x, caches
+
+    def forward(self, x):
+        """Logits (n, classes) for inputs x (n, C, H, W)."""
+        return self._forward(self._check_x(x))[0]
+
+    def predict(self, x):
+        """Predicted classes (argmax of the logits)."""
+        return self.forward(x).argmax(axis=1)
+
+    def loss(self, x, y):
+        """Mean softmax cross-entropy on (x, y)."""
+        x, y = self._check_xy(x, y)
+        return softmax_cross_entropy(self._forward(x)[0], y)[0]
+
+    def error(self, x, y):
+        """0-1 error in [0, 1]: the fraction of misclassified inputs."""
+        x, y = self._check_xy(x, y)
+        return float(np.mean(self._forward(x)[0].argmax(axis=1) != y))
+
+    def evaluate(self, x, y, batch_size=1024):
+        """(mean loss, 0-1 error) on (x, y), computed in batches of ``batch_size``."""
+        x, y = self._check_xy(x, y)
+        batch_size = check_int(batch_size, "batch_size", 1)
+        total_loss, wrong = 0.0, 0
+        for start in range(0, x.shape[0], batch_size):
+            xb, yb = x[start:start + batch_size], y[start:start + batch_size]
+            logits = self._forward(xb)[0]
+            total_loss += softmax_cross_entropy(logits, yb)[0] * xb.shape[0]
+            wrong += int(np.sum(logits.argmax(axis=1) != yb))
+        return total_loss / x.shape[0], wrong / x.shape[0]
+
+    def _backward(self, dlogits, caches):
+        grads = {}
+        dy = dlogits
+        for i in range(len(self.layers) - 1, -1, -1):
+            dy, g = self.layers[i].backward(dy, caches[i], need_dx=i > 0)
+            for name, value in g.items():
+                grads[f"{i}.{name}"] = value
+        return {key: grads[key] for key in self.params}
+
+    def loss_and_grad(self, x, y, flat=False):
+        """Mean cross-entropy on (x, y) and its exact gradient (backpropagation).
+
+        Returns
+        -------
+        loss : float
+        grads : dict name -> array with the keys and shapes of ``params`` (or one vector if ``flat``)
+        """
+        x, y = self._check_xy(x, y)
+        logits, caches = self._forward(x)
+        loss, dlogits, _ = softmax_cross_entropy(logits, y)
+        grads = self._backward(dlogits, caches)
+        return loss, (self.flatten(grads) if flat else grads)
+
+    def weight_grads(self, x, y):
+        """Weight-space gradients G = dL/dW of every convolution, keyed by layer index.
+
+        For :class:`CPConv2d` layers this is the gradient with respect to the reconstructed filter, the G of
+        Eq. 2 of Lee & Lee; for :class:`Conv2d` it is the ordinary weight gradient.
+        """
+        x, y = self._check_xy(x, y)
+        logits, caches = self._forward(x)
+        _, dy, _ = softmax_cross_entropy(logits, y)
+        out = {}
+        for i in range(len(self.layers) - 1, -1, -1):
+            layer = self.layers[i]
+            if isinstance(layer, (Conv2d, CPConv2d)):
+                out[i] = layer.weight_grad(dy, caches[i])
+            if i > 0:
+                dy, _ = layer.backward(dy, caches[i], need_dx=True)
+        return dict(sorted(out.items()))
+
+    def hvp(self, x, y, v):
+        """Exact Hessian-vector product H v of the mean loss on (x, y) (Pearlmutter's R-operator).
+
+        One forward pass, one tangent forward pass, and the backward pass with its tangent: the cost of about
+        two gradient evaluations, exact except on the measure-zero set of ReLU kinks and max-pool ties.
+
+        Parameters
+        ----------
+        x, y : batch
+        v : ndarray (n_params,), the direction
+
+        Returns
+        -------
+        ndarray (n_params,)
+        """
+        x, y = self._check_xy(x, y)
+        tparams_all = self.unflatten(v, "v")
+        if not np.all(np.isfinite(self._flat)):
+            raise ValueError("model parameters: expected finite values, got NaN or inf")
+        acts, caches, tcaches, tparams = x, [], [], []
+        rx = None
+        for i, layer in enumerate(self.layers):
+            tp = {name: tparams_all[f"{i}.{name}"] for name in layer.param_shapes()}
+            new_acts, cache = layer.forward(acts)
+            rx, tcache = layer.jvp(rx, tp, cache)
+            acts = new_acts
+            caches.append(cache)
+            tcaches.append(tcache)
+            tparams.append(tp)
+        _, dy, probs = softmax_cross_entropy(acts, y)
+        rdy = softmax_cross_entropy_jvp(probs, rx)
+        out = {}
+        for i in range(len(self.layers) - 1, -1, -1):
+            layer = self.layers[i]
+            new_dy, _ = layer.backward(dy, caches[i], need_dx=i > 0)
+            rdy, rg = layer.backward_jvp(dy, rdy, caches[i], tcaches[i], tparams[i], need_dx=i > 0)
+            dy = new_dy
+            for name, value in rg.items():
+                out[f"{i}.{name}"] = value
+        return self.flatten(out)
+
+    def __repr__(self):
+        inner = ",\n  ".join(repr(layer) for layer in self.layers)
+        return f"Sequential([\n  {inner}\n], n_params={self.n_params}, dtype={self.dtype})"

@@ -1,0 +1,58 @@
+"""The reference networks of genbound (tests, benchmarks, experiments)."""
+from __future__ import annotations
+
+import numpy as np
+
+from genbound._checks import check_int
+from genbound.nn.layers import Conv2d, CPConv2d, Dense, Flatten, GlobalAvgPool, MaxPool2d, ReLU
+from genbound.nn.model import Sequential
+
+REFERENCE_NETWORKS = ("digits", "digits_gap", "mnist")
+
+
+def _conv(c_in, c_out, rank):
+    if rank is None:
+        return Conv2d(c_in, c_out, 3, padding=1)
+    return CPConv2d(c_in, c_out, 3, rank=rank, padding=1)
+
+
+def reference_cnn(name, rank=None, seed=0, dtype=np.float64, width=1.0):
+    """Build one of the reference networks, with full (``rank=None``) or rank-R CP filters.
+
+    - ``"digits"``: input 1x8x8; conv 1->16 3x3 pad 1, ReLU, maxpool 2; conv 16->32 3x3 pad 1, ReLU,
+      maxpool 2; flatten; dense 32*2*2 -> 10.
+    - ``"digits_gap"``: input 1x8x8; conv 1->16, ReLU, maxpool 2; conv 16->32, ReLU; global average pool;
+      dense 32 -> 10. Its parameters sit mostly in conv filters (5,130 full, 1,194 rank 1).
+    - ``"mnist"``: input 1x28x28; conv 1->32, ReLU, maxpool 2; conv 32->64, ReLU, maxpool 2; flatten;
+      dense 64*7*7 -> 10.
+
+    Parameters
+    ----------
+    name : {"digits", "digits_gap", "mnist"}
+    rank : int >= 1 or None
+        CP rank of every convolution; None gives full filters.
+    seed : int or numpy.random.Generator
+    dtype : {numpy.float64, numpy.float32}
+    width : float
+        Multiplies the channel counts (16, 32 / 32, 64), for capacity sweeps; 1.0 gives the reference.
+
+    Returns
+    -------
+    Sequential
+    """
+    if name not in REFERENCE_NETWORKS:
+        raise ValueError(f"name: expected one of {REFERENCE_NETWORKS}, got {name!r}")
+    if rank is not None:
+        rank = check_int(rank, "rank", 1)
+    if not (isinstance(width, (int, float)) and width > 0):
+        raise ValueError(f"width: expected a positive number, got {width!r}")
+    if name == "mnist":
+        c1, c2, side = max(1, round(32 * width)), max(1, round(64 * width)), 28
+    else:
+        c1, c2, side = max(1, round(16 * width)), max(1, round(32 * width)), 8
+    layers = [_conv(1, c1, rank), ReLU(), MaxPool2d(2), _conv(c1, c2, rank), ReLU()]
+    if name == "digits_gap":
+        layers += [GlobalAvgPool(), Dense(c2, 10)]
+    else:
+        layers += [MaxPool2d(2), Flatten(), Dense(c2 * (side // 4) ** 2, 10)]
+    return Sequential(layers, seed=seed, dtype=dtype, input_shape=(1, side, side))
