@@ -137,6 +137,10 @@ class Dataset:
         set_(self, "classes", classes)
         set_(self, "info", types.MappingProxyType(dict(self.info)))
 
+    def __reduce__(self):
+        # the read-only ``info`` view cannot be pickled: rebuild from a plain dict (e.g. for worker pools)
+        return (Dataset, (self.x_train, self.y_train, self.x_test, self.y_test, self.classes, dict(self.info)))
+
     # ------------------------------------------------------------------ sizes and shapes
     @property
     def m(self) -> int:

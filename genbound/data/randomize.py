@@ -22,7 +22,7 @@ def _relabel(y, classes, fraction, gen):
 
 
 def _flat(x):
-    return x.reshape(x.shape[0], -1)
+    return x.reshape(x.shape[0], int(np.prod(x.shape[1:])))
 
 
 def randomize(data, kind, fraction=1.0, seed=0, corrupt_test=False, *, rng=None) -> Dataset:

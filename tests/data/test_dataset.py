@@ -1,5 +1,6 @@
 """Dataset: validation, derived datasets, and seeded mini-batches."""
 import dataclasses
+import pickle
 
 import numpy as np
 import pytest
@@ -166,3 +167,12 @@ def test_batch_errors():
         d.batch_indices(2, seed=-1)
     with pytest.raises(TypeError, match="rng"):
         d.batch_indices(2, rng=3)
+
+
+def test_pickle_round_trip():
+    d = Dataset(np.ones((3, 1, 2, 2), np.float32), [0, 1, 2], np.zeros((1, 1, 2, 2), np.float32), [1],
+                classes=5, info={"source": "x", "idx": np.arange(3)})
+    back = pickle.loads(pickle.dumps(d))
+    assert back.classes == 5 and back.dtype == np.float32 and back.info["source"] == "x"
+    np.testing.assert_array_equal(back.x_train, d.x_train)
+    np.testing.assert_array_equal(back.info["idx"], np.arange(3))
