@@ -36,7 +36,7 @@ def test_stratified(digits, raw):
 
 
 def test_split_is_a_partition_of_the_real_data(digits, raw):
-    images, target = raw
+    _, target = raw
     tr, te = digits.info["train_index"], digits.info["test_index"]
     np.testing.assert_array_equal(np.sort(np.concatenate([tr, te])), np.arange(1797))
     np.testing.assert_array_equal(digits.y_train, target[tr])
