@@ -9,7 +9,7 @@ contention and the summation order never depends on the thread count.
 import numba
 import numpy as np
 
-_OPTS = dict(cache=True, nogil=True, parallel=True)
+_OPTS = dict(cache=True, nogil=True, parallel=False)
 
 
 @numba.njit(**_OPTS)

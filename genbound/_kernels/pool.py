@@ -2,7 +2,7 @@
 import numba
 import numpy as np
 
-_OPTS = dict(cache=True, nogil=True, parallel=True)
+_OPTS = dict(cache=True, nogil=True, parallel=False)
 
 
 @numba.njit(**_OPTS)

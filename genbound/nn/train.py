@@ -23,6 +23,13 @@ def _atomic_pickle(obj, path):
     os.replace(tmp, path)
 
 
+def _batch_indices(m, batch_size, rng):
+    """One epoch's mini-batches: a permutation cut into chunks of ``batch_size`` (the last may be smaller),
+    the same convention as :meth:`genbound.data.Dataset.batch_indices`."""
+    order = rng.permutation(m)
+    return [order[i:i + batch_size] for i in range(0, m, batch_size)]
+
+
 def _check_data(data):
     for attr in ("x_train", "y_train", "x_test", "y_test"):
         if not hasattr(data, attr):
@@ -108,7 +115,7 @@ def train(model, data, epochs=30, batch_size=64, optimizer=None, seed=0, eval_ev
         bar = tqdm(total=(epochs - start_epoch) * steps_per_epoch, desc="train", leave=False)
     try:
         for epoch in range(start_epoch, epochs):
-            batches = [np.arange(m)] if full else np.array_split(rng.permutation(m), steps_per_epoch)
+            batches = [np.arange(m)] if full else _batch_indices(m, batch_size, rng)
             for b, idx in enumerate(batches):
                 _, grads = model.loss_and_grad(x_train[idx], y_train[idx])
                 optimizer.step(model, grads)
