@@ -151,7 +151,7 @@ def log_growth_bound(d, m, form="min"):
         raise ValueError(f"m: Sauer's form d*ln(e*m/d) needs m >= d = {d:g}, got m = {m}")
     if m < d:  # form == "min": only the trivial bound is valid here
         return trivial
-    sauer = 0.0 if d == 0 else d * math.log(math.e * m / d)
+    sauer = 0.0 if d == 0 else d * (1.0 + math.log(m) - math.log(d))  # d ln(e m / d), no overflow
     return sauer if form == "sauer" else min(trivial, sauer)
 
 
