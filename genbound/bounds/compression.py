@@ -87,7 +87,8 @@ def code_length_bits(indices, k, *, scheme="entropy", level_bits=32, header_bits
 
        - ``"enumerative"``: as ``"entropy"`` but the sequence is sent as its rank among all
          sequences with the same counts, :math:`\lceil\log_2 \binom{n}{n_1,\dots,n_k}\rceil` bits
-         (exact integer arithmetic; never more than :math:`\lceil nH\rceil`).
+         (exact integer arithmetic, about 2 s for n = 500,000; never more than
+         :math:`\lceil nH\rceil`).
 
     Every field has a length known to the decoder from what it has already read, so the code is
     prefix-free and :math:`\sum_h 2^{-\mathrm{bits}(h)} \le 1`: :math:`P(h) = 2^{-\mathrm{bits}(h)}`
