@@ -420,7 +420,7 @@ def sample_convergence_bound(emp_error, n, delta):
     r"""Upper confidence bound on a Gibbs error estimated from ``n`` Monte-Carlo draws of the weights.
 
     If :math:`\hat e_n` is the average training error of ``n`` networks drawn i.i.d. from Q, then with
-    probability at least :math:`1-\delta` over the draws (Langford & Caruana 2002, the sample
+    probability at least :math:`1-\delta` over the draws (Langford & Caruana, NIPS 2001, the sample
     convergence bound used by Dziugaite & Roy 2017 with :math:`\delta' = 0.01`)
 
     .. math::
