@@ -1,0 +1,128 @@
+"""Derivative checks against central finite differences, for layers, models and users' own functions."""
+from __future__ import annotations
+
+import numpy as np
+
+from genbound._rng import as_generator
+
+
+def numerical_gradient(f, x, h=1e-5):
+    """Central-difference gradient of a scalar function ``f`` at the array ``x`` (every coordinate).
+
+    .. math:: \\partial_i f(x) \\approx \\frac{f(x + h e_i) - f(x - h e_i)}{2h}
+
+    ``x`` is perturbed in place and restored.
+    """
+    x = np.asarray(x)
+    grad = np.empty(x.shape, dtype=np.float64)
+    flat, gflat = x.reshape(-1), grad.reshape(-1)
+    for i in range(flat.size):
+        old = flat[i]
+        flat[i] = old + h
+        fp = f()
+        flat[i] = old - h
+        fm = f()
+        flat[i] = old
+        gflat[i] = (fp - fm) / (2 * h)
+    return grad
+
+
+def relative_error(a, b):
+    """Norm-wise relative error ||a - b|| / max(||a||, ||b||) (0 when both vanish)."""
+    a, b = np.asarray(a, dtype=np.float64).ravel(), np.asarray(b, dtype=np.float64).ravel()
+    scale = max(np.linalg.norm(a), np.linalg.norm(b))
+    return 0.0 if scale == 0 else float(np.linalg.norm(a - b) / scale)
+
+
+def layer_loss_probe(layer, x, seed=0):
+    """A scalar test function of a layer: L = <R, layer(x)> with a fixed random R; returns (L, dL/dy)."""
+    y, _ = layer.forward(x)
+    r = as_generator(seed).normal(size=y.shape).astype(x.dtype)
+    return (lambda: float(np.sum(r * layer.forward(x)[0]))), r
+
+
+def check_layer_grads(layer, x, seed=0, h=1e-5, rtol=1e-6):
+    """Compare a layer's backward pass with central differences, for its input and every parameter.
+
+    The layer is probed through L = <R, layer(x)> with R drawn from ``seed``. Raises AssertionError naming
+    the array whose gradient disagrees (norm-wise relative error above ``rtol``); returns the errors.
+    """
+    f, r = layer_loss_probe(layer, x, seed)
+    _, cache = layer.forward(x)
+    dx, grads = layer.backward(r, cache, need_dx=True)
+    errors = {"x": relative_error(dx, numerical_gradient(f, x, h))}
+    for name, value in layer.params.items():
+        errors[name] = relative_error(grads[name], numerical_gradient(f, value, h))
+    bad = {k: v for k, v in errors.items() if not v <= rtol}
+    if bad:
+        raise AssertionError(f"gradient check failed for {layer!r}: relative errors {bad} > {rtol}")
+    return errors
+
+
+def check_model_grads(model, x, y, h=1e-5, rtol=1e-6):
+    """Compare ``model.loss_and_grad`` with central differences of ``model.loss`` for every parameter.
+
+    Returns the norm-wise relative error; raises AssertionError above ``rtol``.
+    """
+    _, grads = model.loss_and_grad(x, y, flat=True)
+    flat = model._flat
+
+    def f():
+        return model.loss(x, y)
+
+    err = relative_error(grads, numerical_gradient(f, flat, h))
+    if not err <= rtol:
+        raise AssertionError(f"gradient check failed: relative error {err:.3e} > {rtol}")
+    return err
+
+
+def check_hvp(model, x, y, v=None, seed=0, h=1e-5, rtol=1e-6):
+    """Compare ``model.hvp`` with central differences of exact gradients along ``v``.
+
+    .. math:: H v \\approx \\frac{\\nabla L(w + h v) - \\nabla L(w - h v)}{2h}
+
+    Returns the norm-wise relative error; raises AssertionError above ``rtol``.
+    """
+    w0 = model.get_flat()
+    if v is None:
+        v = as_generator(seed).normal(size=w0.size)
+    hv = model.hvp(x, y, v)
+    try:
+        model.set_flat(w0 + h * v)
+        gp = model.loss_and_grad(x, y, flat=True)[1]
+        model.set_flat(w0 - h * v)
+        gm = model.loss_and_grad(x, y, flat=True)[1]
+    finally:
+        model.set_flat(w0)
+    err = relative_error(hv, (gp - gm) / (2 * h))
+    if not err <= rtol:
+        raise AssertionError(f"Hessian-vector product check failed: relative error {err:.3e} > {rtol}")
+    return err
+
+
+def activation_margin(model, x):
+    """Distance of the forward pass from a kink: the smallest |ReLU input| and the smallest gap between the
+    largest and second-largest entry of a max-pooling window (normalized by the activations' scale).
+
+    Finite-difference checks are only meaningful when this margin is well above the step times the
+    gradient; test suites redraw inputs whose margin is too small.
+    """
+    from genbound.nn.layers import MaxPool2d, ReLU
+
+    margin = np.inf
+    acts = model._check_x(x)
+    for layer in model.layers:
+        scale = float(np.max(np.abs(acts))) or 1.0
+        if isinstance(layer, ReLU):
+            margin = min(margin, float(np.min(np.abs(acts))) / scale)
+        elif isinstance(layer, MaxPool2d):
+            n, c, h, w = acts.shape
+            k, s = layer.kernel_size, layer.stride
+            for a in range(0, h - k + 1, s):
+                for b in range(0, w - k + 1, s):
+                    win = np.sort(acts[:, :, a:a + k, b:b + k].reshape(n, c, -1), axis=-1)
+                    gap = (win[..., -1] - win[..., -2])[win[..., -1] != 0]  # ties at 0 after ReLU are harmless
+                    if win.shape[-1] > 1 and gap.size:
+                        margin = min(margin, float(np.min(gap)) / scale)
+        acts, _ = layer.forward(acts)
+    return margin

@@ -1,0 +1,174 @@
+"""Layer rules against central finite differences: backward, tangent forward, tangent backward."""
+import numpy as np
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from genbound.nn import AvgPool2d, Conv2d, CPConv2d, Dense, Flatten, GlobalAvgPool, MaxPool2d, ReLU
+from genbound.testing import check_layer_grads, numerical_gradient, relative_error
+from genbound.testing.strategies import conv_configs, normal_array, seeds
+
+
+def _input(cfg):
+    return normal_array(cfg["seed"] + 1, (cfg["batch"], cfg["in_channels"], cfg["height"], cfg["width"]))
+
+
+def _conv(cfg, cp):
+    args = (cfg["in_channels"], cfg["out_channels"], cfg["kernel_size"])
+    kw = dict(stride=cfg["stride"], padding=cfg["padding"])
+    layer = CPConv2d(*args, rank=cfg["rank"], **kw) if cp else Conv2d(*args, **kw)
+    layer.initialize(cfg["seed"])
+    for value in layer.params.values():  # nonzero biases too
+        value += normal_array(cfg["seed"] + 2, value.shape, 0.1)
+    return layer
+
+
+@given(conv_configs())
+def test_conv2d_gradients(cfg):
+    check_layer_grads(_conv(cfg, cp=False), _input(cfg), seed=cfg["seed"])
+
+
+@given(conv_configs())
+def test_cpconv2d_gradients(cfg):
+    check_layer_grads(_conv(cfg, cp=True), _input(cfg), seed=cfg["seed"])
+
+
+@given(conv_configs())
+def test_cpconv2d_equals_conv2d_with_reconstructed_weight(cfg):
+    layer, x = _conv(cfg, cp=True), _input(cfg)
+    y_cp = layer.forward(x)[0]
+    y_full = layer.to_full().forward(x)[0]
+    assert relative_error(y_cp, y_full) <= 1e-12
+
+
+@given(conv_configs())
+def test_cp_chain_rule_from_weight_gradient(cfg):
+    """dL/dp[o,r,i] = sum_jk G[o,i,j,k] q[o,r,j] t[o,r,k], and likewise for q and t."""
+    layer, x = _conv(cfg, cp=True), _input(cfg)
+    y, cache = layer.forward(x)
+    dy = normal_array(cfg["seed"] + 3, y.shape)
+    _, grads = layer.backward(dy, cache)
+    g = layer.weight_grad(dy, cache)
+    p, q, t = layer.p, layer.q, layer.t
+    assert relative_error(grads["p"], np.einsum("oijk,orj,ork->ori", g, q, t)) <= 1e-12
+    assert relative_error(grads["q"], np.einsum("oijk,ori,ork->orj", g, p, t)) <= 1e-12
+    assert relative_error(grads["t"], np.einsum("oijk,ori,orj->ork", g, p, q)) <= 1e-12
+    # G itself is the gradient of the equivalent full convolution
+    full = layer.to_full()
+    _, full_grads = full.backward(dy, full.forward(x)[1])
+    assert relative_error(g, full_grads["weight"]) <= 1e-12
+
+
+@given(seeds(), st.integers(1, 5), st.integers(1, 6))
+def test_dense_gradients(seed, n_in, n_out):
+    layer = Dense(n_in, n_out).initialize(seed)
+    layer.bias[...] = normal_array(seed, (n_out,))
+    check_layer_grads(layer, normal_array(seed + 1, (3, n_in)), seed=seed)
+
+
+@given(seeds())
+def test_relu_gradients(seed):
+    x = normal_array(seed, (2, 3, 4, 4))
+    assume(np.min(np.abs(x)) > 1e-3)
+    check_layer_grads(ReLU(), x, seed=seed)
+
+
+@given(seeds(), st.integers(1, 3), st.integers(1, 3))
+def test_maxpool_gradients(seed, k, stride):
+    x = normal_array(seed, (2, 2, 6, 7))
+    # distinct values per window: no ties within the finite-difference step
+    assume(np.min(np.diff(np.sort(x.ravel()))) > 1e-4)
+    check_layer_grads(MaxPool2d(k, stride), x, seed=seed)
+
+
+@given(seeds(), st.integers(1, 3), st.integers(1, 3))
+def test_avgpool_gradients(seed, k, stride):
+    check_layer_grads(AvgPool2d(k, stride), normal_array(seed, (2, 2, 6, 5)), seed=seed)
+
+
+@given(seeds())
+def test_global_avg_pool_and_flatten_gradients(seed):
+    x = normal_array(seed, (2, 3, 4, 5))
+    check_layer_grads(GlobalAvgPool(), x, seed=seed)
+    check_layer_grads(Flatten(), x, seed=seed)
+
+
+def test_flatten_is_c_order():
+    x = np.arange(2 * 3 * 4 * 5, dtype=float).reshape(2, 3, 4, 5)
+    assert np.array_equal(Flatten().forward(x)[0], x.reshape(2, 60))
+
+
+def test_maxpool_known_values():
+    x = np.array([[[[1.0, 2.0, 0.0, 0.0], [3.0, -1.0, 5.0, 4.0]]]])
+    y, cache = MaxPool2d(2).forward(x)
+    assert np.array_equal(y, [[[[3.0, 5.0]]]])
+    dx, _ = MaxPool2d(2).backward(np.ones_like(y), cache)
+    assert np.array_equal(dx, [[[[0, 0, 0, 0], [1, 0, 1, 0]]]])
+
+
+# ----- tangent rules (R-operator) against finite differences of the primal rules -------------------------
+
+def _tangent_case(layer, x, seed, h=1e-5):
+    rng = np.random.default_rng(seed)
+    rx = rng.normal(size=x.shape)
+    tparams = {k: rng.normal(size=v.shape) for k, v in layer.params.items()}
+    y, cache = layer.forward(x)
+    dy = rng.normal(size=y.shape)
+    rdy = rng.normal(size=y.shape)
+    ry, tcache = layer.jvp(rx, tparams, cache)
+    layer.backward(dy, cache)
+    rdx, rgrads = layer.backward_jvp(dy, rdy, cache, tcache, tparams)
+
+    def shifted(sign):
+        saved = {k: v.copy() for k, v in layer.params.items()}
+        for k, v in layer.params.items():
+            v += sign * h * tparams[k]
+        ys, c = layer.forward(x + sign * h * rx)
+        dxs, gs = layer.backward(dy + sign * h * rdy, c)
+        for k, v in layer.params.items():
+            v[...] = saved[k]
+        return ys, dxs, gs
+
+    yp, dxp, gp = shifted(1)
+    ym, dxm, gm = shifted(-1)
+    assert relative_error(ry, (yp - ym) / (2 * h)) <= 1e-7
+    assert relative_error(rdx, (dxp - dxm) / (2 * h)) <= 1e-7
+    for k in layer.params:
+        assert relative_error(rgrads[k], (gp[k] - gm[k]) / (2 * h)) <= 1e-7, k
+
+
+@given(conv_configs())
+def test_conv_tangent_rules(cfg):
+    _tangent_case(_conv(cfg, cp=False), _input(cfg), cfg["seed"])
+
+
+@given(conv_configs())
+def test_cpconv_tangent_rules(cfg):
+    _tangent_case(_conv(cfg, cp=True), _input(cfg), cfg["seed"])
+
+
+@settings(max_examples=10)
+@given(seeds())
+def test_other_layers_tangent_rules(seed):
+    _tangent_case(Dense(4, 3).initialize(seed), normal_array(seed, (2, 4)), seed)
+    x = normal_array(seed, (2, 2, 4, 4))
+    assume(np.min(np.abs(x)) > 1e-3 and np.min(np.diff(np.sort(x.ravel()))) > 1e-4)
+    for layer in (ReLU(), MaxPool2d(2), AvgPool2d(2), GlobalAvgPool(), Flatten()):
+        _tangent_case(layer, x, seed)
+
+
+def test_numerical_gradient_of_known_function():
+    x = np.array([1.0, -2.0, 0.5])
+    g = numerical_gradient(lambda: float(np.sum(x**3)), x)
+    assert relative_error(g, 3 * x**2) <= 1e-9
+
+
+def test_check_layer_grads_detects_a_wrong_backward():
+    class Broken(Dense):
+        def backward(self, dy, cache, need_dx=True):
+            dx, grads = super().backward(dy, cache, need_dx)
+            grads["weight"] = grads["weight"] * 1.001
+            return dx, grads
+
+    with pytest.raises(AssertionError, match="weight"):
+        check_layer_grads(Broken(3, 2).initialize(0), normal_array(0, (2, 3)))
