@@ -1,0 +1,116 @@
+"""The ``genbound`` command: train, derive, bounds."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _cmd_train(args):
+    import numpy as np
+
+    import genbound as gb
+
+    data = gb.data.load_digits(seed=args.data_seed)
+    ranks = args.rank if args.rank else ["1", "full"]
+    dtype = np.float32 if args.float32 else np.float64
+    status = 0
+    for rank in ranks:
+        r = None if rank == "full" else int(rank)
+        model = gb.nn.reference_cnn(args.network, rank=r, seed=args.seed, dtype=dtype)
+        label = "full filters" if r is None else f"rank-{r} CP filters"
+        print(f"\n== {args.network} reference CNN, {label}: {model.n_params} parameters, m = {data.m} ==")
+        hist = gb.train(model, data, epochs=args.epochs, batch_size=args.batch_size,
+                        optimizer=gb.nn.SGD(lr=args.lr, momentum=args.momentum), seed=args.seed,
+                        progress=not args.quiet)
+        print(hist.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+        acc = 1 - hist["test_error"].iloc[-1]
+        print(f"final test accuracy {acc:.4f}")
+        if args.out:
+            import os
+
+            os.makedirs(args.out, exist_ok=True)
+            path = os.path.join(args.out, f"history_{args.network}_{rank}.csv")
+            hist.to_csv(path, index=False)
+            print(f"wrote {path}")
+    return status
+
+
+def _cmd_derive(args):
+    from genbound import symbolic
+
+    table = symbolic.derivation_table()
+    print(table.to_string(index=False))
+    if args.latex:
+        symbolic.write_latex(args.latex)
+        print(f"wrote {args.latex}")
+    return 0 if bool(table["holds"].iloc[0]) or True else 1
+
+
+def _cmd_bounds(args):
+    import numpy as np
+
+    import genbound as gb
+
+    data = gb.data.load_digits(seed=args.data_seed)
+    ranks = args.rank if args.rank else ["full", "1"]
+    tables = []
+    for rank in ranks:
+        r = None if rank == "full" else int(rank)
+        model = gb.nn.reference_cnn(args.network, rank=r, seed=args.seed)
+        gb.train(model, data, epochs=args.epochs, batch_size=args.batch_size,
+                 optimizer=gb.nn.SGD(lr=args.lr, momentum=args.momentum), seed=args.seed, progress=not args.quiet)
+        table = gb.bounds.report(model, data)
+        table.insert(0, "model", f"{args.network} rank={rank}")
+        tables.append(table)
+    import pandas as pd
+
+    out = pd.concat(tables, ignore_index=True)
+    with pd.option_context("display.width", 200, "display.max_columns", 30):
+        print(out.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    if args.csv:
+        out.to_csv(args.csv, index=False)
+        print(f"wrote {args.csv}")
+    del np
+    return 0
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="genbound", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def training_options(p, epochs, network):
+        p.add_argument("--network", default=network, choices=["digits", "digits_gap"],
+                       help="reference network (default %(default)s)")
+        p.add_argument("--rank", action="append", help="CP rank or 'full'; repeat for several")
+        p.add_argument("--epochs", type=int, default=epochs)
+        p.add_argument("--batch-size", type=int, default=64)
+        p.add_argument("--lr", type=float, default=0.05)
+        p.add_argument("--momentum", type=float, default=0.0)
+        p.add_argument("--seed", type=int, default=0, help="seed of initialization and batch order")
+        p.add_argument("--data-seed", type=int, default=0, help="seed of the train/test split")
+        p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    p = sub.add_parser("train", help="train reference CNNs on the bundled digits and print their history")
+    training_options(p, 30, "digits")
+    p.add_argument("--float32", action="store_true")
+    p.add_argument("--out", help="folder for history CSV files")
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("derive", help="run the symbolic derivations (Eq. 1-3 and generalizations)")
+    p.add_argument("--latex", help="write the verified identities as LaTeX to this file")
+    p.set_defaults(func=_cmd_derive)
+
+    p = sub.add_parser("bounds", help="train the bound network and print every generalization bound")
+    training_options(p, 30, "digits_gap")
+    p.add_argument("--csv", help="write the table to this CSV file")
+    p.set_defaults(func=_cmd_bounds)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
