@@ -210,11 +210,20 @@ class CPConv2d(_ConvBase):
     q, a 1-D convolution along W with t, summed over r. At stride 1 this costs R (C + kh + kw)
     multiply-adds per output pixel instead of C kh kw. The backward pass returns dL/dp, dL/dq, dL/dt
     directly; :meth:`weight_grad` gives the weight-space gradient G = dL/dW on demand (Eq. 2 of Lee & Lee).
+
+    ``update`` chooses how an optimizer trains the layer: ``"factor"`` (default) steps p, q, t by SGD, which
+    moves the filter by Eq. 2-3; ``"project"`` steps the full filter W by SGD on G and projects it back to
+    rank R by ALS warm-started from the current factors (:func:`genbound.factor.project_rank`).
     """
 
-    def __init__(self, in_channels, out_channels, kernel_size, rank=1, stride=1, padding=0):
+    UPDATES = ("factor", "project")
+
+    def __init__(self, in_channels, out_channels, kernel_size, rank=1, stride=1, padding=0, update="factor"):
         super().__init__(in_channels, out_channels, kernel_size, stride, padding)
         self.rank = _pair_check(rank, "rank", 1)
+        if update not in self.UPDATES:
+            raise ValueError(f"update: expected one of {self.UPDATES}, got {update!r}")
+        self.update = update
 
     def __repr__(self):
         return (f"CPConv2d({self.in_channels}, {self.out_channels}, {self.kernel_size}, rank={self.rank}, "

@@ -176,26 +176,42 @@ class Sequential:
             wrong += int(np.sum(logits.argmax(axis=1) != yb))
         return total_loss / x.shape[0], wrong / x.shape[0]
 
-    def _backward(self, dlogits, caches):
-        grads = {}
+    def _backward(self, dlogits, caches, weight_grads=False):
+        grads, wgrads = {}, {}
         dy = dlogits
         for i in range(len(self.layers) - 1, -1, -1):
-            dy, g = self.layers[i].backward(dy, caches[i], need_dx=i > 0)
+            layer = self.layers[i]
+            if weight_grads and isinstance(layer, (Conv2d, CPConv2d)):
+                wgrads[i] = layer.weight_grad(dy, caches[i])
+            dy, g = layer.backward(dy, caches[i], need_dx=i > 0)
             for name, value in g.items():
                 grads[f"{i}.{name}"] = value
-        return {key: grads[key] for key in self.params}
+        grads = {key: grads[key] for key in self.params}
+        return (grads, dict(sorted(wgrads.items()))) if weight_grads else grads
 
-    def loss_and_grad(self, x, y, flat=False):
+    def loss_and_grad(self, x, y, flat=False, weight_grads=False):
         """Mean cross-entropy on (x, y) and its exact gradient (backpropagation).
+
+        Parameters
+        ----------
+        x, y : batch of inputs and integer labels
+        flat : bool
+            Return the gradient as one vector in the order of ``params``.
+        weight_grads : bool
+            Also return the weight-space gradients G = dL/dW of the convolutions (see :meth:`weight_grads`).
 
         Returns
         -------
         loss : float
         grads : dict name -> array with the keys and shapes of ``params`` (or one vector if ``flat``)
+        G : dict layer index -> array (O, C, kh, kw), only with ``weight_grads``
         """
         x, y = self._check_xy(x, y)
         logits, caches = self._forward(x)
         loss, dlogits, _ = softmax_cross_entropy(logits, y)
+        if weight_grads:
+            grads, wgrads = self._backward(dlogits, caches, weight_grads=True)
+            return loss, (self.flatten(grads) if flat else grads), wgrads
         grads = self._backward(dlogits, caches)
         return loss, (self.flatten(grads) if flat else grads)
 
@@ -205,17 +221,7 @@ class Sequential:
         For :class:`CPConv2d` layers this is the gradient with respect to the reconstructed filter, the G of
         Eq. 2 of Lee & Lee; for :class:`Conv2d` it is the ordinary weight gradient.
         """
-        x, y = self._check_xy(x, y)
-        logits, caches = self._forward(x)
-        _, dy, _ = softmax_cross_entropy(logits, y)
-        out = {}
-        for i in range(len(self.layers) - 1, -1, -1):
-            layer = self.layers[i]
-            if isinstance(layer, (Conv2d, CPConv2d)):
-                out[i] = layer.weight_grad(dy, caches[i])
-            if i > 0:
-                dy, _ = layer.backward(dy, caches[i], need_dx=True)
-        return dict(sorted(out.items()))
+        return self.loss_and_grad(x, y, weight_grads=True)[2]
 
     def hvp(self, x, y, v):
         """Exact Hessian-vector product H v of the mean loss on (x, y) (Pearlmutter's R-operator).

@@ -107,6 +107,7 @@ def train(model, data, epochs=30, batch_size=64, optimizer=None, seed=0, eval_ev
     if not history:
         evaluate(0)
     full = getattr(optimizer, "full_batch", False)
+    needs_g = bool(getattr(optimizer, "projected_layers", lambda _: [])(model))
     steps_per_epoch = 1 if full else -(-m // batch_size)
     bar = None
     if progress:
@@ -117,8 +118,12 @@ def train(model, data, epochs=30, batch_size=64, optimizer=None, seed=0, eval_ev
         for epoch in range(start_epoch, epochs):
             batches = [np.arange(m)] if full else _batch_indices(m, batch_size, rng)
             for b, idx in enumerate(batches):
-                _, grads = model.loss_and_grad(x_train[idx], y_train[idx])
-                optimizer.step(model, grads)
+                if needs_g:
+                    _, grads, wgrads = model.loss_and_grad(x_train[idx], y_train[idx], weight_grads=True)
+                    optimizer.step(model, grads, weight_grads=wgrads)
+                else:
+                    _, grads = model.loss_and_grad(x_train[idx], y_train[idx])
+                    optimizer.step(model, grads)
                 step += 1
                 if bar is not None:
                     bar.update(1)
