@@ -287,6 +287,9 @@ def factor_grads(G, *factors):
     grads = []
     for mode in range(d):
         others = [fs[m] for m in range(d) if m != mode]
+        if not others:  # order 1: W = sum_r f_r, so every rank term gets G itself
+            grads.append(np.ascontiguousarray(np.broadcast_to(G_arr[:, None, :], fs[0].shape)))
+            continue
         grads.append(np.einsum(_einsum_grad_spec(d, mode), G_arr, *others, optimize=True))
     return grads if listed else tuple(grads)
 
@@ -891,12 +894,16 @@ def _balance(fs):
     return out
 
 
-_ALS_TOL_BEFORE_POLISH = 1e-9  # ALS hands over to Levenberg-Marquardt when its error changes by less
-_ALS_SLOW_BEFORE_POLISH = 1e-3  # ... or by less than this fraction of the error (a swamp)
+# Near an exact fit (relative error below _POLISH_BELOW), ALS hands a filter over to Levenberg-Marquardt as
+# soon as it slows down: its error changes by less than _ALS_TOL_BEFORE_POLISH, or by less than the fraction
+# _ALS_SLOW_BEFORE_POLISH of the error itself (a swamp). Farther from an exact fit ALS runs to ``tol``.
+_POLISH_BELOW = 0.05
+_ALS_TOL_BEFORE_POLISH = 1e-9
+_ALS_SLOW_BEFORE_POLISH = 1e-2
 
 
 def _fit(X, normX, fs, rank, max_iter, tol, hopm, n_polish=0):
-    """Run ALS (or HOPM for rank 1) from ``fs``, freezing filters as they converge."""
+    """Run ALS (or HOPM for rank 1) from ``fs``, freezing filters as they converge; then polish."""
     O = X.shape[0]
     fs = [f.copy() for f in fs]
     if hopm:
@@ -906,13 +913,13 @@ def _fit(X, normX, fs, rank, max_iter, tol, hopm, n_polish=0):
             safe = np.where(nrm > 0, nrm, 1.0)
             fs[m] = fs[m] / safe
             fs[0] = fs[0] * safe
+    zero = normX == 0
+    for f in fs:
+        f[zero] = 0.0  # the best fit of a zero filter
     err = _rel_errors(X, fs, normX)
-    # with a polishing phase, ALS only has to get close: Levenberg-Marquardt finishes quadratically
     polish = n_polish > 0 and not hopm
-    als_tol = max(tol, _ALS_TOL_BEFORE_POLISH) if polish else tol
-    slow = _ALS_SLOW_BEFORE_POLISH if polish else 0.0
     n_iter = np.zeros(O, dtype=np.int64)
-    converged = normX == 0
+    converged = zero.copy()
     active = np.flatnonzero(~converged)
     for it in range(1, max_iter + 1):
         if active.size == 0:
@@ -932,15 +939,23 @@ def _fit(X, normX, fs, rank, max_iter, tol, hopm, n_polish=0):
         new_err = _rel_errors(Xa, sub, normX[active])
         n_iter[active] = it
         change = np.abs(err[active] - new_err)
-        done = (change <= als_tol) | (new_err <= tol) | (change <= slow * new_err)
+        done = (change <= tol) | (new_err <= tol)
+        handover = polish & ~done & (new_err <= _POLISH_BELOW) & (
+            (change <= _ALS_TOL_BEFORE_POLISH) | (change <= _ALS_SLOW_BEFORE_POLISH * new_err))
         err[active] = new_err
         converged[active[done]] = True
-        active = active[~done]
+        active = active[~(done | handover)]
     fs = _balance(fs)
-    if n_polish > 0 and not hopm:
-        fs, err, polished, steps = _lm_polish(X, normX, fs, err, n_polish, tol)
-        converged = converged | polished
-        n_iter = n_iter + steps
+    if polish:
+        idx = np.flatnonzero(~converged & (err <= _POLISH_BELOW))
+        if idx.size:
+            sub, sub_err, sub_conv, steps = _lm_polish(X[idx], normX[idx], [f[idx] for f in fs], err[idx],
+                                                       n_polish, tol)
+            for f, s in zip(fs, sub):
+                f[idx] = s
+            err[idx] = sub_err
+            converged[idx] = sub_conv
+            n_iter[idx] += steps
     return fs, err, converged, n_iter
 
 
@@ -948,7 +963,8 @@ def _lm_polish(X, normX, fs, err, n_steps, tol):
     """Levenberg-Marquardt steps on all factors at once (batched over filters).
 
     ALS converges linearly and can crawl through swamps; a damped Gauss-Newton step on the full parameter
-    vector converges quadratically near an exact fit. A step is kept only if it lowers the error.
+    vector converges quadratically near an exact fit. A step is kept only if it lowers the error; the
+    damping follows the gain ratio (Nielsen's rule, as in Madsen, Nielsen & Tingleff's LM notes).
     """
     O = X.shape[0]
     R = fs[0].shape[1]
@@ -963,9 +979,11 @@ def _lm_polish(X, normX, fs, err, n_steps, tol):
     steps = np.zeros(O, dtype=np.int64)
     converged = (normX == 0) | (err <= tol)
     mu = np.full(O, np.nan)
+    nu = np.full(O, 2.0)
     scale = np.ones(O)
     active = np.flatnonzero(~converged)
     n_par = x.shape[1]
+    eye = np.eye(n_par)
     for _ in range(n_steps):
         if active.size == 0:
             break
@@ -983,17 +1001,25 @@ def _lm_polish(X, normX, fs, err, n_steps, tol):
             scale[active[fresh]] = np.maximum(np.einsum("opp->o", JtJ[fresh]) / n_par, np.finfo(float).tiny)
             m[fresh] = 1e-3 * scale[active[fresh]]
         m = np.maximum(m, 1e-14 * scale[active])
-        A = JtJ + m[:, None, None] * np.eye(n_par)
-        step = np.linalg.solve(A, g[..., None])[..., 0]
+        step = np.linalg.solve(JtJ + m[:, None, None] * eye, g[..., None])[..., 0]
         trial = xa + step
         new_err = _rel_errors(X[active], unpack(trial), normX[active])
-        good = np.isfinite(new_err) & (new_err < err[active])
         steps[active] += 1
+        # gain ratio: actual over predicted decrease of ||r||^2 / 2
+        nx = normX[active]
+        actual = 0.5 * (err[active] ** 2 - np.where(np.isfinite(new_err), new_err, np.inf) ** 2) * nx**2
+        predicted = 0.5 * np.einsum("op,op->o", step, m[:, None] * step + g)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rho = np.where(predicted > 0, actual / predicted, -1.0)
+        good = np.isfinite(new_err) & (new_err < err[active]) & (rho > 0)
         gain = err[active] - np.where(good, new_err, err[active])
         x[active[good]] = trial[good]
         err[active[good]] = new_err[good]
-        mu[active] = np.where(good, m / 3.0, m * 4.0)
-        finished = good & ((gain <= tol) | (new_err <= tol))
+        nu_a = nu[active]
+        mu[active] = np.where(good, m * np.maximum(1 / 3, 1 - (2 * np.clip(rho, 0, 1) - 1) ** 3), m * nu_a)
+        nu[active] = np.where(good, 2.0, 2.0 * nu_a)
+        # a tiny gain only means convergence when the step was not held back by heavy damping
+        finished = good & ((new_err <= tol) | ((gain <= tol) & (m <= scale[active])))
         stuck = ~good & (mu[active] > 1e10 * scale[active])
         converged[active[finished]] = True
         active = active[~(finished | stuck)]
@@ -1041,7 +1067,7 @@ def _check_init_factors(init, X, rank, names=("p0", "q0", "t0")):
 
 
 def decompose(W, rank, seed=0, rng=None, n_restarts=2, tol=1e-12, max_iter=500, init="hosvd",
-              n_polish=30, degeneracy_threshold=5.0, warn=True):
+              n_polish=200, degeneracy_threshold=5.0, warn=True):
     r"""Rank-R CP approximation of every output filter, by ALS (HOPM for rank 1) with restarts.
 
     Each filter :math:`W[o] \in \mathbb{R}^{C \times k_h \times k_w}` is approximated by
@@ -1053,12 +1079,12 @@ def decompose(W, rank, seed=0, rng=None, n_restarts=2, tol=1e-12, max_iter=500, 
     by alternating least squares, :math:`P \leftarrow W_{(1)} (T \odot Q) (T^\top T * Q^\top Q)^{-1}`
     and cyclically, started from the HOSVD (leading left singular vectors of each mode unfolding, random
     columns where R exceeds a mode size) and from ``n_restarts`` random starts; the best start is kept per
-    filter. For rank 1 the iteration is the higher-order power method (HOPM), run until the change of the
-    relative error is at most ``tol`` or ``max_iter`` sweeps. For R >= 2, ALS runs until it slows down
-    (error change below 1e-9, or below 1e-3 of the error: a swamp) and then up to ``n_polish``
-    Levenberg-Marquardt steps on all factors finish the fit (quadratic convergence near an exact fit),
-    until the error changes by at most ``tol``. Every start runs the same way, so the result is never worse,
-    filter by filter, than any of its starts run alone.
+    filter. For rank 1 the iteration is the higher-order power method (HOPM). Iterations stop when the
+    relative error changes by at most ``tol`` (or is at most ``tol``), or after ``max_iter`` sweeps. For
+    R >= 2, a filter whose relative error is below 0.05 leaves ALS as soon as ALS slows down (error change
+    below 1e-9, or below 1e-2 of the error: a swamp) and up to ``n_polish`` Levenberg-Marquardt steps on all
+    its factors finish the fit (quadratic convergence near an exact fit). Every start runs the same way, so
+    the result is never worse, filter by filter, than any of its starts run alone.
 
     For R >= 2 a best rank-R approximation need not exist: the iteration then drives components to diverge
     with opposite signs while the error creeps down. This is detected by the ratio
