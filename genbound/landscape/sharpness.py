@@ -58,10 +58,16 @@ class SharpnessResult:
 
 
 class _SharpnessProblem:
-    """The maximization behind :func:`sharpness`, posed for ``scipy.optimize.minimize`` on -L.
+    """The maximization behind :func:`sharpness`, posed for ``scipy.optimize.minimize``.
 
-    f(z) = -L(w + A z), grad f(z) = -A^T grad L(w + A z), box |z_i| <= eps (|(A^+ w)_i| + 1) (A = I in the
-    full space). Keeps the best point seen.
+    Variables are scaled to the unit box, z = r * u with |u_i| <= 1 and r_i = eps (|(A^+ w)_i| + 1), and the
+    objective is the loss rise divided by c, the mean |component| of its gradient at u = 0,
+
+    f(u) = -(L(w + A (r * u)) - L(w)) / c,  grad f(u) = -r * (A^T grad L(w + A (r * u))) / c,
+
+    so that L-BFGS-B starts with gradient entries of order one whatever eps and the loss scale: its first
+    quasi-Newton model (identity Hessian) then steps to the faces of the box instead of creeping towards
+    them. A = I in the full space. Keeps the best point seen.
     """
 
     def __init__(self, model, x, y, eps, subspace_dim, seed, batch_size):
@@ -78,22 +84,27 @@ class _SharpnessProblem:
             self.a = gen.standard_normal((n, subspace_dim)) / np.sqrt(n)
             center = np.linalg.lstsq(self.a, self.w, rcond=None)[0]  # A^+ w
         self.radius = eps * (np.abs(center) + 1.0)
-        self.bounds = Bounds(-self.radius, self.radius)
-        self.n_evals = 0
-        self.best = (-np.inf, None)
+        self.bounds = Bounds(-np.ones(self.radius.size), np.ones(self.radius.size))
+        self.loss0, g0 = self.obj.loss_and_grad()
+        g0 = self.radius * (g0 if self.a is None else self.a.T @ g0)
+        self.fscale = float(np.mean(np.abs(g0))) or 1.0
+        self.n_evals = 1
+        self.best = (self.loss0, np.zeros(self.radius.size))
 
-    def move(self, z):
+    def move(self, u):
+        """The parameter-space perturbation A (r * u)."""
+        z = self.radius * np.asarray(u, dtype=np.float64)
         return z if self.a is None else self.a @ z
 
-    def fun_and_grad(self, z):
-        z = np.asarray(z, dtype=np.float64)
-        self.model.set_flat(self.w + self.move(z))
+    def fun_and_grad(self, u):
+        u = np.asarray(u, dtype=np.float64)
+        self.model.set_flat(self.w + self.move(u))
         loss, g = self.obj.loss_and_grad()
         self.n_evals += 1
         if loss > self.best[0]:
-            self.best = (loss, z.copy())
+            self.best = (loss, u.copy())
         grad = g if self.a is None else self.a.T @ g
-        return -loss, -grad
+        return -(loss - self.loss0) / self.fscale, -self.radius * grad / self.fscale
 
 
 def sharpness(model, data, eps=1e-3, subspace_dim=None, seed=0, maxiter=10, *, batch_size=1024):
@@ -105,9 +116,10 @@ def sharpness(model, data, eps=1e-3, subspace_dim=None, seed=0, maxiter=10, *, b
 
     In the full space A = I_n (p = n, the box |z_i| <= eps (|w_i| + 1)); with ``subspace_dim`` = p, A is a
     random n x p Gaussian matrix (entries N(0, 1/n), drawn from ``seed``) and A^+ its pseudo-inverse. The
-    inner maximum is computed by L-BFGS-B (``scipy.optimize.minimize`` on -L with the exact gradient
-    -A^T grad L by the chain rule) from z = 0 for at most ``maxiter`` iterations; the largest loss seen is
-    kept, so the value is a lower bound on the true maximum and is never negative. The loss is the mean over
+    inner maximum is computed by L-BFGS-B (``scipy.optimize.minimize`` on -L, with the exact gradient
+    -A^T grad L by the chain rule, in variables scaled to the unit box) from z = 0 for at most ``maxiter``
+    iterations; the largest loss seen is kept, so the value is a lower bound on the true maximum and is
+    never negative. The loss is the mean over
     the whole training set (computed in batches of ``batch_size``).
 
     Parameters
@@ -141,13 +153,12 @@ def sharpness(model, data, eps=1e-3, subspace_dim=None, seed=0, maxiter=10, *, b
     start = time.perf_counter()
     with restored(model):
         prob = _SharpnessProblem(model, x, y, eps, subspace_dim, seed, batch_size)
-        z0 = np.zeros(prob.radius.size)
-        loss0 = -prob.fun_and_grad(z0)[0]
-        res = minimize(prob.fun_and_grad, z0, jac=True, method="L-BFGS-B", bounds=prob.bounds,
-                       options={"maxiter": maxiter})
-    max_loss, z = prob.best
+        res = minimize(prob.fun_and_grad, np.zeros(prob.radius.size), jac=True, method="L-BFGS-B",
+                       bounds=prob.bounds, options={"maxiter": maxiter, "gtol": 0.0, "ftol": 0.0})
+    max_loss, u = prob.best
+    loss0 = prob.loss0
     value = 100.0 * max(max_loss - loss0, 0.0) / (1.0 + loss0)
     return SharpnessResult(value=float(value), loss=float(loss0), max_loss=float(max_loss),
-                           perturbation=prob.move(z), eps=eps, subspace_dim=subspace_dim, n_evals=prob.n_evals,
+                           perturbation=prob.move(u), eps=eps, subspace_dim=subspace_dim, n_evals=prob.n_evals,
                            n_iter=int(res.nit), converged=bool(res.success), message=str(res.message),
                            seconds=time.perf_counter() - start)
