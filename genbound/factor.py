@@ -497,6 +497,7 @@ class Departure:
 
     @property
     def order(self):
+        """Order d of the CP tensor (number of parts)."""
         return len(self.terms)
 
     def _term(self, k):
@@ -523,6 +524,7 @@ class Departure:
         return self.total - sum(self.terms)
 
     def as_dict(self):
+        """The parts by name (``first``, ``second``, ``third``, ``order_4``, ...) and ``total``."""
         out = {_ORDER_NAMES[k] if k < 3 else f"order_{k + 1}": term for k, term in enumerate(self.terms)}
         out["total"] = self.total
         return out
@@ -821,10 +823,12 @@ class CPResult:
 
     @property
     def rank(self):
+        """R, the number of rank-one terms per filter."""
         return self.p.shape[1]
 
     @property
     def factors(self):
+        """``(p, q, t)``."""
         return (self.p, self.q, self.t)
 
     def reconstruct(self):
