@@ -22,3 +22,11 @@ def test_train_rejects_bad_rank(capsys):
 def test_unknown_command_exits():
     with pytest.raises(SystemExit):
         main(["nonsense"])
+
+
+def test_derive_prints_table_and_writes_latex(tmp_path, capsys):
+    path = tmp_path / "identities.tex"
+    assert main(["derive", "--latex", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "eq3_printed" in out and "False" in out
+    assert path.read_text().strip()
