@@ -1,73 +1,168 @@
-"""im2col / col2im and layout kernels for the full convolution (BLAS does the products)."""
+"""Full 2-D convolution, one image at a time: im2col into a per-chunk buffer, then a BLAS product.
+
+Per image, with cols = im2col(x[n]) of shape (C*kh*kw, Ho*Wo):
+
+- forward: y[n] = W2 @ cols + bias (W2 = weight reshaped (O, C*kh*kw)), written straight into NCHW;
+- weight gradient: G += dy[n] @ cols.T; input gradient: dx[n] = col2im(W2.T @ dy[n]).
+
+Columns are rebuilt in the backward pass instead of being kept for the whole batch: they are kh*kw times
+larger than the input and rebuilding them costs less than writing and reading them back. The batch is cut
+into ``nch`` chunks (a number fixed by the caller, never the thread count) that run in parallel, each with
+its own gradient accumulators, summed in chunk order; BLAS must be single-threaded meanwhile (the layers see
+to it). Results are bit-for-bit the same whatever the number of threads.
+
+Shapes: x (N, C, H, W), y and dy (N, O, Ho*Wo), w2 (O, C*kh*kw), bias (O,).
+"""
 import numba
 import numpy as np
 
-_OPTS = dict(cache=True, nogil=True, parallel=False)
+_PAR = dict(cache=True, nogil=True, parallel=True, fastmath={"reassoc", "contract"})
+_SER = dict(cache=True, nogil=True, fastmath={"reassoc", "contract"})
 
 
-@numba.njit(**_OPTS)
-def im2col(x, kh, kw, stride, pad, ho, wo, cols):
-    """cols[(c*kh + j)*kw + k, (n*ho + a)*wo + b] = x[n, c, a*stride + j - pad, b*stride + k - pad] (0 outside)."""
-    n_img, n_ch, h, w = x.shape
-    for row in numba.prange(n_ch * kh * kw):
-        c = row // (kh * kw)
-        j = (row // kw) % kh
-        k = row % kw
-        for n in range(n_img):
-            base = n * ho * wo
-            for a in range(ho):
-                hi = a * stride + j - pad
-                off = base + a * wo
-                if hi < 0 or hi >= h:
-                    for b in range(wo):
-                        cols[row, off + b] = 0.0
-                    continue
-                for b in range(wo):
-                    wi = b * stride + k - pad
-                    if 0 <= wi < w:
-                        cols[row, off + b] = x[n, c, hi, wi]
-                    else:
-                        cols[row, off + b] = 0.0
+@numba.njit(**_SER)
+def _valid_cols(k, s, p, w, wo):
+    """Range [b_lo, b_hi) of output columns b whose input column b*s + k - p lies in [0, w)."""
+    b_lo = 0
+    if k < p:
+        b_lo = (p - k + s - 1) // s
+    b_hi = (w - 1 - k + p) // s + 1
+    if b_hi > wo:
+        b_hi = wo
+    if b_hi < b_lo:
+        b_hi = b_lo
+    return b_lo, b_hi
 
 
-@numba.njit(**_OPTS)
-def col2im(cols, kh, kw, stride, pad, ho, wo, dx):
-    """Adjoint of :func:`im2col`: dx[n, c, ...] = sum of the cols entries that read it (dx overwritten)."""
-    n_img, n_ch, h, w = dx.shape
-    for c in numba.prange(n_ch):
-        for n in range(n_img):
-            dx[n, c, :, :] = 0.0
-            base = n * ho * wo
-            for j in range(kh):
-                for k in range(kw):
-                    row = (c * kh + j) * kw + k
-                    for a in range(ho):
-                        hi = a * stride + j - pad
-                        if hi < 0 or hi >= h:
-                            continue
-                        off = base + a * wo
+@numba.njit(**_SER)
+def im2col(xn, kh, kw, s, p, ho, wo, cols):
+    """cols[(c*kh + j)*kw + k, a*wo + b] = xn[c, a*s + j - p, b*s + k - p] (0 outside) for one image."""
+    n_ch, h, w = xn.shape
+    for c in range(n_ch):
+        for j in range(kh):
+            for k in range(kw):
+                row = cols[(c * kh + j) * kw + k]
+                b_lo, b_hi = _valid_cols(k, s, p, w, wo)
+                for a in range(ho):
+                    hi = a * s + j - p
+                    off = a * wo
+                    if hi < 0 or hi >= h:
                         for b in range(wo):
-                            wi = b * stride + k - pad
-                            if 0 <= wi < w:
-                                dx[n, c, hi, wi] += cols[row, off + b]
+                            row[off + b] = 0.0
+                        continue
+                    src = xn[c, hi]
+                    for b in range(b_lo):
+                        row[off + b] = 0.0
+                    if s == 1:
+                        d = k - p
+                        for b in range(b_lo, b_hi):
+                            row[off + b] = src[b + d]
+                    else:
+                        for b in range(b_lo, b_hi):
+                            row[off + b] = src[b * s + k - p]
+                    for b in range(b_hi, wo):
+                        row[off + b] = 0.0
 
 
-@numba.njit(**_OPTS)
-def cnhw_to_nchw(src, n_img, out):
-    """out[n, c, :] = src[c, n*p:(n+1)*p] for src of shape (C, N*P), out of shape (N, C, P)."""
-    n_ch, total = src.shape
-    p = total // n_img
-    for n in numba.prange(n_img):
-        for c in range(n_ch):
-            for i in range(p):
-                out[n, c, i] = src[c, n * p + i]
+@numba.njit(**_SER)
+def col2im(cols, kh, kw, s, p, ho, wo, dxn):
+    """Adjoint of :func:`im2col` for one image: dxn (overwritten) sums the cols entries that read it."""
+    n_ch, h, w = dxn.shape
+    for c in range(n_ch):
+        dxn[c] = 0.0
+        for j in range(kh):
+            for k in range(kw):
+                row = cols[(c * kh + j) * kw + k]
+                b_lo, b_hi = _valid_cols(k, s, p, w, wo)
+                for a in range(ho):
+                    hi = a * s + j - p
+                    if hi < 0 or hi >= h:
+                        continue
+                    dst = dxn[c, hi]
+                    off = a * wo
+                    if s == 1:
+                        d = k - p
+                        for b in range(b_lo, b_hi):
+                            dst[b + d] += row[off + b]
+                    else:
+                        for b in range(b_lo, b_hi):
+                            dst[b * s + k - p] += row[off + b]
 
 
-@numba.njit(**_OPTS)
-def nchw_to_cnhw(src, out):
-    """out[c, n*P + i] = src[n, c, i] for src of shape (N, C, P), out of shape (C, N*P)."""
-    n_img, n_ch, p = src.shape
-    for c in numba.prange(n_ch):
-        for n in range(n_img):
-            for i in range(p):
-                out[c, n * p + i] = src[n, c, i]
+@numba.njit(**_PAR)
+def conv_forward(x, w2, x2, w22, has2, bias, kh, kw, s, p, ho, wo, nch, y):
+    """y[n] = bias + W2 @ im2col(x[n]) (+ W22 @ im2col(x2[n]) if ``has2``: the tangent rule)."""
+    n_img = x.shape[0]
+    n_out, ckk = w2.shape
+    for ci in numba.prange(nch):
+        cols = np.empty((ckk, ho * wo), dtype=x.dtype)
+        tmp = np.empty((n_out, ho * wo), dtype=x.dtype)
+        for n in range(ci * n_img // nch, (ci + 1) * n_img // nch):
+            yn = y[n]
+            im2col(x[n], kh, kw, s, p, ho, wo, cols)
+            np.dot(w2, cols, yn)
+            if has2:
+                im2col(x2[n], kh, kw, s, p, ho, wo, cols)
+                np.dot(w22, cols, tmp)
+                for o in range(n_out):
+                    for i in range(ho * wo):
+                        yn[o, i] += tmp[o, i]
+            for o in range(n_out):
+                bo = bias[o]
+                for i in range(ho * wo):
+                    yn[o, i] += bo
+
+
+@numba.njit(**_PAR)
+def conv_backward(x, dy, w2, x2, dy2, w22, mode2, kh, kw, s, p, nch, need_gw, need_dx, gw, gb, dx):
+    """Adjoint of :func:`conv_forward`, for one or two (input, output gradient, weight) triples.
+
+    gw = sum_n dy[n] @ im2col(x[n]).T (+ dy2[n] @ im2col(x2[n]).T if ``mode2 & 1``), gb = sum of dy,
+    dx[n] = col2im(W2.T @ dy[n] (+ W22.T @ dy2[n] if ``mode2 & 2``)). Outputs overwritten; gw and gb only
+    if ``need_gw``, dx only if ``need_dx``.
+    """
+    n_img, _, h, w = x.shape
+    n_out, ckk = w2.shape
+    howo = dy.shape[2]
+    ho = (h + 2 * p - kh) // s + 1
+    wo = howo // ho
+    gw_c = np.zeros((nch, n_out, ckk), dtype=x.dtype)
+    gb_c = np.zeros((nch, n_out), dtype=x.dtype)
+    for ci in numba.prange(nch):
+        cols = np.empty((ckk, howo), dtype=x.dtype)
+        dcols = np.empty((ckk, howo), dtype=x.dtype)
+        tmp = np.empty((n_out, ckk), dtype=x.dtype)
+        acc = gw_c[ci]
+        for n in range(ci * n_img // nch, (ci + 1) * n_img // nch):
+            dyn = dy[n]
+            if need_gw:
+                im2col(x[n], kh, kw, s, p, ho, wo, cols)
+                np.dot(dyn, cols.T, tmp)
+                for o in range(n_out):
+                    for i in range(ckk):
+                        acc[o, i] += tmp[o, i]
+                if mode2 & 1:
+                    im2col(x2[n], kh, kw, s, p, ho, wo, cols)
+                    np.dot(dy2[n], cols.T, tmp)
+                    for o in range(n_out):
+                        for i in range(ckk):
+                            acc[o, i] += tmp[o, i]
+                for o in range(n_out):
+                    sb = dy.dtype.type(0)
+                    for i in range(howo):
+                        sb += dyn[o, i]
+                    gb_c[ci, o] += sb
+            if need_dx:
+                np.dot(w2.T, dyn, dcols)
+                if mode2 & 2:
+                    np.dot(w22.T, dy2[n], cols)
+                    for r in range(ckk):
+                        for i in range(howo):
+                            dcols[r, i] += cols[r, i]
+                col2im(dcols, kh, kw, s, p, ho, wo, dx[n])
+    if need_gw:
+        gw[...] = gw_c[0]
+        gb[...] = gb_c[0]
+        for ci in range(1, nch):
+            gw += gw_c[ci]
+            gb += gb_c[ci]

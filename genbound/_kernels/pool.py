@@ -1,90 +1,93 @@
-"""Pooling kernels: max pooling (argmax, gather, scatter) and average pooling."""
+"""Pooling kernels: max pooling (forward with argmax, gather, scatter) and average pooling.
+
+Each image owns its outputs, so the loops over the batch run in parallel with results independent of the
+thread count. Max-pool argmaxes are flat indices into the H*W plane (int32).
+"""
 import numba
 import numpy as np
 
-_OPTS = dict(cache=True, nogil=True, parallel=False)
+_PAR = dict(cache=True, nogil=True, parallel=True)
 
 
-@numba.njit(**_OPTS)
-def maxpool_argmax(x, k, stride, ho, wo, idx):
-    """idx[n, c, a, b] = flat index (into H*W) of the first maximum of each pooling window."""
+@numba.njit(**_PAR)
+def maxpool_forward(x, k, stride, ho, wo, y, idx):
+    """y = max over each k x k window, idx = flat index (into H*W) of its first maximum in row order."""
     n_img, n_ch, h, w = x.shape
-    for nc in numba.prange(n_img * n_ch):
-        n = nc // n_ch
-        c = nc % n_ch
-        for a in range(ho):
-            for b in range(wo):
-                best_i = a * stride
-                best_j = b * stride
-                best = x[n, c, best_i, best_j]
-                for i in range(a * stride, a * stride + k):
-                    for j in range(b * stride, b * stride + k):
-                        v = x[n, c, i, j]
-                        if v > best:
-                            best = v
-                            best_i = i
-                            best_j = j
-                idx[n, c, a, b] = best_i * w + best_j
+    for n in numba.prange(n_img):
+        for c in range(n_ch):
+            xc = x[n, c]
+            for a in range(ho):
+                for b in range(wo):
+                    i0 = a * stride
+                    j0 = b * stride
+                    best = xc[i0, j0]
+                    bi = i0 * w + j0
+                    for i in range(i0, i0 + k):
+                        for j in range(j0, j0 + k):
+                            v = xc[i, j]
+                            if v > best:
+                                best = v
+                                bi = i * w + j
+                    y[n, c, a, b] = best
+                    idx[n, c, a, b] = bi
 
 
-@numba.njit(**_OPTS)
+@numba.njit(**_PAR)
 def gather(x, idx, y):
-    """y[n, c, a, b] = x[n, c].flat[idx[n, c, a, b]] (max-pool forward and its tangent)."""
+    """y[n, c, a, b] = x[n, c].flat[idx[n, c, a, b]] (the tangent of max pooling)."""
     n_img, n_ch, ho, wo = y.shape
     w = x.shape[3]
-    for nc in numba.prange(n_img * n_ch):
-        n = nc // n_ch
-        c = nc % n_ch
-        for a in range(ho):
-            for b in range(wo):
-                f = idx[n, c, a, b]
-                y[n, c, a, b] = x[n, c, f // w, f % w]
+    for n in numba.prange(n_img):
+        for c in range(n_ch):
+            for a in range(ho):
+                for b in range(wo):
+                    f = idx[n, c, a, b]
+                    y[n, c, a, b] = x[n, c, f // w, f % w]
 
 
-@numba.njit(**_OPTS)
+@numba.njit(**_PAR)
 def scatter(dy, idx, dx):
     """Adjoint of :func:`gather`: dx (overwritten) receives dy at the argmax positions."""
     n_img, n_ch, ho, wo = dy.shape
     w = dx.shape[3]
-    for nc in numba.prange(n_img * n_ch):
-        n = nc // n_ch
-        c = nc % n_ch
-        dx[n, c, :, :] = 0.0
-        for a in range(ho):
-            for b in range(wo):
-                f = idx[n, c, a, b]
-                dx[n, c, f // w, f % w] += dy[n, c, a, b]
+    for n in numba.prange(n_img):
+        for c in range(n_ch):
+            dxc = dx[n, c]
+            dxc[:, :] = 0.0
+            for a in range(ho):
+                for b in range(wo):
+                    f = idx[n, c, a, b]
+                    dxc[f // w, f % w] += dy[n, c, a, b]
 
 
-@numba.njit(**_OPTS)
+@numba.njit(**_PAR)
 def avgpool_forward(x, k, stride, ho, wo, y):
     """y[n, c, a, b] = mean of the k x k window at (a*stride, b*stride)."""
     n_img, n_ch, h, w = x.shape
     scale = 1.0 / (k * k)
-    for nc in numba.prange(n_img * n_ch):
-        n = nc // n_ch
-        c = nc % n_ch
-        for a in range(ho):
-            for b in range(wo):
-                s = 0.0
-                for i in range(a * stride, a * stride + k):
-                    for j in range(b * stride, b * stride + k):
-                        s += x[n, c, i, j]
-                y[n, c, a, b] = s * scale
+    for n in numba.prange(n_img):
+        for c in range(n_ch):
+            for a in range(ho):
+                for b in range(wo):
+                    s = x.dtype.type(0)
+                    for i in range(a * stride, a * stride + k):
+                        for j in range(b * stride, b * stride + k):
+                            s += x[n, c, i, j]
+                    y[n, c, a, b] = s * scale
 
 
-@numba.njit(**_OPTS)
+@numba.njit(**_PAR)
 def avgpool_backward(dy, k, stride, dx):
     """Adjoint of :func:`avgpool_forward` (dx overwritten)."""
     n_img, n_ch, ho, wo = dy.shape
     scale = 1.0 / (k * k)
-    for nc in numba.prange(n_img * n_ch):
-        n = nc // n_ch
-        c = nc % n_ch
-        dx[n, c, :, :] = 0.0
-        for a in range(ho):
-            for b in range(wo):
-                g = dy[n, c, a, b] * scale
-                for i in range(a * stride, a * stride + k):
-                    for j in range(b * stride, b * stride + k):
-                        dx[n, c, i, j] += g
+    for n in numba.prange(n_img):
+        for c in range(n_ch):
+            dxc = dx[n, c]
+            dxc[:, :] = 0.0
+            for a in range(ho):
+                for b in range(wo):
+                    g = dy[n, c, a, b] * scale
+                    for i in range(a * stride, a * stride + k):
+                        for j in range(b * stride, b * stride + k):
+                            dxc[i, j] += g

@@ -14,6 +14,8 @@ argmax, so each tangent rule is the sum of the primal rule with one argument rep
 """
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
 from genbound._checks import check_int
@@ -29,6 +31,57 @@ def _out_size(size, k, stride, pad, name, axis):
             f" ({name})"
         )
     return (size + 2 * pad - k) // stride + 1
+
+
+# --------------------------------------------------------------------------------------------------------
+# Running the kernels: batch chunks and single-threaded BLAS
+# --------------------------------------------------------------------------------------------------------
+
+#: The batch is cut into at most this many chunks, whatever the thread count; each chunk keeps its own
+#: gradient accumulators, summed in chunk order, so results do not depend on the number of threads.
+BATCH_CHUNKS = 16
+
+_BLAS = {"libs": None, "depth": 0, "saved": ()}
+
+
+def _chunks(n):
+    return max(1, min(BATCH_CHUNKS, n))
+
+
+@contextlib.contextmanager
+def _serial_blas():
+    """Run the block with every BLAS library single-threaded (restoring the thread counts afterwards).
+
+    The kernels parallelize over batch chunks with numba's threads and call BLAS inside; a multi-threaded
+    BLAS would oversubscribe the cores, and its idle threads spin against numba's. The controller is built
+    once (it scans the loaded libraries) and then only its thread counts are switched.
+    """
+    state = _BLAS
+    if state["libs"] is None:
+        import scipy.linalg.cython_blas  # noqa: F401  (the BLAS that numba's np.dot calls)
+        from threadpoolctl import ThreadpoolController
+
+        state["libs"] = [lib for lib in ThreadpoolController().lib_controllers if lib.user_api == "blas"]
+    outer = state["depth"] == 0
+    if outer:
+        saved = [lib.get_num_threads() for lib in state["libs"]]
+        for lib, count in zip(state["libs"], saved):
+            if count != 1:
+                lib.set_num_threads(1)
+        state["saved"] = saved
+    state["depth"] += 1
+    try:
+        yield
+    finally:
+        state["depth"] -= 1
+        if outer:
+            for lib, count in zip(state["libs"], state["saved"]):
+                if count != 1:
+                    lib.set_num_threads(count)
+
+
+def _arr(a, dtype):
+    return np.ascontiguousarray(a, dtype=dtype)
 
 
 def _pair_check(value, name, minimum):
@@ -103,12 +156,25 @@ class _ConvBase(Layer):
         k, s, p = self.kernel_size, self.stride, self.padding
         return (self.out_channels, _out_size(h, k, s, p, repr(self), "H"), _out_size(w, k, s, p, repr(self), "W"))
 
-    def _cols(self, x, ho, wo):
+    @property
+    def _dtype(self):
+        return next(iter(self.params.values())).dtype
+
+    def _param(self, params, name):
+        """Parameter ``name`` of ``params`` as a C-contiguous array of the layer's dtype."""
+        return _arr(params[name], self._dtype)
+
+    def _gw(self, x, dy):
+        """Weight-space gradient G = sum_n dy[n] (x) im2col(x[n]) as (O, C, kh, kw)."""
         n, c = x.shape[:2]
-        k = self.kernel_size
-        cols = np.empty((c * k * k, n * ho * wo), dtype=x.dtype)
-        kconv.im2col(x, k, k, self.stride, self.padding, ho, wo, cols)
-        return cols
+        k, o = self.kernel_size, self.out_channels
+        dy3 = _arr(dy, x.dtype).reshape(n, o, -1)
+        gw = np.empty((o, c * k * k), dtype=x.dtype)
+        gb = np.empty(o, dtype=x.dtype)
+        with _serial_blas():
+            kconv.conv_backward(x, dy3, gw, x, dy3, gw, 0, k, k, self.stride, self.padding, _chunks(n), True,
+                                False, gw, gb, x[:1])
+        return gw.reshape(o, c, k, k)
 
 
 class Conv2d(_ConvBase):
@@ -116,7 +182,8 @@ class Conv2d(_ConvBase):
 
     .. math:: y[n, o, a, b] = b_o + \\sum_{c,j,k} W[o,c,j,k]\\, x[n, c, sa + j - p, sb + k - p]
 
-    (cross-correlation, zero padding p, stride s). Computed as im2col followed by one BLAS product.
+    (cross-correlation, zero padding p, stride s). Computed image by image as im2col followed by a BLAS
+    product, in parallel over chunks of the batch (:mod:`genbound._kernels.conv`).
     """
 
     def __repr__(self):
@@ -132,71 +199,58 @@ class Conv2d(_ConvBase):
         w = rng.normal(0.0, np.sqrt(2.0 / fan_in), self.param_shapes()["weight"])
         return {"weight": w.astype(dtype), "bias": np.zeros(self.out_channels, dtype)}
 
-    def _apply(self, cols, w, n, ho, wo):
-        y2 = w.reshape(self.out_channels, -1) @ cols
-        y = np.empty((n, self.out_channels, ho * wo), dtype=cols.dtype)
-        kconv.cnhw_to_nchw(y2, n, y)
+    def _w2(self, params):
+        return self._param(params, "weight").reshape(self.out_channels, -1)
+
+    def _conv(self, x, w2, x2, w22, bias):
+        """bias + conv(x, W) (+ conv(x2, W2) when x2 is given), as (N, O, Ho, Wo)."""
+        _, ho, wo = self.output_shape(x.shape[1:])
+        n, k = x.shape[0], self.kernel_size
+        y = np.empty((n, self.out_channels, ho * wo), dtype=x.dtype)
+        has2 = x2 is not None
+        with _serial_blas():
+            kconv.conv_forward(x, w2, x2 if has2 else x, w22 if has2 else w2, has2, bias, k, k, self.stride,
+                               self.padding, ho, wo, _chunks(n), y)
         return y.reshape(n, self.out_channels, ho, wo)
 
+    def _adjoint(self, x, dy, w2, x2, dy2, w22, mode2, need_gw, need_dx):
+        n, k, o = x.shape[0], self.kernel_size, self.out_channels
+        dy3 = _arr(dy, x.dtype).reshape(n, o, -1)
+        dy23 = dy3 if dy2 is None else _arr(dy2, x.dtype).reshape(n, o, -1)
+        gw = np.empty(w2.shape, dtype=x.dtype)
+        gb = np.empty(o, dtype=x.dtype)
+        dx = np.empty(x.shape, dtype=x.dtype) if need_dx else x[:1]
+        with _serial_blas():
+            kconv.conv_backward(x, dy3, w2, x if x2 is None else x2, dy23, w22, mode2, k, k, self.stride,
+                                self.padding, _chunks(n), need_gw, need_dx, gw, gb, dx)
+        grads = {"weight": gw.reshape(self.params["weight"].shape), "bias": gb} if need_gw else None
+        return (dx if need_dx else None), grads
+
     def forward(self, x):
-        _, ho, wo = self.output_shape(x.shape[1:])
-        cols = self._cols(x, ho, wo)
-        y = self._apply(cols, self.params["weight"], x.shape[0], ho, wo)
-        y += self.params["bias"][None, :, None, None]
-        return y, {"cols": cols, "x_shape": x.shape}
-
-    def _dy2(self, dy):
-        n, o = dy.shape[:2]
-        out = np.empty((o, dy[0, 0].size * n), dtype=dy.dtype)
-        kconv.nchw_to_cnhw(np.ascontiguousarray(dy).reshape(n, o, -1), out)
-        return out
-
-    def _dx(self, dcols, cache, ho, wo):
-        dx = np.empty(cache["x_shape"], dtype=dcols.dtype)
-        k = self.kernel_size
-        kconv.col2im(dcols, k, k, self.stride, self.padding, ho, wo, dx)
-        return dx
+        x = _arr(x, self._dtype)
+        y = self._conv(x, self._w2(self.params), None, None, self._param(self.params, "bias"))
+        return y, {"x": x}
 
     def backward(self, dy, cache, need_dx=True):
-        ho, wo = dy.shape[2:]
-        dy2 = self._dy2(dy)
-        cache["dy2"] = dy2
-        w2 = self.params["weight"].reshape(self.out_channels, -1)
-        grads = {"weight": (dy2 @ cache["cols"].T).reshape(self.params["weight"].shape),
-                 "bias": dy2.sum(axis=1)}
-        dx = self._dx(w2.T @ dy2, cache, ho, wo) if need_dx else None
-        return dx, grads
+        w2 = self._w2(self.params)
+        return self._adjoint(cache["x"], dy, w2, None, None, w2, 0, True, need_dx)
 
     def jvp(self, rx, tparams, cache):
-        n = cache["x_shape"][0]
-        _, ho, wo = self.output_shape(cache["x_shape"][1:])
-        y2 = tparams["weight"].reshape(self.out_channels, -1) @ cache["cols"]
-        rcols = None
-        if rx is not None:
-            rcols = self._cols(rx, ho, wo)
-            y2 += self.params["weight"].reshape(self.out_channels, -1) @ rcols
-        ry = np.empty((n, self.out_channels, ho * wo), dtype=y2.dtype)
-        kconv.cnhw_to_nchw(y2, n, ry)
-        ry = ry.reshape(n, self.out_channels, ho, wo) + tparams["bias"][None, :, None, None]
-        return ry, {"rcols": rcols}
+        x = cache["x"]
+        rx = None if rx is None else _arr(rx, x.dtype)
+        ry = self._conv(x, self._w2(tparams), rx, self._w2(self.params), self._param(tparams, "bias"))
+        return ry, {"rx": rx}
 
     def backward_jvp(self, dy, rdy, cache, tcache, tparams, need_dx=True):
-        ho, wo = dy.shape[2:]
-        dy2, rdy2 = cache["dy2"], self._dy2(rdy)
-        rgw = rdy2 @ cache["cols"].T
-        if tcache["rcols"] is not None:
-            rgw += dy2 @ tcache["rcols"].T
-        rgrads = {"weight": rgw.reshape(self.params["weight"].shape), "bias": rdy2.sum(axis=1)}
-        rdx = None
-        if need_dx:
-            w2 = self.params["weight"].reshape(self.out_channels, -1)
-            v2 = tparams["weight"].reshape(self.out_channels, -1)
-            rdx = self._dx(w2.T @ rdy2 + v2.T @ dy2, cache, ho, wo)
-        return rdx, rgrads
+        # R{G} = rdy * x + dy * rx ; R{dx} = W^T rdy + V^T dy
+        rx = tcache["rx"]
+        mode2 = (1 if rx is not None else 0) | 2
+        return self._adjoint(cache["x"], rdy, self._w2(self.params), rx, dy, self._w2(tparams), mode2, True,
+                             need_dx)
 
     def weight_grad(self, dy, cache):
         """dL/dW for the batch of ``cache`` given the output gradient ``dy`` (same as ``backward``)."""
-        return (self._dy2(dy) @ cache["cols"].T).reshape(self.params["weight"].shape)
+        return self._gw(cache["x"], dy)
 
 
 class CPConv2d(_ConvBase):
@@ -256,101 +310,68 @@ class CPConv2d(_ConvBase):
         return layer.bind({"weight": self.full_weight(), "bias": self.params["bias"].copy()})
 
     # -- helpers ------------------------------------------------------------------------------------------
-    def _mix(self, p, xt, n, h, w):
-        """z = P x laid out (O*R, N, H, W)."""
-        z = p.reshape(-1, self.in_channels) @ xt
-        return z.reshape(-1, n, h, w)
+    def _flat_in(self, x):
+        n, c, h, w = x.shape
+        return _arr(x, self._dtype).reshape(n, c, h * w)
 
-    def _passes(self, z, q, t, bias, ho, wo):
-        n = z.shape[1]
-        u = np.empty((z.shape[0], n, ho, z.shape[3]), dtype=z.dtype)
-        y = np.empty((n, self.out_channels, ho, wo), dtype=z.dtype)
-        kcp.cp_forward(z, q, t, bias, self.stride, self.padding, ho, wo, u, y)
-        return u, y
-
-    def _adjoint(self, dy, z, u, q, t):
-        dz = np.empty_like(z)
-        gq = np.empty(q.shape, dtype=z.dtype)
-        gt = np.empty(t.shape, dtype=z.dtype)
-        kcp.cp_backward(np.ascontiguousarray(dy), z, u, q, t, self.stride, self.padding, dz, gq, gt)
-        return dz, gq, gt
-
-    @staticmethod
-    def _to_cnhw(x):
-        n, c = x.shape[:2]
-        xt = np.empty((c, x[0, 0].size * n), dtype=x.dtype)
-        kconv.nchw_to_cnhw(x.reshape(n, c, -1), xt)
-        return xt
-
-    def _dx(self, p, dz, x_shape):
-        n, c, h, w = x_shape
-        dxt = p.reshape(-1, c).T @ dz.reshape(dz.shape[0], -1)
-        dx = np.empty((n, c, h * w), dtype=dz.dtype)
-        kconv.cnhw_to_nchw(dxt, n, dx)
-        return dx.reshape(x_shape)
+    def _factors(self, params):
+        p = self._param(params, "p").reshape(-1, self.in_channels)
+        return p, self._param(params, "q"), self._param(params, "t")
 
     # -- rules --------------------------------------------------------------------------------------------
     def forward(self, x):
         _, ho, wo = self.output_shape(x.shape[1:])
         n, _, h, w = x.shape
-        xt = self._to_cnhw(x)
-        z = self._mix(self.params["p"], xt, n, h, w)
-        u, y = self._passes(z, self.params["q"], self.params["t"], self.params["bias"], ho, wo)
-        return y, {"xt": xt, "z": z, "u": u, "x_shape": x.shape}
+        x3 = self._flat_in(x)
+        p2, q, t = self._factors(self.params)
+        y = np.empty((n, self.out_channels, ho * wo), dtype=x3.dtype)
+        with _serial_blas():
+            kcp.cp_forward(x3, p2, q, t, self._param(self.params, "bias"), h, w, self.stride, self.padding, ho,
+                           wo, _chunks(n), y)
+        return y.reshape(n, self.out_channels, ho, wo), {"x": x3, "x_shape": x.shape}
 
     def backward(self, dy, cache, need_dx=True):
-        p = self.params["p"]
-        dz, gq, gt = self._adjoint(dy, cache["z"], cache["u"], self.params["q"], self.params["t"])
-        cache["dz"] = dz
-        gp = (dz.reshape(dz.shape[0], -1) @ cache["xt"].T).reshape(p.shape)
-        grads = {"p": gp, "q": gq, "t": gt, "bias": dy.sum(axis=(0, 2, 3))}
-        dx = self._dx(p, dz, cache["x_shape"]) if need_dx else None
-        return dx, grads
+        n, c, h, w = cache["x_shape"]
+        x3 = cache["x"]
+        p2, q, t = self._factors(self.params)
+        dy3 = _arr(dy, x3.dtype).reshape(n, self.out_channels, -1)
+        gp, gq, gt = np.empty(p2.shape, x3.dtype), np.empty(q.shape, x3.dtype), np.empty(t.shape, x3.dtype)
+        gb = np.empty(self.out_channels, x3.dtype)
+        dx = np.empty(x3.shape, x3.dtype) if need_dx else x3[:1]
+        with _serial_blas():
+            kcp.cp_backward(x3, dy3, p2, q, t, h, w, self.stride, self.padding, _chunks(n), need_dx, gp, gq, gt,
+                            gb, dx)
+        grads = {"p": gp.reshape(self.params["p"].shape), "q": gq, "t": gt, "bias": gb}
+        return (dx.reshape(cache["x_shape"]) if need_dx else None), grads
 
     def jvp(self, rx, tparams, cache):
         n, _, h, w = cache["x_shape"]
         _, ho, wo = self.output_shape(cache["x_shape"][1:])
-        p, q, t = self.params["p"], self.params["q"], self.params["t"]
-        z = cache["z"]
-        zero_bias = np.zeros(self.out_channels, dtype=z.dtype)
-        # R{z} = P rx + V_p x ; R{u} = Hpass(R{z}, q) + Hpass(z, v_q) ; R{y} = sum of the four terms + v_b
-        zt = self._mix(tparams["p"], cache["xt"], n, h, w)
-        rxt = None
-        if rx is not None:
-            rxt = self._to_cnhw(rx)
-            zt += self._mix(p, rxt, n, h, w)
-        ut, ry = self._passes(zt, q, t, tparams["bias"], ho, wo)
-        uq, yq = self._passes(z, tparams["q"], t, zero_bias, ho, wo)
-        _, yt = self._passes(z, q, tparams["t"], zero_bias, ho, wo)
-        ry += yq
-        ry += yt
-        return ry, {"rxt": rxt, "zt": zt, "ut": ut + uq}
+        x3 = cache["x"]
+        rx3 = None if rx is None else self._flat_in(rx)
+        p2, q, t = self._factors(self.params)
+        vp2, vq, vt = self._factors(tparams)
+        ry = np.empty((n, self.out_channels, ho * wo), dtype=x3.dtype)
+        with _serial_blas():
+            kcp.cp_jvp(x3, x3 if rx3 is None else rx3, rx3 is not None, p2, vp2, q, vq, t, vt,
+                       self._param(tparams, "bias"), h, w, self.stride, self.padding, ho, wo, _chunks(n), ry)
+        return ry.reshape(n, self.out_channels, ho, wo), {"rx": rx3}
 
     def backward_jvp(self, dy, rdy, cache, tcache, tparams, need_dx=True):
-        p, q, t = self.params["p"], self.params["q"], self.params["t"]
-        z, u, dz = cache["z"], cache["u"], cache["dz"]
-        # the adjoint is linear in dy, in (z, u), in q and in t: one call per tangent, keeping only the
-        # outputs that depend on the replaced argument
-        dz_a, gq_a, gt_a = self._adjoint(rdy, z, u, q, t)
-        _, gq_b, gt_b = self._adjoint(dy, tcache["zt"], tcache["ut"], q, t)
-        dz_c, _, _ = self._adjoint(dy, z, u, tparams["q"], t)
-        dz_d, gq_d, _ = self._adjoint(dy, z, u, q, tparams["t"])
-        rdz = dz_a + dz_c + dz_d
-        rdz2 = rdz.reshape(rdz.shape[0], -1)
-        rgp = rdz2 @ cache["xt"].T
-        if tcache["rxt"] is not None:
-            rgp += dz.reshape(dz.shape[0], -1) @ tcache["rxt"].T
-        rgrads = {"p": rgp.reshape(p.shape), "q": gq_a + gq_b + gq_d, "t": gt_a + gt_b,
-                  "bias": rdy.sum(axis=(0, 2, 3))}
-        rdx = None
-        if need_dx:
-            c = self.in_channels
-            dxt = p.reshape(-1, c).T @ rdz2 + tparams["p"].reshape(-1, c).T @ dz.reshape(dz.shape[0], -1)
-            n = cache["x_shape"][0]
-            rdx = np.empty((n, c, dxt.shape[1] // n), dtype=dxt.dtype)
-            kconv.cnhw_to_nchw(dxt, n, rdx)
-            rdx = rdx.reshape(cache["x_shape"])
-        return rdx, rgrads
+        n, c, h, w = cache["x_shape"]
+        x3, rx3 = cache["x"], tcache["rx"]
+        p2, q, t = self._factors(self.params)
+        vp2, vq, vt = self._factors(tparams)
+        dy3 = _arr(dy, x3.dtype).reshape(n, self.out_channels, -1)
+        rdy3 = _arr(rdy, x3.dtype).reshape(n, self.out_channels, -1)
+        rgp, rgq, rgt = np.empty(p2.shape, x3.dtype), np.empty(q.shape, x3.dtype), np.empty(t.shape, x3.dtype)
+        rgb = np.empty(self.out_channels, x3.dtype)
+        rdx = np.empty(x3.shape, x3.dtype) if need_dx else x3[:1]
+        with _serial_blas():
+            kcp.cp_backward_jvp(x3, x3 if rx3 is None else rx3, rx3 is not None, dy3, rdy3, p2, vp2, q, vq, t, vt,
+                                h, w, self.stride, self.padding, _chunks(n), need_dx, rgp, rgq, rgt, rgb, rdx)
+        rgrads = {"p": rgp.reshape(self.params["p"].shape), "q": rgq, "t": rgt, "bias": rgb}
+        return (rdx.reshape(cache["x_shape"]) if need_dx else None), rgrads
 
     def weight_grad(self, dy, cache):
         """Weight-space gradient G = dL/dW (O, C, kh, kw) for the batch of ``cache``.
@@ -359,14 +380,7 @@ class CPConv2d(_ConvBase):
 
         By the chain rule dL/dp[o,r,c] = sum_jk G[o,c,j,k] q[o,r,j] t[o,r,k] (tested).
         """
-        n, c, h, w = cache["x_shape"]
-        x = np.empty((n, c, h * w), dtype=cache["xt"].dtype)
-        kconv.cnhw_to_nchw(cache["xt"], n, x)
-        full = Conv2d(self.in_channels, self.out_channels, self.kernel_size, self.stride, self.padding)
-        full.params = {"weight": np.empty((self.out_channels, c, self.kernel_size, self.kernel_size), x.dtype)}
-        ho, wo = dy.shape[2:]
-        cols = full._cols(x.reshape(n, c, h, w), ho, wo)
-        return full.weight_grad(dy, {"cols": cols})
+        return self._gw(cache["x"].reshape(cache["x_shape"]), dy)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -466,10 +480,11 @@ class MaxPool2d(_Pool):
 
     def forward(self, x):
         c, ho, wo = self.output_shape(x.shape[1:])
-        idx = np.empty((x.shape[0], c, ho, wo), dtype=np.int64)
-        kpool.maxpool_argmax(x, self.kernel_size, self.stride, ho, wo, idx)
-        cache = {"idx": idx, "x_shape": x.shape}
-        return self._apply(x, cache), cache
+        x = np.ascontiguousarray(x)
+        y = np.empty((x.shape[0], c, ho, wo), dtype=x.dtype)
+        idx = np.empty((x.shape[0], c, ho, wo), dtype=np.int32)
+        kpool.maxpool_forward(x, self.kernel_size, self.stride, ho, wo, y, idx)
+        return y, {"idx": idx, "x_shape": x.shape}
 
     def _apply(self, x, cache):
         y = np.empty(cache["idx"].shape, dtype=x.dtype)
