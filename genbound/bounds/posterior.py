@@ -1,0 +1,712 @@
+"""PAC-Bayes posterior optimization around a trained network (Dziugaite & Roy 2017, and variants).
+
+A diagonal Gaussian posterior :math:`Q = \\mathcal N(\\mu, \\mathrm{diag}\\,\\sigma^2)` over the flat
+parameter vector of a :class:`genbound.nn.Sequential` is fitted by minimizing a differentiable PAC-Bayes
+objective with the reparametrization trick; its Gibbs (stochastic) training error is then estimated by
+Monte Carlo and bounded with :func:`genbound.bounds.dziugaite_roy_bound`.
+
+The prior is :math:`P = \\mathcal N(w_p, \\lambda\\,\\mathrm{diag}(s^2))`: a mean ``w_p`` fixed before
+the sample used by the bound (the random initialization ``w0``, or a network trained on held-out data),
+fixed per-parameter scales ``s`` (all ones: the isotropic prior of Dziugaite & Roy; or the init scales of
+:func:`init_scales`), and a variance multiplier on Dziugaite & Roy's grid
+:math:`\\lambda = c\\,e^{-j/b}`, :math:`j \\in \\{1, 2, \\dots\\}`, whose choice after seeing the data is paid
+for by their union bound (the term :math:`2\\ln j + \\ln(\\pi^2/6)`).
+
+Everything random takes a ``seed``; the model's parameters are restored after every call.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from genbound._checks import as_float_array, check_int, check_positive, check_probability
+from genbound._rng import as_generator
+from genbound.bounds.pacbayes import dziugaite_roy_complexity, kl_inverse
+
+__all__ = [
+    "GaussianPrior",
+    "GaussianPosterior",
+    "PosteriorFit",
+    "GibbsError",
+    "OBJECTIVES",
+    "init_scales",
+    "optimize_posterior",
+    "gibbs_error",
+    "PacBayesResult",
+    "pac_bayes_bounds",
+    "train_prior_mean",
+]
+
+#: Training objectives of :func:`optimize_posterior`.
+OBJECTIVES = ("quad", "kl", "sqrt")
+
+_LN2 = math.log(2.0)
+
+
+# ----------------------------------------------------------------------------------------------------
+# validation
+# ----------------------------------------------------------------------------------------------------
+
+def _check_model(model, name="model"):
+    for attr in ("get_flat", "set_flat", "loss_and_grad", "evaluate", "n_params", "layers"):
+        if not hasattr(model, attr):
+            raise TypeError(f"{name}: expected a genbound.nn.Sequential, got {type(model).__name__}")
+    return model
+
+
+def _check_flat(v, n, name):
+    arr = as_float_array(v, name)
+    if arr.shape != (n,):
+        raise ValueError(f"{name}: expected a vector of length n_params = {n}, got shape {arr.shape}")
+    return arr
+
+
+def _check_xy(model, x, y, name="x"):
+    x, y = model._check_xy(x, y)
+    return x, y
+
+
+# ----------------------------------------------------------------------------------------------------
+# prior and posterior
+# ----------------------------------------------------------------------------------------------------
+
+@dataclass
+class GaussianPrior:
+    r"""The prior :math:`P = \mathcal N(w_p, \lambda\,\mathrm{diag}(s^2))`, :math:`\lambda = c e^{-j/b}`.
+
+    Attributes
+    ----------
+    mean : numpy.ndarray (n_params,)
+        :math:`w_p`, fixed before the sample the bound is computed on.
+    scale : numpy.ndarray (n_params,)
+        Fixed per-parameter scales :math:`s > 0` (ones: isotropic prior).
+    j : int
+        Grid index, >= 1.
+    b, c : float
+        Grid constants (Dziugaite & Roy: b = 100, c = 0.1).
+    description : str
+        How the mean was chosen (reported in tables).
+    """
+
+    mean: np.ndarray
+    scale: np.ndarray
+    j: int
+    b: float = 100.0
+    c: float = 0.1
+    description: str = ""
+
+    @property
+    def variance(self):
+        """:math:`\\lambda = c e^{-j/b}`."""
+        return self.c * math.exp(-self.j / self.b)
+
+    @property
+    def std(self):
+        """Per-parameter prior standard deviations :math:`\\sqrt\\lambda\\, s`."""
+        return math.sqrt(self.variance) * self.scale
+
+
+@dataclass
+class GaussianPosterior:
+    r"""A diagonal Gaussian :math:`Q = \mathcal N(\mu, \mathrm{diag}\,\sigma^2)` over the flat parameters."""
+
+    mean: np.ndarray
+    std: np.ndarray
+
+    def sample(self, seed=None, *, rng=None):
+        """One draw :math:`\\mu + \\sigma \\odot \\varepsilon`, :math:`\\varepsilon \\sim \\mathcal N(0, I)`."""
+        gen = as_generator(seed, rng)
+        return self.mean + self.std * gen.standard_normal(self.mean.size)
+
+    def kl(self, prior):
+        r"""KL(Q || P) in nats (closed form for diagonal Gaussians, see :func:`kl_diag_gaussians`).
+
+        .. math::
+
+            \mathrm{KL} = \sum_i \Bigl[\frac{(\mu_i - w_{p,i})^2}{2\lambda s_i^2}
+                + \tfrac12\bigl(r_i - 1 - \ln r_i\bigr)\Bigr], \qquad r_i = \frac{\sigma_i^2}{\lambda s_i^2}
+        """
+        from genbound.bounds.pacbayes import kl_diag_gaussians
+
+        return kl_diag_gaussians(self.mean, self.std, prior.mean, prior.std)
+
+
+def _kl_and_grads(mu, log_sigma, prior_mean, scale2, log_lam):
+    """KL(Q||P) and its gradients with respect to mu, log sigma and log lambda."""
+    lam = math.exp(log_lam)
+    var_p = lam * scale2
+    d = mu - prior_mean
+    sig2 = np.exp(2.0 * log_sigma)
+    r = sig2 / var_p
+    kl = float(np.sum(0.5 * d * d / var_p) + 0.5 * np.sum(r - 1.0 - np.log(r)))
+    g_mu = d / var_p
+    g_ls = r - 1.0
+    g_ll = float(np.sum(-0.5 * d * d / var_p) + 0.5 * np.sum(1.0 - r))
+    return kl, g_mu, g_ls, g_ll
+
+
+def init_scales(model):
+    r"""Per-parameter prior scales from the layers' initialization, a data-independent choice.
+
+    Each parameter gets the standard deviation its layer's initializer draws it with: full convolutions
+    :math:`\sqrt{2/(C k_h k_w)}`; CP factors :math:`\sqrt{2/(C R)}` (p), :math:`\sqrt{1/k_h}` (q),
+    :math:`\sqrt{1/k_w}` (t); dense weights :math:`\sqrt{1/n_{in}}`. Biases (initialized at 0) get the
+    standard deviation of their layer's (reconstructed) weights: :math:`\sqrt{2/(C k_h k_w)}` for
+    convolutions, :math:`\sqrt{1/n_{in}}` for dense layers. Layers of other types get scale 1.
+
+    Parameters
+    ----------
+    model : genbound.nn.Sequential
+
+    Returns
+    -------
+    numpy.ndarray (n_params,)
+        In the order of ``model.get_flat()``.
+    """
+    from genbound.nn.layers import Conv2d, CPConv2d, Dense
+
+    _check_model(model)
+    parts = {}
+    for i, layer in enumerate(model.layers):
+        shapes = layer.param_shapes()
+        if isinstance(layer, Conv2d):
+            s = math.sqrt(2.0 / (layer.in_channels * layer.kernel_size ** 2))
+            stds = {"weight": s, "bias": s}
+        elif isinstance(layer, CPConv2d):
+            c, k, r = layer.in_channels, layer.kernel_size, layer.rank
+            stds = {"p": math.sqrt(2.0 / (c * r)), "q": math.sqrt(1.0 / k), "t": math.sqrt(1.0 / k),
+                    "bias": math.sqrt(2.0 / (c * k * k))}
+        elif isinstance(layer, Dense):
+            s = math.sqrt(1.0 / layer.in_features)
+            stds = {"weight": s, "bias": s}
+        else:
+            stds = {}
+        for name, shape in shapes.items():
+            parts[f"{i}.{name}"] = np.full(shape, stds.get(name, 1.0))
+    return model.flatten(parts, name="scales").astype(np.float64)
+
+
+# ----------------------------------------------------------------------------------------------------
+# objectives
+# ----------------------------------------------------------------------------------------------------
+
+def _objective(kind, s, B):
+    """Value of the training objective and its partial derivatives in (s, B)."""
+    if kind == "sqrt":
+        root = math.sqrt(B / 2.0)
+        return s + root, 1.0, 0.25 / max(root, 1e-300)
+    if kind == "quad":
+        a, r = math.sqrt(s + B / 2.0), math.sqrt(B / 2.0)
+        val = (a + r) ** 2
+        ds = (a + r) / max(a, 1e-300)
+        dB = (a + r) * (0.5 / max(a, 1e-300) + 0.5 / max(r, 1e-300))
+        return val, ds, dB
+    # kl: p = kl^{-1}(q, B), implicit derivatives
+    q = min(max(s, 1e-6), 1.0 - 1e-6)
+    p = kl_inverse(q, B)
+    p = min(max(p, q + 1e-12), 1.0 - 1e-12)
+    dkl_dp = (p - q) / (p * (1.0 - p))
+    dkl_dq = math.log(q / p) - math.log((1.0 - q) / (1.0 - p))
+    dB = 1.0 / dkl_dp
+    ds = -dkl_dq / dkl_dp if 1e-6 < s < 1.0 - 1e-6 else 0.0
+    return p, ds, dB
+
+
+def _union_log_j(j, b, c):
+    """2 ln j + ln(pi^2/6) with j = b ln(c/lambda) treated as a real number >= 1 (for training)."""
+    return 2.0 * math.log(max(j, 1.0)) + math.log(math.pi ** 2 / 6.0)
+
+
+def _complexity(kl, log_lam, m, delta, b, c, extra_nats):
+    """B (real-valued j, for training) and dB/dKL, dB/dlog lambda."""
+    lam = math.exp(log_lam)
+    j = b * math.log(c / lam)
+    B = (kl + extra_nats + _union_log_j(j, b, c) + math.log(m / delta)) / (m - 1)
+    dj = -b  # dj / dlog lambda
+    dB_dll = (2.0 / j * dj) / (m - 1) if j > 1.0 else 0.0
+    return B, 1.0 / (m - 1), dB_dll
+
+
+# ----------------------------------------------------------------------------------------------------
+# optimization
+# ----------------------------------------------------------------------------------------------------
+
+@dataclass
+class PosteriorFit:
+    """Result of :func:`optimize_posterior`.
+
+    Attributes
+    ----------
+    posterior : GaussianPosterior
+        The fitted posterior.
+    prior : GaussianPrior
+        The prior with its grid index j (rounded at the end to the grid point with the smaller B).
+    kl : float
+        KL(Q || P) in nats at the rounded prior variance.
+    m : int
+        Number of examples the bound is computed on.
+    history : pandas.DataFrame
+        One row every ``log_every`` steps: step, surrogate (running mean), kl, lambda, objective.
+    start : GaussianPosterior
+        The posterior the optimization started from.
+    start_prior : GaussianPrior
+        The prior (grid-rounded) at the start.
+    settings : dict
+        The arguments of the run.
+    """
+
+    posterior: GaussianPosterior
+    prior: GaussianPrior
+    kl: float
+    m: int
+    history: pd.DataFrame
+    start: GaussianPosterior
+    start_prior: GaussianPrior
+    settings: dict = field(default_factory=dict)
+
+
+class _Adam:
+    """Adam (Kingma & Ba 2015) on a list of arrays, bias-corrected, deterministic."""
+
+    def __init__(self, lrs, beta1=0.9, beta2=0.999, eps=1e-8):
+        self.lrs, self.b1, self.b2, self.eps = list(lrs), beta1, beta2, eps
+        self.m = None
+        self.v = None
+        self.t = 0
+
+    def step(self, params, grads):
+        if self.m is None:
+            self.m = [np.zeros_like(g) for g in grads]
+            self.v = [np.zeros_like(g) for g in grads]
+        self.t += 1
+        c1, c2 = 1.0 - self.b1 ** self.t, 1.0 - self.b2 ** self.t
+        for p, g, m, v, lr in zip(params, grads, self.m, self.v, self.lrs):
+            m *= self.b1
+            m += (1.0 - self.b1) * g
+            v *= self.b2
+            v += (1.0 - self.b2) * g * g
+            p -= lr * (m / c1) / (np.sqrt(v / c2) + self.eps)
+
+
+def _round_j(mu, sigma, prior_mean, scale, log_lam, m, delta, b, c, extra_nats):
+    """Grid index j (>= 1) next to the continuous lambda with the smaller B, and its KL."""
+    from genbound.bounds.pacbayes import kl_diag_gaussians
+
+    j_real = b * math.log(c / math.exp(log_lam))
+    cands = sorted({max(1, math.floor(j_real)), max(1, math.ceil(j_real))})
+    best = None
+    for j in cands:
+        lam = c * math.exp(-j / b)
+        kl = kl_diag_gaussians(mu, sigma, prior_mean, math.sqrt(lam) * scale)
+        B = dziugaite_roy_complexity(kl + extra_nats, m, delta, prior_grid_j=j, b=b, c=c)
+        if best is None or B < best[0]:
+            best = (B, j, kl)
+    return best[1], best[2]
+
+
+def optimize_posterior(model, x, y, prior_mean, *, mean_init=None, prior_scale=None, std_init=0.01,
+                       prior_j_init=None, objective="quad", steps=1000, batch_size=128, lr_mean=1e-3,
+                       lr_std=1e-2, lr_prior=1e-2, surrogate_scale=1.0 / _LN2, delta=0.025, b=100, c=0.1,
+                       extra_nats=0.0, learn_prior=True, seed=0, log_every=50, prior_description=""):
+    r"""Fit a diagonal Gaussian posterior around a network by minimizing a PAC-Bayes objective.
+
+    The posterior :math:`Q = \mathcal N(\mu, \mathrm{diag}\,\sigma^2)` (:math:`\sigma = e^\rho`) and
+    the prior variance :math:`\lambda` of :math:`P = \mathcal N(w_p, \lambda\,\mathrm{diag}(s^2))` are
+    trained with Adam on
+
+    .. math::
+
+        J = f\bigl(\hat s(Q),\, B\bigr), \qquad
+        B = \frac{\mathrm{KL}(Q\|P) + \text{extra} + 2\ln j + \ln\frac{\pi^2}{6} + \ln\frac{m}{\delta}}{m-1},
+        \qquad j = b \ln(c/\lambda)
+
+        (B is Dziugaite & Roy's complexity, :func:`dziugaite_roy_complexity`, with j real during training)
+
+    where :math:`\hat s(Q)` is the surrogate of the Gibbs training error: ``surrogate_scale`` times the
+    mean cross-entropy of a mini-batch at one sampled network :math:`w = \mu + \sigma\odot\varepsilon`
+    (reparametrization trick; the gradient comes from ``model.loss_and_grad`` at ``w``:
+    :math:`\nabla_\mu = g`, :math:`\nabla_\rho = g \odot \varepsilon \odot \sigma`). With the default
+    scale :math:`1/\ln 2` the surrogate bounds the 0-1 error from above example by example (a
+    misclassified example has :math:`p_y \le 1/2`, so :math:`-\ln p_y \ge \ln 2`), as in Dziugaite &
+    Roy. The objectives ``f``:
+
+    - ``"quad"`` (default): :math:`\bigl(\sqrt{\hat s + B/2} + \sqrt{B/2}\bigr)^2`, the relaxation of the
+      kl bound used by Pérez-Ortiz et al. (2021) (Thiemann et al. 2017);
+    - ``"kl"``: :math:`\mathrm{kl}^{-1}(\hat s, B)` itself, differentiated implicitly
+      (:math:`\partial p/\partial B = 1/\partial_p \mathrm{kl}`); the surrogate is clipped to
+      (0, 1) and gives no gradient outside;
+    - ``"sqrt"``: :math:`\hat s + \sqrt{B/2}`, Dziugaite & Roy's objective.
+
+    KL and its gradients are exact (closed form). At the end :math:`\lambda` is rounded to the grid point
+    :math:`c e^{-j/b}`, :math:`j \in \{\lfloor j\rfloor, \lceil j\rceil\}` (at least 1), with the smaller
+    B. The returned fit carries the posterior, the rounded prior and KL; bound it with
+    :func:`gibbs_error` and :func:`genbound.bounds.dziugaite_roy_bound`.
+
+    Parameters
+    ----------
+    model : genbound.nn.Sequential
+        The network; its parameters are used as the default ``mean_init`` and restored on return.
+    x, y : array_like
+        The ``m`` examples the bound will be computed on (inputs (m, C, H, W), labels (m,)), m >= 2.
+    prior_mean : array_like (n_params,)
+        :math:`w_p`, chosen without these examples (e.g. the initialization ``w0``).
+    mean_init : array_like (n_params,), optional
+        Start of :math:`\mu` (default: the model's parameters).
+    prior_scale : array_like (n_params,) or None
+        Fixed per-parameter prior scales s > 0 (None: ones, the isotropic prior; see :func:`init_scales`).
+    std_init : float
+        Start of every :math:`\sigma_i` (absolute), > 0. A small constant works where
+        :math:`\sigma = |w|` does not (in CP layers the noise of three factors multiplies).
+    prior_j_init : int, optional
+        Start of the grid index j; default: the j of the variance minimizing KL at the start,
+        :math:`\lambda = \frac1n\sum_i ((\mu_i - w_{p,i})^2 + \sigma_i^2)/s_i^2`, clipped to [1, 5b].
+    objective : {"quad", "kl", "sqrt"}
+    steps : int
+        Adam steps, >= 0 (each one mini-batch and one weight sample).
+    batch_size : int
+        Mini-batch size, >= 1 (mini-batches cycle through seeded permutations of the m examples).
+    lr_mean, lr_std, lr_prior : float
+        Adam step sizes for :math:`\mu`, :math:`\rho = \ln\sigma` and :math:`\ln\lambda`.
+    surrogate_scale : float
+        Multiplies the cross-entropy (default :math:`1/\ln 2`).
+    delta : float
+        Confidence of the PAC-Bayes part used in B, in (0, 1).
+    b, c : float
+        Prior-variance grid constants.
+    extra_nats : float
+        Union-bound cost added to KL (e.g. :math:`\ln K` for K prior configurations searched), >= 0.
+    learn_prior : bool
+        Train :math:`\lambda` (otherwise it stays at the grid point ``prior_j_init``).
+    seed : int
+        Seed of the mini-batch order and the weight noise.
+    log_every : int
+        History row every ``log_every`` steps.
+    prior_description : str
+        Stored in the returned prior.
+
+    Returns
+    -------
+    PosteriorFit
+
+    References
+    ----------
+    G. K. Dziugaite, D. M. Roy, "Computing nonvacuous generalization bounds for deep (stochastic) neural
+    networks with many more parameters than training data", UAI 2017; M. Pérez-Ortiz, O. Rivasplata,
+    J. Shawe-Taylor, C. Szepesvári, "Tighter risk certificates for neural networks", JMLR 22(227), 2021;
+    D. P. Kingma, M. Welling, "Auto-encoding variational Bayes", ICLR 2014 (reparametrization).
+    """
+    _check_model(model)
+    n = model.n_params
+    x, y = _check_xy(model, x, y)
+    m = x.shape[0]
+    if m < 2:
+        raise ValueError(f"m: expected at least 2 examples for the bound, got {m}")
+    prior_mean = _check_flat(prior_mean, n, "prior_mean")
+    mu = _check_flat(model.get_flat() if mean_init is None else mean_init, n, "mean_init").copy()
+    scale = np.ones(n) if prior_scale is None else _check_flat(prior_scale, n, "prior_scale")
+    if np.any(scale <= 0):
+        raise ValueError("prior_scale: expected scales > 0")
+    std_init = check_positive(std_init, "std_init")
+    if objective not in OBJECTIVES:
+        raise ValueError(f"objective: expected one of {OBJECTIVES}, got {objective!r}")
+    steps = check_int(steps, "steps", minimum=0)
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
+    lr_mean = check_positive(lr_mean, "lr_mean", allow_zero=True)
+    lr_std = check_positive(lr_std, "lr_std", allow_zero=True)
+    lr_prior = check_positive(lr_prior, "lr_prior", allow_zero=True)
+    surrogate_scale = check_positive(surrogate_scale, "surrogate_scale")
+    delta = check_probability(delta, "delta")
+    b = check_positive(b, "b")
+    c = check_positive(c, "c")
+    extra_nats = check_positive(extra_nats, "extra_nats", allow_zero=True)
+    log_every = check_int(log_every, "log_every", minimum=1)
+    gen = as_generator(seed)
+    scale2 = scale * scale
+
+    log_sigma = np.full(n, math.log(std_init))
+    if prior_j_init is None:
+        lam0 = float(np.mean(((mu - prior_mean) ** 2 + std_init ** 2) / scale2))
+        j0 = min(max(1, round(b * math.log(c / max(lam0, 1e-300)))), int(5 * b))
+    else:
+        j0 = check_int(prior_j_init, "prior_j_init", minimum=1)
+    log_lam = np.array([math.log(c) - j0 / b])
+    start = GaussianPosterior(mu.copy(), np.exp(log_sigma))
+    j_start, kl_start = _round_j(mu, start.std, prior_mean, scale, log_lam[0], m, delta, b, c, extra_nats)
+    start_prior = GaussianPrior(prior_mean, scale, j_start, b, c, prior_description)
+
+    params = [mu, log_sigma, log_lam]
+    adam = _Adam([lr_mean, lr_std, lr_prior if learn_prior else 0.0])
+    saved = model.get_flat()
+    rows, running = [], []
+    order, pos = gen.permutation(m), 0
+    try:
+        for step in range(steps):
+            if pos + batch_size > m:
+                order, pos = gen.permutation(m), 0
+            idx = order[pos:pos + batch_size]
+            pos += batch_size
+            sigma = np.exp(log_sigma)
+            eps = gen.standard_normal(n)
+            model.set_flat(mu + sigma * eps)
+            ce, g = model.loss_and_grad(x[idx], y[idx], flat=True)
+            g = np.asarray(g, dtype=np.float64)
+            s = surrogate_scale * float(ce)
+            kl, gk_mu, gk_ls, gk_ll = _kl_and_grads(mu, log_sigma, prior_mean, scale2, log_lam[0])
+            B, dB_dkl, dB_dll = _complexity(kl, log_lam[0], m, delta, b, c, extra_nats)
+            val, dJ_ds, dJ_dB = _objective(objective, s, B)
+            gs = dJ_ds * surrogate_scale
+            grad_mu = gs * g + dJ_dB * dB_dkl * gk_mu
+            grad_ls = gs * g * eps * sigma + dJ_dB * dB_dkl * gk_ls
+            grad_ll = np.array([dJ_dB * (dB_dkl * gk_ll + dB_dll)])
+            if not (np.all(np.isfinite(grad_mu)) and np.all(np.isfinite(grad_ls))):
+                raise FloatingPointError(f"optimize_posterior: non-finite gradient at step {step}; lower the "
+                                         "learning rates or std_init")
+            adam.step(params, [grad_mu, grad_ls, grad_ll])
+            # the grid starts at j = 1: keep lambda <= c e^{-1/b}
+            log_lam[0] = min(log_lam[0], math.log(c) - 1.0 / b)
+            running.append(s)
+            if (step + 1) % log_every == 0 or step + 1 == steps:
+                rows.append(dict(step=step + 1, surrogate=float(np.mean(running)), kl=kl,
+                                 prior_variance=math.exp(log_lam[0]), B=B, objective=val))
+                running = []
+    finally:
+        model.set_flat(saved)
+    sigma = np.exp(log_sigma)
+    j, kl = _round_j(mu, sigma, prior_mean, scale, log_lam[0], m, delta, b, c, extra_nats)
+    prior = GaussianPrior(prior_mean, scale, j, b, c, prior_description)
+    settings = dict(objective=objective, steps=steps, batch_size=batch_size, lr_mean=lr_mean, lr_std=lr_std,
+                    lr_prior=lr_prior, std_init=std_init, surrogate_scale=surrogate_scale, delta=delta,
+                    extra_nats=extra_nats, seed=seed, kl_start=kl_start)
+    history = pd.DataFrame(rows, columns=["step", "surrogate", "kl", "prior_variance", "B", "objective"])
+    return PosteriorFit(GaussianPosterior(mu, sigma), prior, kl, m, history, start, start_prior, settings)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Monte-Carlo Gibbs error
+# ----------------------------------------------------------------------------------------------------
+
+@dataclass
+class GibbsError:
+    """Monte-Carlo estimate of a Gibbs classifier's 0-1 error.
+
+    Attributes
+    ----------
+    error : float
+        Mean over the draws of each drawn network's error on the examples.
+    errors : numpy.ndarray (n,)
+        The error of each drawn network.
+    n : int
+        Number of draws.
+    seed : int
+    """
+
+    error: float
+    errors: np.ndarray
+    n: int
+    seed: object
+
+    @property
+    def std_error(self):
+        """Standard error of ``error`` over the draws."""
+        return float(np.std(self.errors, ddof=1) / math.sqrt(self.n)) if self.n > 1 else float("nan")
+
+
+def gibbs_error(model, posterior, x, y, n_samples=100, seed=0, batch_size=2048):
+    r"""Monte-Carlo estimate of the 0-1 error of the Gibbs classifier Q on (x, y).
+
+    .. math::
+
+        \hat e_n = \frac1n \sum_{k=1}^n \frac1{|S|}\sum_{(x, y) \in S} \mathbf 1[h_{w_k}(x) \ne y],
+        \qquad w_k = \mu + \sigma \odot \varepsilon_k,\ \varepsilon_k \sim \mathcal N(0, I) \text{ i.i.d.}
+
+    One network is drawn per k and evaluated on every example (as Dziugaite & Roy do); the draws come from
+    ``seed``, so the estimate is reproducible. Bound the Gibbs error on S from it with
+    :func:`genbound.bounds.sample_convergence_bound` (n = ``n_samples``).
+
+    Parameters
+    ----------
+    model : genbound.nn.Sequential
+        The architecture; its parameters are restored on return.
+    posterior : GaussianPosterior
+    x, y : array_like
+        Examples and labels.
+    n_samples : int
+        Number of weight draws, >= 1.
+    seed : int or numpy.random.Generator
+    batch_size : int
+        Evaluation batch size (memory only).
+
+    Returns
+    -------
+    GibbsError
+    """
+    _check_model(model)
+    if not isinstance(posterior, GaussianPosterior):
+        raise TypeError(f"posterior: expected a GaussianPosterior, got {type(posterior).__name__}")
+    x, y = _check_xy(model, x, y)
+    n_samples = check_int(n_samples, "n_samples", minimum=1)
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
+    gen = as_generator(seed)
+    saved = model.get_flat()
+    errors = np.empty(n_samples)
+    try:
+        for k in range(n_samples):
+            model.set_flat(posterior.sample(rng=gen))
+            errors[k] = model.evaluate(x, y, batch_size)[1]
+    finally:
+        model.set_flat(saved)
+    return GibbsError(float(errors.mean()), errors, n_samples, seed)
+
+
+# ----------------------------------------------------------------------------------------------------
+# the whole certificate: optimize, estimate, bound
+# ----------------------------------------------------------------------------------------------------
+
+@dataclass
+class PacBayesResult:
+    """Result of :func:`pac_bayes_bounds`: the posterior, its Monte-Carlo errors and four PAC-Bayes bounds.
+
+    Attributes
+    ----------
+    fit : PosteriorFit
+    train : GibbsError
+        Monte-Carlo Gibbs error on the ``m`` examples of the bound.
+    test : GibbsError or None
+        Monte-Carlo Gibbs error on the test examples (reported, not used by the bounds).
+    m : int
+    kl : float
+        KL(Q || P) in nats at the grid-rounded prior.
+    prior_j : int
+        Grid index of the prior variance.
+    extra_nats : float
+        :math:`\\ln K` for K configurations searched, added to KL in every bound.
+    delta, delta_mc : float
+        Confidence of the PAC-Bayes part, and of the Monte-Carlo part (already divided by K).
+    train_upper : float
+        :math:`\\mathrm{kl}^{-1}(\\hat e_n, \\ln(2/\\delta_{mc})/n)`, the sample-convergence upper bound on
+        the Gibbs training error used by McAllester, Langford-Seeger and Catoni.
+    prior_nats : float
+        :math:`2\\ln j + \\ln(\\pi^2/6)`, the union bound over the prior-variance grid, added to KL in the
+        McAllester, Langford-Seeger and Catoni bounds (Dziugaite & Roy's formula contains it).
+    bounds : dict
+        ``"mcallester"``, ``"langford_seeger"``, ``"catoni"``, ``"dziugaite_roy"`` -> bound value.
+    catoni_C : float
+        The C of Catoni's bound.
+    """
+
+    fit: PosteriorFit
+    train: GibbsError
+    test: GibbsError | None
+    m: int
+    kl: float
+    prior_j: int
+    extra_nats: float
+    delta: float
+    delta_mc: float
+    train_upper: float
+    prior_nats: float
+    bounds: dict
+    catoni_C: float
+
+
+def pac_bayes_bounds(model, x, y, prior_mean, *, x_test=None, y_test=None, n_mc=1000, n_mc_test=None,
+                     delta=0.025, delta_mc=0.01, n_configs=1, mc_seed=None, **optimize):
+    r"""Optimize a Gaussian posterior, estimate its Gibbs error and bound it four ways.
+
+    1. :func:`optimize_posterior` on (x, y) with prior mean ``prior_mean`` (its ``**optimize`` arguments
+       pass through; the union-bound cost :math:`\ln K`, K = ``n_configs``, is added to KL).
+    2. :func:`gibbs_error` with ``n_mc`` draws on (x, y) (and ``n_mc_test`` on the test examples).
+    3. Bounds on the error of the Gibbs classifier Q, each holding with probability at least
+       :math:`1 - \delta - \delta_{mc}` (the Monte-Carlo part at :math:`\delta_{mc}/K`):
+
+       - Dziugaite & Roy: :func:`genbound.bounds.dziugaite_roy_bound` with KL + ln K, the grid index j
+         and ``n_mc``;
+       - McAllester (Maurer's form), Langford-Seeger, Catoni: the same formulas as in
+         :mod:`genbound.bounds.pacbayes` with the empirical risk replaced by its Monte-Carlo upper bound
+         :math:`\bar e = \mathrm{kl}^{-1}(\hat e_n, \ln(2K/\delta_{mc})/n)` and KL replaced by
+         :math:`\mathrm{KL} + 2\ln j + \ln(\pi^2/6) + \ln K` (the prior-variance grid and the
+         configurations, by a union bound).
+
+    Parameters
+    ----------
+    model : genbound.nn.Sequential
+    x, y : array_like
+        The m examples of the bound (m >= 8).
+    prior_mean : array_like (n_params,)
+        Chosen without (x, y).
+    x_test, y_test : array_like, optional
+    n_mc : int
+        Monte-Carlo draws on (x, y), >= 1.
+    n_mc_test : int, optional
+        Draws on the test examples (default ``max(1, n_mc // 4)``).
+    delta, delta_mc : float
+        Failure probabilities of the PAC-Bayes and Monte-Carlo parts.
+    n_configs : int
+        Number K of prior configurations (prior means, scales, architectures, seeds, ...) searched over,
+        >= 1; the result must be reported whichever of them is picked, so each is charged ln K nats and
+        :math:`\delta_{mc}/K`.
+    mc_seed : int, optional
+        Seed of the Monte-Carlo draws (default ``seed + 1`` of the optimization).
+    **optimize
+        Passed to :func:`optimize_posterior` (``seed``, ``steps``, ``objective``, ``std_init``, ...).
+
+    Returns
+    -------
+    PacBayesResult
+    """
+    from genbound.bounds.pacbayes import (catoni_bound, dziugaite_roy_bound, langford_seeger_bound,
+                                          mcallester_bound, sample_convergence_bound)
+
+    n_configs = check_int(n_configs, "n_configs", minimum=1)
+    n_mc = check_int(n_mc, "n_mc", minimum=1)
+    delta = check_probability(delta, "delta")
+    delta_mc = check_probability(delta_mc, "delta_mc")
+    if "extra_nats" in optimize:
+        raise TypeError("extra_nats: set n_configs instead")
+    extra = math.log(n_configs)
+    fit = optimize_posterior(model, x, y, prior_mean, delta=delta, extra_nats=extra, **optimize)
+    seed = optimize.get("seed", 0)
+    mc_seed = (seed + 1 if isinstance(seed, int) else 1) if mc_seed is None else mc_seed
+    train = gibbs_error(model, fit.posterior, x, y, n_mc, seed=mc_seed)
+    test = None
+    if x_test is not None and len(x_test):
+        n_test = max(1, n_mc // 4) if n_mc_test is None else check_int(n_mc_test, "n_mc_test", minimum=1)
+        test = gibbs_error(model, fit.posterior, x_test, y_test, n_test, seed=mc_seed + 1)
+    m, j, b, c = fit.m, fit.prior.j, fit.prior.b, fit.prior.c
+    dmc = delta_mc / n_configs
+    upper = sample_convergence_bound(train.error, n_mc, dmc)
+    prior_nats = 2.0 * math.log(j) + math.log(math.pi ** 2 / 6.0)
+    kl_all = fit.kl + prior_nats + extra
+    cat = catoni_bound(upper, kl_all, m, delta)
+    bounds = {
+        "mcallester": mcallester_bound(upper, kl_all, m, delta),
+        "langford_seeger": langford_seeger_bound(upper, kl_all, m, delta),
+        "catoni": cat.bound,
+        "dziugaite_roy": dziugaite_roy_bound(train.error, fit.kl + extra, m, delta, prior_grid_j=j, b=b, c=c,
+                                             n_mc=n_mc, delta_prime=dmc),
+    }
+    return PacBayesResult(fit, train, test, m, fit.kl, j, extra, delta, dmc, upper, prior_nats, bounds, cat.C)
+
+
+def train_prior_mean(model, data, *, epochs=40, batch_size=64, lr=0.05, momentum=0.9, seed=0):
+    """Train a copy of ``model`` on ``data`` (the held-out part) and return its flat parameters.
+
+    The prior mean of a data-dependent prior (Parrado-Hernández et al. 2012; Pérez-Ortiz et al. 2021):
+    trained by :func:`genbound.train` with SGD on examples that the bound will not use, starting from
+    ``model``'s current parameters (pass the initialization). ``model`` itself is not changed.
+
+    Returns
+    -------
+    numpy.ndarray (n_params,)
+    """
+    from genbound.nn.optim import SGD
+    from genbound.nn.train import train
+
+    _check_model(model)
+    clone = model.copy()
+    train(clone, data, epochs=epochs, batch_size=batch_size, optimizer=SGD(lr=lr, momentum=momentum), seed=seed,
+          progress=False)
+    return clone.get_flat().astype(np.float64)
