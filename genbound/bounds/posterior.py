@@ -296,6 +296,8 @@ def _round_j(mu, sigma, prior_mean, scale, log_lam, m, delta, b, c, extra_nats):
     from genbound.bounds.pacbayes import kl_diag_gaussians
 
     j_real = b * math.log(c / math.exp(log_lam))
+    if abs(j_real - round(j_real)) < 1e-9 * max(1.0, abs(j_real)):
+        j_real = float(round(j_real))
     cands = sorted({max(1, math.floor(j_real)), max(1, math.ceil(j_real))})
     best = None
     for j in cands:
