@@ -442,19 +442,20 @@ def common_minimum_test(model, data, batch_size=64, seed=0, grad_tol=0.1, curvat
 
 @dataclass
 class BatchComparison:
-    """Per-batch landscapes at the end of SGD and at a point reached by full-batch GD from the same start.
+    """Per-batch landscapes at the end of SGD and at points reached by full-batch GD from the same start.
 
     Attributes
     ----------
     table : pandas.DataFrame
-        The per-batch tables of :func:`batch_landscape` at both end points, with a column ``optimizer``
-        ("SGD" or "GD").
+        The per-batch tables of :func:`batch_landscape` at every end point, with a column ``optimizer``
+        ("SGD", and "GD" for one GD learning rate or "GD lr=<lr>" for several).
     summary : pandas.DataFrame
         One row per optimizer: lr, epochs, steps, seconds, train/test loss and error, and the
         :func:`batch_landscape` summaries.
     histories : dict of str -> pandas.DataFrame
+        Training histories, keyed like ``optimizer``.
     weights : dict of str -> numpy.ndarray
-        Start ("init") and end weights ("SGD", "GD") as flat vectors.
+        Start ("init") and end weights (keyed like ``optimizer``) as flat vectors.
     """
 
     table: pd.DataFrame
@@ -471,13 +472,13 @@ def sgd_vs_gd_batch_losses(model, data, batch_size=64, sgd_lr=0.05, sgd_epochs=3
                            seed=0, *, match_loss=True, hessian=True, per_sample=True, eig_tol=1e-3,
                            eig_maxiter=150):
     """Train copies of ``model`` by SGD and by full-batch GD from the same start and compare the per-batch
-    landscapes at the two end points.
+    landscapes at the end points.
 
     SGD: ``sgd_epochs`` epochs of mini-batches of ``batch_size`` with learning rate ``sgd_lr`` (batch order
-    from ``seed``). GD: steps w <- w - ``gd_lr`` grad L(w) on the whole training set (default ``gd_lr`` =
-    ``sgd_lr``), at most ``gd_max_epochs`` steps (default: as many steps as SGD took), stopping as soon as
-    the training loss is at most SGD's final training loss when ``match_loss``, so that the two end points
-    have comparable training loss. Both end points are measured on the same partition
+    from ``seed``). GD: steps w <- w - lr grad L(w) on the whole training set for each lr in ``gd_lr``
+    (default ``sgd_lr``), at most ``gd_max_epochs`` steps (default: as many steps as SGD took), stopping as
+    soon as the training loss is at most SGD's final training loss when ``match_loss``, so that all end
+    points have comparable training loss. All end points are measured on the same partition
     (``data.batch_indices(batch_size, seed=seed)``, SGD's first-epoch batches).
 
     Parameters
@@ -485,7 +486,9 @@ def sgd_vs_gd_batch_losses(model, data, batch_size=64, sgd_lr=0.05, sgd_epochs=3
     model : genbound.nn.Sequential
         The starting point (unchanged; copies are trained).
     data : Dataset
-    batch_size, sgd_lr, sgd_epochs, gd_lr, gd_max_epochs, seed, match_loss : see above
+    batch_size, sgd_lr, sgd_epochs, gd_max_epochs, seed, match_loss : see above
+    gd_lr : float or sequence of float, optional
+        One GD learning rate (end point "GD") or several (end points "GD lr=<lr>").
     hessian, per_sample, eig_tol, eig_maxiter : see :func:`batch_landscape`
 
     Returns
@@ -499,39 +502,48 @@ def sgd_vs_gd_batch_losses(model, data, batch_size=64, sgd_lr=0.05, sgd_epochs=3
     batch_size = check_int(batch_size, "batch_size", 1)
     sgd_epochs = check_int(sgd_epochs, "sgd_epochs", 1)
     sgd_lr = check_positive(sgd_lr, "sgd_lr")
-    gd_lr = sgd_lr if gd_lr is None else check_positive(gd_lr, "gd_lr")
+    if gd_lr is None:
+        gd_lrs = [sgd_lr]
+    elif np.ndim(gd_lr) == 0:
+        gd_lrs = [check_positive(gd_lr, "gd_lr")]
+    else:
+        gd_lrs = [check_positive(lr, "gd_lr") for lr in gd_lr]
+        if not gd_lrs:
+            raise ValueError("gd_lr: expected at least one learning rate")
+    gd_names = ["GD"] if len(gd_lrs) == 1 else [f"GD lr={lr:g}" for lr in gd_lrs]
     m = data.m if hasattr(data, "m") else np.asarray(train_xy(data)[1]).shape[0]
     sgd_steps = sgd_epochs * (-(-m // batch_size))
     gd_max_epochs = sgd_steps if gd_max_epochs is None else check_int(gd_max_epochs, "gd_max_epochs", 1)
     partition = batch_partition(data, batch_size, seed=seed)
     weights = {"init": model.get_flat()}
-    tables, summary, histories = [], [], {}
+    tables, summary, histories, runs = [], [], {}, []
 
     sgd_model = model.copy()
     t0 = time.perf_counter()
     histories["SGD"] = train(sgd_model, data, epochs=sgd_epochs, batch_size=batch_size, optimizer=SGD(lr=sgd_lr),
                              seed=seed, progress=False)
-    sgd_seconds = time.perf_counter() - t0
+    runs.append(("SGD", sgd_model, sgd_lr, time.perf_counter() - t0))
     target = float(histories["SGD"]["train_loss"].iloc[-1])
 
-    gd_model = model.copy()
-    rows = []
+    for name, lr in zip(gd_names, gd_lrs):
+        gd_model = model.copy()
+        rows = []
 
-    def gd_callback(mdl, row):
-        rows.append(dict(row))
-        if match_loss and row["epoch"] > 0 and row["train_loss"] <= target:
-            raise _Stop
+        def gd_callback(mdl, row, rows=rows):
+            rows.append(dict(row))
+            if match_loss and row["epoch"] > 0 and row["train_loss"] <= target:
+                raise _Stop
 
-    t0 = time.perf_counter()
-    try:
-        train(gd_model, data, epochs=gd_max_epochs, batch_size=batch_size, optimizer=GD(lr=gd_lr), seed=seed,
-              progress=False, callback=gd_callback)
-    except _Stop:
-        pass
-    gd_seconds = time.perf_counter() - t0
-    histories["GD"] = pd.DataFrame(rows, columns=list(histories["SGD"].columns))
+        t0 = time.perf_counter()
+        try:
+            train(gd_model, data, epochs=gd_max_epochs, batch_size=batch_size, optimizer=GD(lr=lr), seed=seed,
+                  progress=False, callback=gd_callback)
+        except _Stop:
+            pass
+        histories[name] = pd.DataFrame(rows, columns=list(histories["SGD"].columns))
+        runs.append((name, gd_model, lr, time.perf_counter() - t0))
 
-    for name, mdl, lr, secs in (("SGD", sgd_model, sgd_lr, sgd_seconds), ("GD", gd_model, gd_lr, gd_seconds)):
+    for name, mdl, lr, secs in runs:
         weights[name] = mdl.get_flat()
         df = batch_landscape(mdl, data, batch_size, hessian=hessian, per_sample=per_sample, batches=partition,
                              eig_tol=eig_tol, eig_maxiter=eig_maxiter)

@@ -160,3 +160,17 @@ def test_sgd_vs_gd(small):
     if gd["steps"] < 9:
         assert gd["train_loss"] <= sgd["train_loss"]
     assert gd["full_loss"] == pytest.approx(gd["train_loss"], rel=1e-10)
+
+
+def test_sgd_vs_several_gd_learning_rates(small):
+    model = model0(7)
+    cmp = L.sgd_vs_gd_batch_losses(model, small, batch_size=15, sgd_epochs=2, gd_lr=[0.05, 0.1], gd_max_epochs=4,
+                                   hessian=False, per_sample=False, match_loss=False)
+    assert list(cmp.summary["optimizer"]) == ["SGD", "GD lr=0.05", "GD lr=0.1"]
+    assert list(cmp.summary["steps"]) == [6, 4, 4]
+    assert set(cmp.weights) == {"init", "SGD", "GD lr=0.05", "GD lr=0.1"}
+    one = gb.nn.reference_cnn("digits", rank=1, seed=7)
+    gb.train(one, small, epochs=4, batch_size=15, optimizer=gb.nn.GD(lr=0.1), seed=0, progress=False)
+    assert np.array_equal(one.get_flat(), cmp.weights["GD lr=0.1"])
+    with pytest.raises(ValueError, match="gd_lr"):
+        L.sgd_vs_gd_batch_losses(model, small, gd_lr=[0.1, -1.0])
