@@ -37,7 +37,7 @@ def _check_data(data):
 
 
 def train(model, data, epochs=30, batch_size=64, optimizer=None, seed=0, eval_every=None, progress=True,
-          callback=None, checkpoint=None, eval_batch_size=1024):
+          callback=None, checkpoint=None, eval_batch_size=1024, step_callback=None):
     """Train ``model`` on ``data`` and return its history, one row per epoch.
 
     Each epoch visits the training set once in an order drawn from ``seed``; every mini-batch takes one
@@ -64,6 +64,10 @@ def train(model, data, epochs=30, batch_size=64, optimizer=None, seed=0, eval_ev
         File where model, optimizer, random state and history are written atomically after every epoch; if
         it exists, training resumes from it (the result is the same as an uninterrupted run).
     eval_batch_size : int
+    step_callback : callable(model, step, grads, weight_grads) -> None, optional
+        Called before every optimizer step with the batch gradients; ``weight_grads`` (layer index -> dL/dW)
+        is computed when the callable has ``needs_weight_grads = True`` (else None). For instance
+        :class:`genbound.factor.DepartureRecorder` records w'' - w' of every CP layer at every step.
 
     Returns
     -------
@@ -108,6 +112,7 @@ def train(model, data, epochs=30, batch_size=64, optimizer=None, seed=0, eval_ev
         evaluate(0)
     full = getattr(optimizer, "full_batch", False)
     needs_g = bool(getattr(optimizer, "projected_layers", lambda _: [])(model))
+    needs_g = needs_g or bool(getattr(step_callback, "needs_weight_grads", False))
     steps_per_epoch = 1 if full else -(-m // batch_size)
     bar = None
     if progress:
@@ -118,12 +123,14 @@ def train(model, data, epochs=30, batch_size=64, optimizer=None, seed=0, eval_ev
         for epoch in range(start_epoch, epochs):
             batches = [np.arange(m)] if full else _batch_indices(m, batch_size, rng)
             for b, idx in enumerate(batches):
+                wgrads = None
                 if needs_g:
                     _, grads, wgrads = model.loss_and_grad(x_train[idx], y_train[idx], weight_grads=True)
-                    optimizer.step(model, grads, weight_grads=wgrads)
                 else:
                     _, grads = model.loss_and_grad(x_train[idx], y_train[idx])
-                    optimizer.step(model, grads)
+                if step_callback is not None:
+                    step_callback(model, step, grads, wgrads)
+                optimizer.step(model, grads, weight_grads=wgrads)
                 step += 1
                 if bar is not None:
                     bar.update(1)

@@ -86,3 +86,25 @@ def test_to_full_gives_equivalent_unconstrained_layer(batch):
     full = layer.to_full()
     assert isinstance(full, gb.nn.Conv2d)
     assert relative_error(full.forward(x)[0], layer.forward(x)[0]) <= 1e-12
+
+
+def test_departure_recorder_matches_the_actual_weight_moves():
+    data = gb.data.load_digits(seed=0).subset(np.arange(128))
+    model = gb.nn.reference_cnn("digits", rank=1, seed=0)
+    start = model.copy()
+    rec = gb.factor.DepartureRecorder(lr=0.1)
+    gb.train(model, data, epochs=1, batch_size=64, optimizer=gb.nn.SGD(lr=0.1), seed=0, progress=False,
+             step_callback=rec)
+    table = rec.table()
+    assert list(table["step"]) == [0, 0, 1, 1] and list(table["layer"]) == [0, 3, 0, 3]
+    # replay the first step by hand: w'' from the factor step, w' = w - lr G from the plain step
+    idx = np.random.default_rng(0).permutation(128)[:64]
+    x, y = data.x_train[idx], data.y_train[idx]
+    _, grads, G = start.loss_and_grad(x, y, weight_grads=True)
+    w = start.layers[3].full_weight()
+    gb.nn.SGD(lr=0.1).step(start, grads)
+    moved = start.layers[3].full_weight() - (w - 0.1 * G[3])
+    row = table[(table["step"] == 0) & (table["layer"] == 3)].iloc[0]
+    assert row["total"] == pytest.approx(np.linalg.norm(moved), rel=1e-10)
+    assert row["remainder"] <= 1e-12 * row["total"]
+    assert row["order_1"] > row["order_2"] > row["order_3"] > 0
