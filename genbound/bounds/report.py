@@ -102,7 +102,7 @@ def _pac_rows(res, prior_text, what_suffix, n_params):
 def report(model, data, *, w0=None, delta=0.025, delta_mc=0.01, pac_bayes=True, data_dependent=True,
            hessian=False, compression=True, n_mc=150, n_mc_test=None, steps=400, objective="quad",
            std_init=0.01, batch_size=128, prior_fraction=0.5, prior_epochs=40, prior_lr=0.05,
-           prior_momentum=0.9, n_configs=1, z=1.0, hessian_k=None, compression_k=(2, 3, 4, 8, 16),
+           prior_momentum=0.9, n_configs=1, z=1.0, hessian_k=None, hessian_dense_max=600, compression_k=(2, 3, 4, 8, 16),
            manifold_at="generic", seed=0):
     r"""Every bound of the library for one trained network: one row per bound.
 
@@ -163,8 +163,9 @@ def report(model, data, *, w0=None, delta=0.025, delta_mc=0.01, pac_bayes=True, 
         row, and :math:`\delta_{mc}/K`).
     z : float
         Scale of the Hessian effective dimension.
-    hessian_k : int, optional
-        Lanczos eigenvalues for the Hessian row (see :func:`effective_capacity`).
+    hessian_k, hessian_dense_max : int, optional
+        Lanczos eigenvalues, and the largest parameter count for a dense Hessian, of the Hessian row (see
+        :func:`effective_capacity`).
     compression_k : int or sequence of int
         Levels per tensor (a grid is paid for with :math:`\lceil\log_2|K|\rceil` bits).
     manifold_at : {"generic", "model"}
@@ -217,7 +218,8 @@ def report(model, data, *, w0=None, delta=0.025, delta_mc=0.01, pac_bayes=True, 
     # -- Eq. 1 ------------------------------------------------------------------------------------
     caps = [effective_capacity(model, "params"), effective_capacity(model, "manifold", at=manifold_at)]
     if hessian:
-        caps.append(effective_capacity(model, "hessian", data=data, z=z, k=hessian_k, seed=seed))
+        caps.append(effective_capacity(model, "hessian", data=data, z=z, k=hessian_k, seed=seed,
+                                       dense_max=hessian_dense_max))
     labels = {"params": "parameters", "manifold": "manifold dimension", "hessian": f"Hessian eff. dim. (z={z:g})"}
     for cap in caps:
         value = sqrt_gap_bound(cap.total, m)

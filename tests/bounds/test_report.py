@@ -1,0 +1,168 @@
+"""Tests of genbound.bounds.report: columns, consistency of every row with the formulas it reports."""
+import math
+
+import numpy as np
+import pytest
+
+import genbound as gb
+from genbound.bounds import (REPORT_COLUMNS, dziugaite_roy_bound, effective_capacity, occam_bound, report,
+                             sqrt_gap_bound, vc_bound)
+from genbound.nn import Conv2d, CPConv2d, Dense, GlobalAvgPool, MaxPool2d, ReLU, Sequential
+
+FAST = dict(steps=40, n_mc=12, n_mc_test=5, prior_epochs=3, compression_k=(2, 8))
+
+
+@pytest.fixture(scope="module")
+def problem():
+    full = gb.data.load_digits(seed=0)
+    data = full.subset(np.arange(400), np.arange(120))
+    model = Sequential([Conv2d(1, 4, 3, padding=1), ReLU(), MaxPool2d(2), CPConv2d(4, 8, 3, rank=1, padding=1),
+                        ReLU(), GlobalAvgPool(), Dense(8, 10)], seed=0, input_shape=(1, 8, 8))
+    w0 = model.get_flat()
+    gb.train(model, data, epochs=8, batch_size=32, optimizer=gb.nn.SGD(lr=0.02, momentum=0.9), seed=0,
+             progress=False)
+    return model, w0, data
+
+
+@pytest.fixture(scope="module")
+def table(problem):
+    model, w0, data = problem
+    before = model.get_flat()
+    out = report(model, data, w0=w0, **FAST)
+    assert np.array_equal(model.get_flat(), before)
+    return out
+
+
+def test_columns_and_rows(table):
+    assert list(table.columns) == REPORT_COLUMNS
+    names = list(table["bound"])
+    for expected in ["Eq. 1, N = parameters", "Eq. 1, N = manifold dimension", "VC, d = parameters", "VC, d = BHLM bound", "McAllester", "Langford-Seeger", "Catoni",
+                     "Dziugaite-Roy", "Dziugaite-Roy (data-dependent prior)", "Occam, quantized net"]:
+        assert expected in names
+    assert len(names) == len(set(names)) == 2 + 2 + 4 + 4 + 1
+    assert set(table["bounds_what"]) == {"gap of the deterministic net", "error of the deterministic net",
+                                         "error of the Gibbs classifier Q", "error of the quantized net"}
+
+
+def test_flags_consistent_with_values(table):
+    assert (table["vacuous"] == (table["error_bound"] >= 1)).all()
+    assert (table["worse_than_chance"] == (table["error_bound"] >= 0.9)).all()
+    gap_rows = table["bounds_what"] == "gap of the deterministic net"
+    assert np.allclose(table.loc[gap_rows, "error_bound"], table.loc[gap_rows, "train_error"]
+                       + table.loc[gap_rows, "value"])
+    assert np.array_equal(table.loc[~gap_rows, "error_bound"], table.loc[~gap_rows, "value"])
+    assert np.allclose(table["gap"], table["test_error"] - table["train_error"])
+
+
+def test_deterministic_rows_recompute(problem, table):
+    model, _, data = problem
+    rows = table.set_index("bound")
+    train, test = model.evaluate(data.x_train, data.y_train)[1], model.evaluate(data.x_test, data.y_test)[1]
+    for name in ("Eq. 1, N = parameters", "VC, d = parameters"):
+        assert rows.loc[name, "train_error"] == train and rows.loc[name, "test_error"] == test
+    assert rows.loc["Eq. 1, N = parameters", "N"] == model.n_params
+    assert rows.loc["Eq. 1, N = manifold dimension", "N"] == effective_capacity(model, "manifold").total
+    for name in ("Eq. 1, N = parameters", "Eq. 1, N = manifold dimension"):
+        assert rows.loc[name, "value"] == sqrt_gap_bound(rows.loc[name, "N"], data.m)
+        assert rows.loc[name, "m"] == data.m
+    for name in ("VC, d = parameters", "VC, d = BHLM bound"):
+        assert rows.loc[name, "value"] == vc_bound(rows.loc[name, "N"], data.m, 0.025, train_error=train)
+
+
+def test_dziugaite_roy_rows_recompute(problem, table):
+    _, _, data = problem
+    dr = table[table["bound"].str.startswith("Dziugaite-Roy")]
+    assert len(dr) == 2
+    for _, row in dr.iterrows():
+        value = dziugaite_roy_bound(row["train_error"], row["kl"] + row["extra_nats"], int(row["m"]), row["delta"],
+                                    prior_grid_j=int(row["prior_j"]), n_mc=int(row["n_mc"]),
+                                    delta_prime=row["delta_mc"])
+        assert row["value"] == pytest.approx(value, rel=1e-12)
+        assert row["bounds_what"] == "error of the Gibbs classifier Q"
+    independent, dependent = dr.iloc[0], dr.iloc[1]
+    assert independent["m"] == data.m
+    assert dependent["m"] == data.m - round(0.5 * data.m)  # the prior's half is removed from m
+    assert "data-dependent" in dependent["prior"] and "data-independent" in independent["prior"]
+
+
+def test_other_pac_bayes_rows_charge_the_prior_grid(table):
+    gibbs = table[table["bounds_what"] == "error of the Gibbs classifier Q"]
+    for _, row in gibbs.iterrows():
+        grid = 2 * math.log(row["prior_j"]) + math.log(math.pi ** 2 / 6)
+        expected = 0.0 if row["bound"].startswith("Dziugaite-Roy") else grid
+        assert row["extra_nats"] == pytest.approx(expected)
+        assert row["value"] >= row["train_error"]
+        assert row["n_mc"] == 12
+
+
+def test_occam_row_is_the_measured_quantized_net(problem, table):
+    model, _, data = problem
+    row = table.set_index("bound").loc["Occam, quantized net"]
+    q = gb.bounds.compression_bound(model, data, k=(2, 8))
+    assert row["train_error"] == q.train_error == q.quantized.model.error(data.x_train, data.y_train)
+    assert row["test_error"] == q.quantized.model.error(data.x_test, data.y_test)
+    assert row["value"] == occam_bound(row["train_error"], row["bits"], data.m, 0.025)
+    assert row["kl"] == pytest.approx(row["bits"] * math.log(2))
+
+
+def test_cheap_report_skips_expensive_rows(problem):
+    model, w0, data = problem
+    out = report(model, data, w0=w0, pac_bayes=False, compression=False)
+    assert list(out["bound"]) == ["Eq. 1, N = parameters", "Eq. 1, N = manifold dimension", "VC, d = parameters",
+                                  "VC, d = BHLM bound"]
+
+
+def test_hessian_row(problem):
+    model, _, data = problem
+    small = data.subset(np.arange(100))
+    out = report(model, small, pac_bayes=False, compression=False, hessian=True, z=0.5, hessian_k=6,
+                 hessian_dense_max=0).set_index("bound")
+    row = out.loc["Eq. 1, N = Hessian eff. dim. (z=0.5)"]
+    cap = effective_capacity(model, "hessian", data=small, z=0.5, k=6, dense_max=0)
+    assert row["N"] == pytest.approx(cap.total, rel=1e-6)
+    assert row["value"] == sqrt_gap_bound(row["N"], 100)
+    assert 0 < row["N"] <= 6 and "Lanczos" in row["detail"]
+
+
+def test_report_without_w0_uses_a_zero_mean_prior(problem):
+    model, _, data = problem
+    out = report(model, data, data_dependent=False, compression=False, **{k: v for k, v in FAST.items()
+                                                                          if k != "compression_k"})
+    gibbs = out[out["bounds_what"] == "error of the Gibbs classifier Q"]
+    assert len(gibbs) == 4 and gibbs["prior"].str.contains("N\\(0, lambda I\\)").all()
+
+
+def test_bad_input(problem):
+    model, w0, data = problem
+    with pytest.raises(TypeError, match="^model"):
+        report("digits_gap", data)
+    with pytest.raises(TypeError, match="^data"):
+        report(model, (data.x_train, data.y_train))
+    with pytest.raises(ValueError, match="^w0"):
+        report(model, data, w0=w0[:-1])
+    with pytest.raises(ValueError, match="^delta"):
+        report(model, data, delta=0.0)
+    with pytest.raises(ValueError, match="^n_mc"):
+        report(model, data, n_mc=0)
+    with pytest.raises(ValueError, match="^prior_fraction"):
+        report(model, data, prior_fraction=1.0)
+
+    class Empty:
+        x_train = y_train = x_test = y_test = np.zeros(0)
+        m = 0
+
+    with pytest.raises(ValueError, match="^data"):
+        report(model, Empty())
+
+
+@pytest.mark.slow
+def test_digits_gap_rank1_data_dependent_bound_below_half():
+    """The acceptance check of the docs table, at smaller Monte-Carlo counts (several minutes)."""
+    data = gb.data.load_digits(seed=0)
+    model = gb.nn.reference_cnn("digits_gap", rank=1, seed=0)
+    w0 = model.get_flat()
+    gb.train(model, data, epochs=40, batch_size=64, optimizer=gb.nn.SGD(lr=0.05, momentum=0.9), seed=0,
+             progress=False)
+    out = report(model, data, w0=w0, steps=1000, n_mc=500, compression=False).set_index("bound")
+    assert out.loc["Dziugaite-Roy (data-dependent prior)", "value"] < 0.5
+    assert out.loc["Eq. 1, N = parameters", "N"] == 1194
