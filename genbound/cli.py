@@ -50,7 +50,7 @@ def _cmd_derive(args):
 
 
 def _cmd_bounds(args):
-    import numpy as np
+    import pandas as pd
 
     import genbound as gb
 
@@ -60,20 +60,25 @@ def _cmd_bounds(args):
     for rank in ranks:
         r = None if rank == "full" else int(rank)
         model = gb.nn.reference_cnn(args.network, rank=r, seed=args.seed)
+        w0 = model.get_flat()
         gb.train(model, data, epochs=args.epochs, batch_size=args.batch_size,
                  optimizer=gb.nn.SGD(lr=args.lr, momentum=args.momentum), seed=args.seed, progress=not args.quiet)
-        table = gb.bounds.report(model, data)
-        table.insert(0, "model", f"{args.network} rank={rank}")
+        table = gb.bounds.report(model, data, w0=w0, pac_bayes=not args.no_pac_bayes,
+                                 data_dependent=not args.no_data_dependent, hessian=args.hessian,
+                                 compression=not args.no_compression, n_mc=args.pac_bayes_samples,
+                                 steps=args.posterior_steps, n_configs=args.n_configs, seed=args.seed)
+        table.insert(0, "model", f"{args.network} rank={rank} ({model.n_params} params)")
         tables.append(table)
-    import pandas as pd
-
     out = pd.concat(tables, ignore_index=True)
-    with pd.option_context("display.width", 200, "display.max_columns", 30):
-        print(out.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    shown = out[["model", "bound", "bounds_what", "train_error", "test_error", "value", "N", "kl", "m", "vacuous",
+                 "worse_than_chance"]]
+    with pd.option_context("display.width", 250, "display.max_columns", 30, "display.max_colwidth", 60):
+        print(shown.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    print("value: the bound on what bounds_what names; Gibbs rows bound a stochastic network drawn from Q, "
+          "not the trained one.")
     if args.csv:
         out.to_csv(args.csv, index=False)
         print(f"wrote {args.csv}")
-    del np
     return 0
 
 
@@ -104,9 +109,19 @@ def build_parser():
     p.set_defaults(func=_cmd_derive)
 
     p = sub.add_parser("bounds", help="train the bound network and print every generalization bound")
-    training_options(p, 30, "digits_gap")
-    p.add_argument("--csv", help="write the table to this CSV file")
-    p.set_defaults(func=_cmd_bounds)
+    training_options(p, 40, "digits_gap")
+    p.add_argument("--csv", help="write the full table (every column) to this CSV file")
+    p.add_argument("--pac-bayes-samples", type=int, default=150,
+                   help="Monte-Carlo weight draws for the Gibbs training error (default %(default)s)")
+    p.add_argument("--posterior-steps", type=int, default=400,
+                   help="optimization steps of the PAC-Bayes posterior (default %(default)s)")
+    p.add_argument("--n-configs", type=int, default=1,
+                   help="prior configurations searched, paid for by a union bound (default %(default)s)")
+    p.add_argument("--no-pac-bayes", action="store_true", help="skip the PAC-Bayes rows (the slow part)")
+    p.add_argument("--no-data-dependent", action="store_true", help="skip the data-dependent-prior rows")
+    p.add_argument("--no-compression", action="store_true", help="skip the quantized-network Occam row")
+    p.add_argument("--hessian", action="store_true", help="add Eq. 1 with the Hessian effective dimension (slow)")
+    p.set_defaults(func=_cmd_bounds, momentum=0.9)
     return parser
 
 

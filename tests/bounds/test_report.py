@@ -166,3 +166,19 @@ def test_digits_gap_rank1_data_dependent_bound_below_half():
     out = report(model, data, w0=w0, steps=1000, n_mc=500, compression=False).set_index("bound")
     assert out.loc["Dziugaite-Roy (data-dependent prior)", "value"] < 0.5
     assert out.loc["Eq. 1, N = parameters", "N"] == 1194
+
+
+def test_cli_bounds_prints_and_writes_csv(tmp_path, capsys):
+    import pandas as pd
+
+    from genbound.cli import main
+
+    path = tmp_path / "bounds.csv"
+    assert main(["bounds", "--epochs", "1", "--rank", "1", "--quiet", "--no-pac-bayes", "--no-compression",
+                 "--csv", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "Eq. 1, N = manifold dimension" in out and f"wrote {path}" in out
+    table = pd.read_csv(path)
+    assert list(table.columns) == ["model", *REPORT_COLUMNS]
+    assert table["model"].iloc[0] == "digits_gap rank=1 (1194 params)"
+    assert table.set_index("bound").loc["Eq. 1, N = manifold dimension", "N"] == 1098
