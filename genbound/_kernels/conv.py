@@ -35,58 +35,94 @@ def _valid_cols(k, s, p, w, wo):
 
 
 @numba.njit(**_SER)
+def _valid_rows(j, s, p, h, ho):
+    """Range [a_lo, a_hi) of output rows a whose input row a*s + j - p lies in [0, h)."""
+    return _valid_cols(j, s, p, h, ho)
+
+
+@numba.njit(**_SER)
 def im2col(xn, kh, kw, s, p, ho, wo, cols):
-    """cols[(c*kh + j)*kw + k, a*wo + b] = xn[c, a*s + j - p, b*s + k - p] (0 outside) for one image."""
+    """cols[(c*kh + j)*kw + k, a*wo + b] = xn[c, a*s + j - p, b*s + k - p] (0 outside) for one image.
+
+    At stride 1 with wo == w, each row of cols is the input plane shifted by a constant offset: one flat copy
+    (which vectorizes whatever the row length) followed by zeroing the entries that fell off a row end.
+    """
     n_ch, h, w = xn.shape
+    n = ho * wo
     for c in range(n_ch):
+        xc = xn[c].reshape(h * w)
         for j in range(kh):
+            a_lo, a_hi = _valid_rows(j, s, p, h, ho)
             for k in range(kw):
                 row = cols[(c * kh + j) * kw + k]
                 b_lo, b_hi = _valid_cols(k, s, p, w, wo)
-                for a in range(ho):
-                    hi = a * s + j - p
+                for i in range(a_lo * wo):
+                    row[i] = 0.0
+                for i in range(a_hi * wo, n):
+                    row[i] = 0.0
+                if s == 1 and wo == w:
+                    d = (j - p) * w + (k - p)
+                    f_lo = max(a_lo * w, -d)
+                    f_hi = min(a_hi * w, h * w - d)
+                    if f_hi > f_lo:
+                        dst = row[f_lo:]
+                        src = xc[f_lo + d:]
+                        for i in range(f_hi - f_lo):
+                            dst[i] = src[i]
+                    for a in range(a_lo, a_hi):
+                        for b in range(b_lo):
+                            row[a * w + b] = 0.0
+                        for b in range(b_hi, w):
+                            row[a * w + b] = 0.0
+                    continue
+                for a in range(a_lo, a_hi):
+                    src = xn[c, a * s + j - p]
                     off = a * wo
-                    if hi < 0 or hi >= h:
-                        for b in range(wo):
-                            row[off + b] = 0.0
-                        continue
-                    src = xn[c, hi]
                     for b in range(b_lo):
                         row[off + b] = 0.0
-                    if s == 1:
-                        d = k - p
-                        for b in range(b_lo, b_hi):
-                            row[off + b] = src[b + d]
-                    else:
-                        for b in range(b_lo, b_hi):
-                            row[off + b] = src[b * s + k - p]
+                    for b in range(b_lo, b_hi):
+                        row[off + b] = src[b * s + k - p]
                     for b in range(b_hi, wo):
                         row[off + b] = 0.0
 
 
 @numba.njit(**_SER)
 def col2im(cols, kh, kw, s, p, ho, wo, dxn):
-    """Adjoint of :func:`im2col` for one image: dxn (overwritten) sums the cols entries that read it."""
+    """Adjoint of :func:`im2col` for one image: dxn (overwritten) sums the cols entries that read it.
+
+    ``cols`` is scratch: at stride 1 with wo == w its entries that fall off a row end are zeroed so that
+    each row adds into the plane as one flat shifted sum.
+    """
     n_ch, h, w = dxn.shape
     for c in range(n_ch):
-        dxn[c] = 0.0
+        dxc = dxn[c].reshape(h * w)
+        for i in range(h * w):
+            dxc[i] = 0.0
         for j in range(kh):
+            a_lo, a_hi = _valid_rows(j, s, p, h, ho)
             for k in range(kw):
                 row = cols[(c * kh + j) * kw + k]
                 b_lo, b_hi = _valid_cols(k, s, p, w, wo)
-                for a in range(ho):
-                    hi = a * s + j - p
-                    if hi < 0 or hi >= h:
-                        continue
-                    dst = dxn[c, hi]
+                if s == 1 and wo == w:
+                    for a in range(a_lo, a_hi):
+                        for b in range(b_lo):
+                            row[a * w + b] = 0.0
+                        for b in range(b_hi, w):
+                            row[a * w + b] = 0.0
+                    d = (j - p) * w + (k - p)
+                    f_lo = max(a_lo * w, -d)
+                    f_hi = min(a_hi * w, h * w - d)
+                    if f_hi > f_lo:
+                        src = row[f_lo:]
+                        dst = dxc[f_lo + d:]
+                        for i in range(f_hi - f_lo):
+                            dst[i] += src[i]
+                    continue
+                for a in range(a_lo, a_hi):
+                    dst = dxn[c, a * s + j - p]
                     off = a * wo
-                    if s == 1:
-                        d = k - p
-                        for b in range(b_lo, b_hi):
-                            dst[b + d] += row[off + b]
-                    else:
-                        for b in range(b_lo, b_hi):
-                            dst[b * s + k - p] += row[off + b]
+                    for b in range(b_lo, b_hi):
+                        dst[b * s + k - p] += row[off + b]
 
 
 @numba.njit(**_PAR)

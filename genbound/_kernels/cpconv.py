@@ -1,14 +1,15 @@
-"""Rank-R CP convolution, fused per image: forward, backward and their tangents.
+"""Rank-R CP convolution, fused per group of images: forward, backward and their tangents.
 
-A CP filter W[o] = sum_r p[o,r] (x) q[o,r] (x) t[o,r] is applied to one image as: the channel mix
-Z = P x (P of shape (O*R, C), one small BLAS product), a 1-D pass along H with q (giving U), then a 1-D pass
-along W with t, summed over r. Each kernel handles a whole image at a time, so that Z, U and their
-adjoints stay in cache: the backward recomputes Z and U instead of storing them for the whole batch
-(recomputing costs less than writing and reading them back).
+A CP filter W[o] = sum_r p[o,r] (x) q[o,r] (x) t[o,r] is applied as: the channel mix Z = P x (P of shape
+(O*R, C), one BLAS product per group of images), a 1-D pass along H with q (giving U), then a 1-D pass along
+W with t, summed over r. Each kernel works on a small group of images at a time (one image for large planes,
+enough images for a few hundred pixels for small ones), so that Z, U and their adjoints stay in cache: the
+backward recomputes Z and U instead of storing them for the whole batch (recomputing costs less than
+writing and reading them back).
 
 Parallel layout: the batch is cut into ``nch`` chunks (a number fixed by the caller, never the thread
-count); chunks run in parallel, each with its own accumulators of the factor gradients, which are summed
-in chunk order at the end. BLAS must be single-threaded while these kernels run (the layers see to it).
+count); chunks run in parallel, each with its own accumulators of the factor gradients, which are summed in
+chunk order at the end. BLAS must be single-threaded while these kernels run (the layers see to it).
 Results are therefore bit-for-bit the same whatever the number of threads.
 
 Shapes: x (N, C, H*W), dy and y (N, O, Ho*Wo), p2 (O*R, C), q (O, R, kh), t (O, R, kw), bias (O,).
@@ -19,44 +20,45 @@ import numpy as np
 _PAR = dict(cache=True, nogil=True, parallel=True, fastmath={"reassoc", "contract"})
 _SER = dict(cache=True, nogil=True, fastmath={"reassoc", "contract"})
 
-
 # --------------------------------------------------------------------------------------------------------
-# 1-D passes over image planes
+# 1-D passes
 # --------------------------------------------------------------------------------------------------------
 # Planes are flat, row-major vectors. With a plane z of h rows and w columns, the pass along H with taps q
 # (stride s, zero padding p) gives u of ho rows and w columns, u[a, c] = sum_j q[j] z[a*s + j - p, c]; the
 # pass along W with taps t gives y of ho rows and wo columns, y[a, b] = sum_k t[k] u[a, b*s + k - p]. Each
-# pass has its adjoint (*_t) and the correlation giving the gradient of its taps (corr_*). The common case
-# (3 taps, stride 1, padding 1) runs as flat loops over whole planes, which vectorize even for short rows;
-# row ends are handled by the masks of row_masks (1 where the left or right neighbour lies in the same row).
-# Every pass takes ``acc``: add into the output instead of overwriting it. (The helpers live in this file
-# because numba's cache only notices changes to the file of the kernel itself.)
+# pass has its adjoint and the correlation giving the gradient of its taps. Every pass takes ``acc``: add
+# into the output instead of overwriting it.
+#
+# The common case (3 taps, stride 1, padding 1: *3 functions) runs as flat loops over a stack of planes,
+# which vectorize whatever the row length; rows and planes end where the masks of stack_masks say (ml, mr:
+# the left / right neighbour lies in the same row; mt, mb: the row above / below lies in the same plane).
+# Every index in a hot loop is a plain loop counter (shifted views instead of i - w), or numba's negative
+# index handling keeps LLVM from vectorizing. Other shapes take the general one-plane loops (*_g).
+# (All helpers live in this file: numba's cache only notices changes to the file of the kernel itself.)
 
 
 @numba.njit(**_SER)
-def row_masks(ho, w, dtype_like):
-    """Masks (ml, mr) over a plane of ``ho`` rows and ``w`` columns: ml = [b > 0], mr = [b < w - 1]."""
-    ml = np.empty(ho * w, dtype=dtype_like.dtype)
-    mr = np.empty(ho * w, dtype=dtype_like.dtype)
-    for a in range(ho):
-        for b in range(w):
-            ml[a * w + b] = 1.0 if b > 0 else 0.0
-            mr[a * w + b] = 1.0 if b < w - 1 else 0.0
-    return ml, mr
+def stack_masks(g, h, w, like):
+    """Masks (4, g*h*w) over a stack of g planes of h x w: rows ml = [b > 0], mr = [b < w-1],
+    mt = [a > 0], mb = [a < h-1] (1 or 0)."""
+    m = np.empty((4, g * h * w), dtype=like.dtype)
+    for gi in range(g):
+        for a in range(h):
+            for b in range(w):
+                i = (gi * h + a) * w + b
+                m[0, i] = 1.0 if b > 0 else 0.0
+                m[1, i] = 1.0 if b < w - 1 else 0.0
+                m[2, i] = 1.0 if a > 0 else 0.0
+                m[3, i] = 1.0 if a < h - 1 else 0.0
+    return m
 
 
 @numba.njit(**_SER)
-def hpass(z, q, rev, h, w, s, p, ho, u, acc):
-    """u (+)= pass of z along H with taps q (in the fast path, ``rev`` reverses the taps: the adjoint)."""
-    if q.shape[0] == 3 and s == 1 and p == 1:
-        q0, q1, q2 = (q[2], q[1], q[0]) if rev else (q[0], q[1], q[2])
-        n = h * w
-        if h == 1:
-            for i in range(n):
-                v = q1 * z[i]
-                u[i] = u[i] + v if acc else v
-            return
-        # shifted views keep every index a plain loop counter, so the loops vectorize
+def h3(z, q, rev, w, n, mt, mb, single, u, acc):
+    """u[i] (+)= q0 z[i-w] + q1 z[i] + q2 z[i+w] within planes (taps reversed if ``rev``: the adjoint).
+    A ``single`` plane needs no masks: only its first and last rows lack a neighbour."""
+    q0, q1, q2 = (q[2], q[1], q[0]) if rev else (q[0], q[1], q[2])
+    if single and n > 2 * w:
         z1 = z[w:]
         for i in range(w):
             v = q1 * z[i] + q2 * z1[i]
@@ -73,380 +75,384 @@ def hpass(z, q, rev, h, w, s, p, ho, u, acc):
             v = q0 * zl[i] + q1 * zc[i]
             ul[i] = ul[i] + v if acc else v
         return
-    kh = q.shape[0]
+    if n <= 2 * w:
+        for i in range(n):
+            v = q1 * z[i]
+            if i >= w:
+                v += q0 * (mt[i] * z[i - w])
+            if i + w < n:
+                v += q2 * (mb[i] * z[i + w])
+            u[i] = u[i] + v if acc else v
+        return
+    z1 = z[w:]
+    for i in range(w):
+        v = q1 * z[i] + q2 * (mb[i] * z1[i])
+        u[i] = u[i] + v if acc else v
+    z2 = z[2 * w:]
+    u1 = u[w:]
+    mt1 = mt[w:]
+    mb1 = mb[w:]
+    for i in range(n - 2 * w):
+        v = q0 * (mt1[i] * z[i]) + q1 * z1[i] + q2 * (mb1[i] * z2[i])
+        u1[i] = u1[i] + v if acc else v
+    zl = z[n - 2 * w:]
+    zc = z[n - w:]
+    ul = u[n - w:]
+    mtl = mt[n - w:]
+    for i in range(w):
+        v = q0 * (mtl[i] * zl[i]) + q1 * zc[i]
+        ul[i] = ul[i] + v if acc else v
+
+
+@numba.njit(**_SER)
+def w3(u, t, rev, n, ml, mr, y, acc, base):
+    """y[i] (+)= t0 u[i-1] + t1 u[i] + t2 u[i+1] within rows (+ ``base`` when not ``acc``)."""
+    t0, t1, t2 = (t[2], t[1], t[0]) if rev else (t[0], t[1], t[2])
+    if n == 1:
+        v = t1 * u[0]
+        y[0] = y[0] + v if acc else v + base
+        return
+    v = t1 * u[0] + t2 * (mr[0] * u[1])
+    y[0] = y[0] + v if acc else v + base
+    u1 = u[1:]
+    u2 = u[2:]
+    y1 = y[1:]
+    ml1 = ml[1:]
+    mr1 = mr[1:]
+    for i in range(n - 2):
+        v = t0 * (ml1[i] * u[i]) + t1 * u1[i] + t2 * (mr1[i] * u2[i])
+        y1[i] = y1[i] + v if acc else v + base
+    v = t0 * (ml[n - 1] * u[n - 2]) + t1 * u[n - 1]
+    y[n - 1] = y[n - 1] + v if acc else v + base
+
+
+@numba.njit(**_SER)
+def corr_w3(dy, u, n, ml, mr, g):
+    """g[k] += sum_i dy[i] u[i + k - 1] within rows."""
+    s1 = dy[0] * u[0]
+    if n == 1:
+        g[1] += s1
+        return
+    s0 = dy.dtype.type(0)
+    s2 = dy[0] * (mr[0] * u[1])
+    dy1 = dy[1:]
+    u1 = u[1:]
+    u2 = u[2:]
+    ml1 = ml[1:]
+    mr1 = mr[1:]
+    for i in range(n - 2):
+        d = dy1[i]
+        s0 += d * (ml1[i] * u[i])
+        s1 += d * u1[i]
+        s2 += d * (mr1[i] * u2[i])
+    s0 += dy[n - 1] * (ml[n - 1] * u[n - 2])
+    s1 += dy[n - 1] * u[n - 1]
+    g[0] += s0
+    g[1] += s1
+    g[2] += s2
+
+
+@numba.njit(**_SER)
+def corr_h3(du, z, w, n, mt, mb, g):
+    """g[j] += sum_i du[i] z[i + (j - 1) w] within planes."""
+    s0 = du.dtype.type(0)
+    s1 = du.dtype.type(0)
+    s2 = du.dtype.type(0)
+    du1 = du[w:]
+    z1 = z[w:]
+    mt1 = mt[w:]
+    for i in range(n - w):
+        s0 += du1[i] * (mt1[i] * z[i])
+        s2 += du[i] * (mb[i] * z1[i])
+    for i in range(n):
+        s1 += du[i] * z[i]
+    g[0] += s0
+    g[1] += s1
+    g[2] += s2
+
+
+@numba.njit(**_SER)
+def _span(k, s, p, w, wo):
+    """Range [b_lo, b_hi) of outputs b whose input b*s + k - p lies in [0, w)."""
+    b_lo = 0
+    if k < p:
+        b_lo = (p - k + s - 1) // s
+    b_hi = (w - 1 - k + p) // s + 1
+    if b_hi > wo:
+        b_hi = wo
+    if b_hi < b_lo:
+        b_hi = b_lo
+    return b_lo, b_hi
+
+
+@numba.njit(**_SER)
+def hpass_g(z, q, h, w, s, p, ho, u, acc):
+    """u (ho x w) (+)= pass of z (h x w) along H with taps q."""
     if not acc:
         for i in range(ho * w):
             u[i] = 0.0
-    for a in range(ho):
-        for j in range(kh):
-            hi = a * s + j - p
-            if hi < 0 or hi >= h:
-                continue
-            qj = q[j]
+    for j in range(q.shape[0]):
+        qj = q[j]
+        a_lo, a_hi = _span(j, s, p, h, ho)
+        for a in range(a_lo, a_hi):
+            src = z[(a * s + j - p) * w:]
+            dst = u[a * w:]
             for c in range(w):
-                u[a * w + c] += qj * z[hi * w + c]
+                dst[c] += qj * src[c]
 
 
 @numba.njit(**_SER)
-def hpass_t(du, q, h, w, s, p, ho, dz, acc):
-    """Adjoint of :func:`hpass`: dz (h rows) (+)= H-pass transposed applied to du (ho rows)."""
-    if q.shape[0] == 3 and s == 1 and p == 1:
-        hpass(du, q, True, h, w, s, p, ho, dz, acc)
-        return
-    kh = q.shape[0]
+def hpass_t_g(du, q, h, w, s, p, ho, dz, acc):
+    """Adjoint of :func:`hpass_g`: dz (h x w) (+)= H-pass transposed applied to du (ho x w)."""
     if not acc:
         for i in range(h * w):
             dz[i] = 0.0
-    for a in range(ho):
-        for j in range(kh):
-            hi = a * s + j - p
-            if hi < 0 or hi >= h:
-                continue
-            qj = q[j]
+    for j in range(q.shape[0]):
+        qj = q[j]
+        a_lo, a_hi = _span(j, s, p, h, ho)
+        for a in range(a_lo, a_hi):
+            src = du[a * w:]
+            dst = dz[(a * s + j - p) * w:]
             for c in range(w):
-                dz[hi * w + c] += qj * du[a * w + c]
+                dst[c] += qj * src[c]
 
 
 @numba.njit(**_SER)
-def wpass(u, t, rev, ho, w, s, p, wo, ml, mr, y, acc, base):
-    """y (+)= pass of u along W with taps t (``rev``: reversed taps in the fast path, the adjoint);
-    ``base`` is added when not ``acc``."""
-    if t.shape[0] == 3 and s == 1 and p == 1:
-        t0, t1, t2 = (t[2], t[1], t[0]) if rev else (t[0], t[1], t[2])
-        n = ho * w
-        if w == 1:
-            for i in range(n):
-                v = t1 * u[i]
-                y[i] = y[i] + v if acc else v + base
-            return
-        v = t1 * u[0] + t2 * u[1]
-        y[0] = y[0] + v if acc else v + base
-        u1 = u[1:]
-        u2 = u[2:]
-        y1 = y[1:]
-        ml1 = ml[1:]
-        mr1 = mr[1:]
-        for i in range(n - 2):
-            v = t0 * (ml1[i] * u[i]) + t1 * u1[i] + t2 * (mr1[i] * u2[i])
-            y1[i] = y1[i] + v if acc else v + base
-        v = t0 * u[n - 2] + t1 * u[n - 1]
-        y[n - 1] = y[n - 1] + v if acc else v + base
-        return
-    kw = t.shape[0]
+def wpass_g(u, t, ho, w, s, p, wo, y, acc, base):
+    """y (ho x wo) (+)= pass of u (ho x w) along W with taps t (+ ``base`` when not ``acc``)."""
     if not acc:
         for i in range(ho * wo):
             y[i] = base
-    for k in range(kw):
+    for k in range(t.shape[0]):
         tk = t[k]
-        b_lo = 0
-        if k < p:
-            b_lo = (p - k + s - 1) // s
-        b_hi = (w - 1 - k + p) // s + 1
-        if b_hi > wo:
-            b_hi = wo
+        b_lo, b_hi = _span(k, s, p, w, wo)
         for a in range(ho):
+            src = u[a * w:]
+            dst = y[a * wo:]
             for b in range(b_lo, b_hi):
-                y[a * wo + b] += tk * u[a * w + b * s + k - p]
+                dst[b] += tk * src[b * s + k - p]
 
 
 @numba.njit(**_SER)
-def wpass_t(dy, t, ho, w, s, p, wo, ml, mr, du, acc):
-    """Adjoint of :func:`wpass`: du (ho rows, w columns) (+)= W-pass transposed applied to dy."""
-    if t.shape[0] == 3 and s == 1 and p == 1:
-        wpass(dy, t, True, ho, w, s, p, wo, ml, mr, du, acc, dy.dtype.type(0))
-        return
-    kw = t.shape[0]
+def wpass_t_g(dy, t, ho, w, s, p, wo, du, acc):
+    """Adjoint of :func:`wpass_g`: du (ho x w) (+)= W-pass transposed applied to dy (ho x wo)."""
     if not acc:
         for i in range(ho * w):
             du[i] = 0.0
-    for k in range(kw):
+    for k in range(t.shape[0]):
         tk = t[k]
-        b_lo = 0
-        if k < p:
-            b_lo = (p - k + s - 1) // s
-        b_hi = (w - 1 - k + p) // s + 1
-        if b_hi > wo:
-            b_hi = wo
+        b_lo, b_hi = _span(k, s, p, w, wo)
         for a in range(ho):
+            src = dy[a * wo:]
+            dst = du[a * w:]
             for b in range(b_lo, b_hi):
-                du[a * w + b * s + k - p] += tk * dy[a * wo + b]
+                dst[b * s + k - p] += tk * src[b]
 
 
 @numba.njit(**_SER)
-def corr_w(dy, u, kw, ho, w, s, p, wo, ml, mr, g):
-    """g[k] += sum_{a,b} dy[a, b] u[a, b*s + k - p] (the gradient of the W-pass taps)."""
-    zero = dy.dtype.type(0)
-    if kw == 3 and s == 1 and p == 1:
-        n = ho * w
-        if w == 1:
-            s1 = zero
-            for i in range(n):
-                s1 += dy[i] * u[i]
-            g[1] += s1
-            return
-        s0 = zero
-        s1 = dy[0] * u[0]
-        s2 = dy[0] * u[1]
-        dy1 = dy[1:]
-        u1 = u[1:]
-        u2 = u[2:]
-        ml1 = ml[1:]
-        mr1 = mr[1:]
-        for i in range(n - 2):
-            d = dy1[i]
-            s0 += d * (ml1[i] * u[i])
-            s1 += d * u1[i]
-            s2 += d * (mr1[i] * u2[i])
-        s0 += dy[n - 1] * u[n - 2]
-        s1 += dy[n - 1] * u[n - 1]
-        g[0] += s0
-        g[1] += s1
-        g[2] += s2
-        return
+def corr_w_g(dy, u, kw, ho, w, s, p, wo, g):
+    """g[k] += sum_{a,b} dy[a, b] u[a, b*s + k - p]."""
     for k in range(kw):
-        b_lo = 0
-        if k < p:
-            b_lo = (p - k + s - 1) // s
-        b_hi = (w - 1 - k + p) // s + 1
-        if b_hi > wo:
-            b_hi = wo
-        acc = zero
+        b_lo, b_hi = _span(k, s, p, w, wo)
+        acc = dy.dtype.type(0)
         for a in range(ho):
+            src = u[a * w:]
+            d = dy[a * wo:]
             for b in range(b_lo, b_hi):
-                acc += dy[a * wo + b] * u[a * w + b * s + k - p]
+                acc += d[b] * src[b * s + k - p]
         g[k] += acc
 
 
 @numba.njit(**_SER)
-def corr_h(du, z, kh, h, w, s, p, ho, g):
-    """g[j] += sum_{a,c} du[a, c] z[a*s + j - p, c] (the gradient of the H-pass taps)."""
-    zero = du.dtype.type(0)
-    if kh == 3 and s == 1 and p == 1:
-        n = h * w
-        s0 = zero
-        s1 = zero
-        s2 = zero
-        du1 = du[w:]
-        z1 = z[w:]
-        for i in range(n - w):
-            s0 += du1[i] * z[i]
-            s2 += du[i] * z1[i]
-        for i in range(n):
-            s1 += du[i] * z[i]
-        g[0] += s0
-        g[1] += s1
-        g[2] += s2
-        return
+def corr_h_g(du, z, kh, h, w, s, p, ho, g):
+    """g[j] += sum_{a,c} du[a, c] z[a*s + j - p, c]."""
     for j in range(kh):
-        acc = zero
-        for a in range(ho):
-            hi = a * s + j - p
-            if hi < 0 or hi >= h:
-                continue
+        a_lo, a_hi = _span(j, s, p, h, ho)
+        acc = du.dtype.type(0)
+        for a in range(a_lo, a_hi):
+            src = z[(a * s + j - p) * w:]
+            d = du[a * w:]
             for c in range(w):
-                acc += du[a * w + c] * z[hi * w + c]
+                acc += d[c] * src[c]
         g[j] += acc
 
 
-# --------------------------------------------------------------------------------------------------------
-# Kernels
-# --------------------------------------------------------------------------------------------------------
+# Dispatch between the two forms; geo = (h, w, s, p, ho, wo, gn, fast) with gn planes in the stack (gn is 1
+# unless fast).
+
+@numba.njit(**_SER)
+def _hp(z, q, geo, m, u, acc):
+    h, w, s, p, ho, wo, gn, fast = geo
+    if fast:
+        h3(z, q, False, w, gn * h * w, m[2], m[3], gn == 1, u, acc)
+    else:
+        hpass_g(z, q, h, w, s, p, ho, u, acc)
 
 
 @numba.njit(**_SER)
-def _mix(p2, xn, z, acc, tmp):
-    """z (+)= p2 @ xn (xn (C, P)); ``tmp`` (same shape as z) is scratch for accumulating."""
-    if xn.shape[0] == 1:
+def _hp_t(du, q, geo, m, dz, acc):
+    h, w, s, p, ho, wo, gn, fast = geo
+    if fast:
+        h3(du, q, True, w, gn * h * w, m[2], m[3], gn == 1, dz, acc)
+    else:
+        hpass_t_g(du, q, h, w, s, p, ho, dz, acc)
+
+
+@numba.njit(**_SER)
+def _wp(u, t, geo, m, y, acc, base):
+    h, w, s, p, ho, wo, gn, fast = geo
+    if fast:
+        w3(u, t, False, gn * ho * w, m[0], m[1], y, acc, base)
+    else:
+        wpass_g(u, t, ho, w, s, p, wo, y, acc, base)
+
+
+@numba.njit(**_SER)
+def _wp_t(dy, t, geo, m, du, acc):
+    h, w, s, p, ho, wo, gn, fast = geo
+    if fast:
+        w3(dy, t, True, gn * ho * w, m[0], m[1], du, acc, dy.dtype.type(0))
+    else:
+        wpass_t_g(dy, t, ho, w, s, p, wo, du, acc)
+
+
+@numba.njit(**_SER)
+def _cw(dy, u, geo, m, g):
+    h, w, s, p, ho, wo, gn, fast = geo
+    if fast:
+        corr_w3(dy, u, gn * ho * w, m[0], m[1], g)
+    else:
+        corr_w_g(dy, u, g.shape[0], ho, w, s, p, wo, g)
+
+
+@numba.njit(**_SER)
+def _ch(du, z, geo, m, g):
+    h, w, s, p, ho, wo, gn, fast = geo
+    if fast:
+        corr_h3(du, z, w, gn * h * w, m[2], m[3], g)
+    else:
+        corr_h_g(du, z, g.shape[0], h, w, s, p, ho, g)
+
+
+# --------------------------------------------------------------------------------------------------------
+# Groups of images: stacking planes, channel mixes
+# --------------------------------------------------------------------------------------------------------
+
+@numba.njit(**_SER)
+def _geometry(h, w, s, p, kh, kw, group):
+    ho = (h + 2 * p - kh) // s + 1
+    wo = (w + 2 * p - kw) // s + 1
+    fast = kh == 3 and kw == 3 and s == 1 and p == 1
+    return ho, wo, fast, (group if fast else 1)
+
+
+@numba.njit(**_SER)
+def _stack(x, n0, gn, buf):
+    """x[n0:n0+gn] (each (C, P)) as one (C, gn*P) matrix: x[n0] itself if gn == 1, else copied into buf."""
+    if gn == 1:
+        return x[n0]
+    c, pp = x.shape[1], x.shape[2]
+    out = buf[:c * gn * pp].reshape(c, gn * pp)
+    for gi in range(gn):
+        for cc in range(c):
+            src = x[n0 + gi, cc]
+            dst = out[cc, gi * pp:]
+            for i in range(pp):
+                dst[i] = src[i]
+    return out
+
+
+@numba.njit(**_SER)
+def _unstack(src, n0, gn, x):
+    """Inverse of :func:`_stack`: x[n0 + gi, c] = src[c, gi*P:(gi+1)*P]."""
+    c, pp = x.shape[1], x.shape[2]
+    for gi in range(gn):
+        for cc in range(c):
+            s = src[cc, gi * pp:]
+            d = x[n0 + gi, cc]
+            for i in range(pp):
+                d[i] = s[i]
+
+
+@numba.njit(**_SER)
+def _plane_in(a, n0, gn, o, buf):
+    """Planes a[n0:n0+gn, o] as one vector: a view if gn == 1, else copied into buf."""
+    if gn == 1:
+        return a[n0, o]
+    pp = a.shape[2]
+    out = buf[:gn * pp]
+    for gi in range(gn):
+        src = a[n0 + gi, o]
+        dst = out[gi * pp:]
+        for i in range(pp):
+            dst[i] = src[i]
+    return out
+
+
+@numba.njit(**_SER)
+def _plane_out(buf, n0, gn, o, a):
+    """Write back planes produced by :func:`_plane_in`'s layout (no-op for gn == 1, which wrote in place)."""
+    if gn == 1:
+        return
+    pp = a.shape[2]
+    for gi in range(gn):
+        src = buf[gi * pp:]
+        dst = a[n0 + gi, o]
+        for i in range(pp):
+            dst[i] = src[i]
+
+
+@numba.njit(**_SER)
+def _mat(buf, rows, cols):
+    return buf[:rows * cols].reshape(rows, cols)
+
+
+@numba.njit(**_SER)
+def _mix(p2, xs, z, acc, tmp):
+    """z (+)= p2 @ xs (xs (C, P)); ``tmp`` (same shape as z) is scratch for accumulating."""
+    if xs.shape[0] == 1:
         for r in range(p2.shape[0]):
             pr = p2[r, 0]
-            for i in range(xn.shape[1]):
-                v = pr * xn[0, i]
-                z[r, i] = z[r, i] + v if acc else v
+            zr = z[r]
+            src = xs[0]
+            for i in range(xs.shape[1]):
+                v = pr * src[i]
+                zr[i] = zr[i] + v if acc else v
     elif acc:
-        np.dot(p2, xn, tmp)
+        np.dot(p2, xs, tmp)
         for r in range(z.shape[0]):
+            zr = z[r]
+            tr = tmp[r]
             for i in range(z.shape[1]):
-                z[r, i] += tmp[r, i]
+                zr[i] += tr[i]
     else:
-        np.dot(p2, xn, z)
+        np.dot(p2, xs, z)
 
 
 @numba.njit(**_SER)
-def _mix_grad(dz, xn, g, tmp):
-    """g (O*R, C) += dz (O*R, P) @ xn.T."""
-    if xn.shape[0] == 1:
-        zero = dz.dtype.type(0)
+def _mix_grad(dz, xs, g, tmp):
+    """g (O*R, C) += dz (O*R, P) @ xs.T."""
+    if xs.shape[0] == 1:
+        src = xs[0]
         for r in range(dz.shape[0]):
-            acc = zero
+            acc = dz.dtype.type(0)
+            d = dz[r]
             for i in range(dz.shape[1]):
-                acc += dz[r, i] * xn[0, i]
+                acc += d[i] * src[i]
             g[r, 0] += acc
         return
-    np.dot(dz, xn.T, tmp)
+    np.dot(dz, xs.T, tmp)
     for r in range(g.shape[0]):
         for c in range(g.shape[1]):
             g[r, c] += tmp[r, c]
 
 
 @numba.njit(**_SER)
-def _plane_sum(v):
+def _total(v):
     acc = v.dtype.type(0)
     for i in range(v.shape[0]):
         acc += v[i]
     return acc
-
-
-@numba.njit(**_PAR)
-def cp_forward(x, p2, q, t, bias, h, w, s, pad, ho, wo, nch, y):
-    """y[n, o] = bias[o] + sum_r Wpass(Hpass(z[o*R + r], q[o, r]), t[o, r]) with z = p2 @ x[n]."""
-    n_img, c, hw = x.shape
-    n_out, rank, _ = q.shape
-    ml, mr = row_masks(ho, w, x)
-    for ci in numba.prange(nch):
-        zb = np.empty((n_out * rank, hw), dtype=x.dtype)
-        ub = np.empty(ho * w, dtype=x.dtype)
-        for n in range(ci * n_img // nch, (ci + 1) * n_img // nch):
-            _mix(p2, x[n], zb, False, zb)
-            for o in range(n_out):
-                for r in range(rank):
-                    hpass(zb[o * rank + r], q[o, r], False, h, w, s, pad, ho, ub, False)
-                    wpass(ub, t[o, r], False, ho, w, s, pad, wo, ml, mr, y[n, o], r > 0, bias[o])
-
-
-@numba.njit(**_PAR)
-def cp_jvp(x, rx, has_rx, p2, vp2, q, vq, t, vt, vb, h, w, s, pad, ho, wo, nch, ry):
-    """Tangent of :func:`cp_forward` along the input tangent rx (if ``has_rx``) and the parameter tangents
-    (vp2, vq, vt, vb): with z = P x, zt = V_p x + P rx, u = Hpass(z, q), ut = Hpass(zt, q) + Hpass(z, v_q),
-    ry = v_b + sum_r Wpass(ut, t) + Wpass(u, v_t)."""
-    n_img, c, hw = x.shape
-    n_out, rank, _ = q.shape
-    ml, mr = row_masks(ho, w, x)
-    for ci in numba.prange(nch):
-        zb = np.empty((n_out * rank, hw), dtype=x.dtype)
-        ztb = np.empty((n_out * rank, hw), dtype=x.dtype)
-        tmp = np.empty((n_out * rank, hw), dtype=x.dtype)
-        ub = np.empty(ho * w, dtype=x.dtype)
-        utb = np.empty(ho * w, dtype=x.dtype)
-        for n in range(ci * n_img // nch, (ci + 1) * n_img // nch):
-            _mix(p2, x[n], zb, False, tmp)
-            _mix(vp2, x[n], ztb, False, tmp)
-            if has_rx:
-                _mix(p2, rx[n], ztb, True, tmp)
-            for o in range(n_out):
-                for r in range(rank):
-                    i = o * rank + r
-                    hpass(zb[i], q[o, r], False, h, w, s, pad, ho, ub, False)
-                    hpass(ztb[i], q[o, r], False, h, w, s, pad, ho, utb, False)
-                    hpass(zb[i], vq[o, r], False, h, w, s, pad, ho, utb, True)
-                    wpass(utb, t[o, r], False, ho, w, s, pad, wo, ml, mr, ry[n, o], r > 0, vb[o])
-                    wpass(ub, vt[o, r], False, ho, w, s, pad, wo, ml, mr, ry[n, o], True, vb[o])
-
-
-@numba.njit(**_PAR)
-def cp_backward(x, dy, p2, q, t, h, w, s, pad, nch, need_dx, gp, gq, gt, gb, dx):
-    """Adjoint of :func:`cp_forward`: gradients gp (O*R, C), gq, gt, gb and, if ``need_dx``, dx (N, C, H*W);
-    all outputs are overwritten."""
-    n_img, c, hw = x.shape
-    n_out, rank, kh = q.shape
-    kw = t.shape[2]
-    ho = (h + 2 * pad - kh) // s + 1
-    wo = dy.shape[2] // ho
-    ml, mr = row_masks(ho, w, x)
-    n_or = n_out * rank
-    gp_c = np.zeros((nch, n_or, c), dtype=x.dtype)
-    gq_c = np.zeros((nch, n_out, rank, kh), dtype=x.dtype)
-    gt_c = np.zeros((nch, n_out, rank, kw), dtype=x.dtype)
-    gb_c = np.zeros((nch, n_out), dtype=x.dtype)
-    for ci in numba.prange(nch):
-        zb = np.empty((n_or, hw), dtype=x.dtype)
-        dzb = np.empty((n_or, hw), dtype=x.dtype)
-        tmp = np.empty((n_or, c), dtype=x.dtype)
-        ub = np.empty(ho * w, dtype=x.dtype)
-        dub = np.empty(ho * w, dtype=x.dtype)
-        for n in range(ci * n_img // nch, (ci + 1) * n_img // nch):
-            _mix(p2, x[n], zb, False, zb)
-            for o in range(n_out):
-                dyo = dy[n, o]
-                gb_c[ci, o] += _plane_sum(dyo)
-                for r in range(rank):
-                    i = o * rank + r
-                    hpass(zb[i], q[o, r], False, h, w, s, pad, ho, ub, False)
-                    corr_w(dyo, ub, kw, ho, w, s, pad, wo, ml, mr, gt_c[ci, o, r])
-                    wpass_t(dyo, t[o, r], ho, w, s, pad, wo, ml, mr, dub, False)
-                    corr_h(dub, zb[i], kh, h, w, s, pad, ho, gq_c[ci, o, r])
-                    hpass_t(dub, q[o, r], h, w, s, pad, ho, dzb[i], False)
-            _mix_grad(dzb, x[n], gp_c[ci], tmp)
-            if need_dx:
-                np.dot(p2.T, dzb, dx[n])
-    _reduce(gp_c, gq_c, gt_c, gb_c, gp, gq, gt, gb)
-
-
-@numba.njit(**_PAR)
-def cp_backward_jvp(x, rx, has_rx, dy, rdy, p2, vp2, q, vq, t, vt, h, w, s, pad, nch, need_dx,
-                    rgp, rgq, rgt, rgb, rdx):
-    """Tangent of :func:`cp_backward` (given dy, its tangent rdy, rx and the parameter tangents): the
-    tangents of the factor gradients rgp, rgq, rgt, rgb and, if ``need_dx``, of dx; outputs overwritten."""
-    n_img, c, hw = x.shape
-    n_out, rank, kh = q.shape
-    kw = t.shape[2]
-    ho = (h + 2 * pad - kh) // s + 1
-    wo = dy.shape[2] // ho
-    ml, mr = row_masks(ho, w, x)
-    n_or = n_out * rank
-    gp_c = np.zeros((nch, n_or, c), dtype=x.dtype)
-    gq_c = np.zeros((nch, n_out, rank, kh), dtype=x.dtype)
-    gt_c = np.zeros((nch, n_out, rank, kw), dtype=x.dtype)
-    gb_c = np.zeros((nch, n_out), dtype=x.dtype)
-    for ci in numba.prange(nch):
-        zb = np.empty((n_or, hw), dtype=x.dtype)
-        ztb = np.empty((n_or, hw), dtype=x.dtype)
-        dzb = np.empty((n_or, hw), dtype=x.dtype)
-        rdzb = np.empty((n_or, hw), dtype=x.dtype)
-        tmpz = np.empty((n_or, hw), dtype=x.dtype)
-        tmp = np.empty((n_or, c), dtype=x.dtype)
-        tmpx = np.empty((c, hw), dtype=x.dtype)
-        ub = np.empty(ho * w, dtype=x.dtype)
-        utb = np.empty(ho * w, dtype=x.dtype)
-        dub = np.empty(ho * w, dtype=x.dtype)
-        rdub = np.empty(ho * w, dtype=x.dtype)
-        for n in range(ci * n_img // nch, (ci + 1) * n_img // nch):
-            _mix(p2, x[n], zb, False, tmpz)
-            _mix(vp2, x[n], ztb, False, tmpz)
-            if has_rx:
-                _mix(p2, rx[n], ztb, True, tmpz)
-            for o in range(n_out):
-                dyo = dy[n, o]
-                rdyo = rdy[n, o]
-                gb_c[ci, o] += _plane_sum(rdyo)
-                for r in range(rank):
-                    i = o * rank + r
-                    # u, ut = R{u}
-                    hpass(zb[i], q[o, r], False, h, w, s, pad, ho, ub, False)
-                    hpass(ztb[i], q[o, r], False, h, w, s, pad, ho, utb, False)
-                    hpass(zb[i], vq[o, r], False, h, w, s, pad, ho, utb, True)
-                    # du, rdu = R{du}
-                    wpass_t(dyo, t[o, r], ho, w, s, pad, wo, ml, mr, dub, False)
-                    wpass_t(rdyo, t[o, r], ho, w, s, pad, wo, ml, mr, rdub, False)
-                    wpass_t(dyo, vt[o, r], ho, w, s, pad, wo, ml, mr, rdub, True)
-                    # R{gt}, R{gq}
-                    corr_w(rdyo, ub, kw, ho, w, s, pad, wo, ml, mr, gt_c[ci, o, r])
-                    corr_w(dyo, utb, kw, ho, w, s, pad, wo, ml, mr, gt_c[ci, o, r])
-                    corr_h(rdub, zb[i], kh, h, w, s, pad, ho, gq_c[ci, o, r])
-                    corr_h(dub, ztb[i], kh, h, w, s, pad, ho, gq_c[ci, o, r])
-                    # dz, rdz = R{dz}
-                    hpass_t(dub, q[o, r], h, w, s, pad, ho, dzb[i], False)
-                    hpass_t(rdub, q[o, r], h, w, s, pad, ho, rdzb[i], False)
-                    hpass_t(dub, vq[o, r], h, w, s, pad, ho, rdzb[i], True)
-            _mix_grad(rdzb, x[n], gp_c[ci], tmp)
-            if has_rx:
-                _mix_grad(dzb, rx[n], gp_c[ci], tmp)
-            if need_dx:
-                np.dot(p2.T, rdzb, rdx[n])
-                np.dot(vp2.T, dzb, tmpx)
-                for cc in range(c):
-                    for k in range(hw):
-                        rdx[n, cc, k] += tmpx[cc, k]
-    _reduce(gp_c, gq_c, gt_c, gb_c, rgp, rgq, rgt, rgb)
 
 
 @numba.njit(**_SER)
@@ -461,3 +467,218 @@ def _reduce(gp_c, gq_c, gt_c, gb_c, gp, gq, gt, gb):
         gq += gq_c[ci]
         gt += gt_c[ci]
         gb += gb_c[ci]
+
+
+# --------------------------------------------------------------------------------------------------------
+# Kernels
+# --------------------------------------------------------------------------------------------------------
+
+@numba.njit(**_PAR)
+def cp_forward(x, p2, q, t, bias, h, w, s, pad, group, nch, y):
+    """y[n, o] = bias[o] + sum_r Wpass(Hpass(z[o*R + r], q[o, r]), t[o, r]) with z = p2 @ x[n]."""
+    n_img, c, hw = x.shape
+    n_out, rank, kh = q.shape
+    ho, wo, fast, group = _geometry(h, w, s, pad, kh, t.shape[2], group)
+    m = stack_masks(group, h, w, x)
+    n_or = n_out * rank
+    for ci in numba.prange(nch):
+        xb = np.empty(c * group * hw, dtype=x.dtype)
+        zb = np.empty(n_or * group * hw, dtype=x.dtype)
+        ub = np.empty(group * ho * w, dtype=x.dtype)
+        yb = np.empty(group * ho * wo, dtype=x.dtype)
+        n0, n1 = ci * n_img // nch, (ci + 1) * n_img // nch
+        while n0 < n1:
+            gn = min(group, n1 - n0)
+            geo = (h, w, s, pad, ho, wo, gn, fast)
+            xs = _stack(x, n0, gn, xb)
+            zs = _mat(zb, n_or, gn * hw)
+            _mix(p2, xs, zs, False, zs)
+            for o in range(n_out):
+                out = y[n0, o] if gn == 1 else yb
+                for r in range(rank):
+                    _hp(zs[o * rank + r], q[o, r], geo, m, ub, False)
+                    _wp(ub, t[o, r], geo, m, out, r > 0, bias[o])
+                _plane_out(out, n0, gn, o, y)
+            n0 += gn
+
+
+@numba.njit(**_PAR)
+def cp_jvp(x, rx, has_rx, p2, vp2, q, vq, t, vt, vb, h, w, s, pad, group, nch, ry):
+    """Tangent of :func:`cp_forward` along the input tangent rx (if ``has_rx``) and the parameter tangents
+    (vp2, vq, vt, vb): with z = P x, zt = V_p x + P rx, u = Hpass(z, q), ut = Hpass(zt, q) + Hpass(z, v_q),
+    ry = v_b + sum_r Wpass(ut, t) + Wpass(u, v_t)."""
+    n_img, c, hw = x.shape
+    n_out, rank, kh = q.shape
+    ho, wo, fast, group = _geometry(h, w, s, pad, kh, t.shape[2], group)
+    m = stack_masks(group, h, w, x)
+    n_or = n_out * rank
+    for ci in numba.prange(nch):
+        xb = np.empty(c * group * hw, dtype=x.dtype)
+        rxb = np.empty(c * group * hw, dtype=x.dtype)
+        zb = np.empty(n_or * group * hw, dtype=x.dtype)
+        ztb = np.empty(n_or * group * hw, dtype=x.dtype)
+        tmpb = np.empty(n_or * group * hw, dtype=x.dtype)
+        ub = np.empty(group * ho * w, dtype=x.dtype)
+        utb = np.empty(group * ho * w, dtype=x.dtype)
+        yb = np.empty(group * ho * wo, dtype=x.dtype)
+        n0, n1 = ci * n_img // nch, (ci + 1) * n_img // nch
+        while n0 < n1:
+            gn = min(group, n1 - n0)
+            geo = (h, w, s, pad, ho, wo, gn, fast)
+            xs = _stack(x, n0, gn, xb)
+            zs = _mat(zb, n_or, gn * hw)
+            zts = _mat(ztb, n_or, gn * hw)
+            _mix(p2, xs, zs, False, zs)
+            _mix(vp2, xs, zts, False, zts)
+            if has_rx:
+                _mix(p2, _stack(rx, n0, gn, rxb), zts, True, _mat(tmpb, n_or, gn * hw))
+            for o in range(n_out):
+                out = ry[n0, o] if gn == 1 else yb
+                for r in range(rank):
+                    i = o * rank + r
+                    _hp(zs[i], q[o, r], geo, m, ub, False)
+                    _hp(zts[i], q[o, r], geo, m, utb, False)
+                    _hp(zs[i], vq[o, r], geo, m, utb, True)
+                    _wp(utb, t[o, r], geo, m, out, r > 0, vb[o])
+                    _wp(ub, vt[o, r], geo, m, out, True, vb[o])
+                _plane_out(out, n0, gn, o, ry)
+            n0 += gn
+
+
+@numba.njit(**_PAR)
+def cp_backward(x, dy, p2, q, t, h, w, s, pad, group, nch, need_dx, gp, gq, gt, gb, dx):
+    """Adjoint of :func:`cp_forward`: gradients gp (O*R, C), gq, gt, gb and, if ``need_dx``, dx (N, C, H*W);
+    all outputs are overwritten."""
+    n_img, c, hw = x.shape
+    n_out, rank, kh = q.shape
+    kw = t.shape[2]
+    ho, wo, fast, group = _geometry(h, w, s, pad, kh, kw, group)
+    m = stack_masks(group, h, w, x)
+    n_or = n_out * rank
+    gp_c = np.zeros((nch, n_or, c), dtype=x.dtype)
+    gq_c = np.zeros((nch, n_out, rank, kh), dtype=x.dtype)
+    gt_c = np.zeros((nch, n_out, rank, kw), dtype=x.dtype)
+    gb_c = np.zeros((nch, n_out), dtype=x.dtype)
+    for ci in numba.prange(nch):
+        xb = np.empty(c * group * hw, dtype=x.dtype)
+        zb = np.empty(n_or * group * hw, dtype=x.dtype)
+        dzb = np.empty(n_or * group * hw, dtype=x.dtype)
+        dxb = np.empty(c * group * hw, dtype=x.dtype)
+        tmp = np.empty((n_or, c), dtype=x.dtype)
+        ub = np.empty(group * ho * w, dtype=x.dtype)
+        dub = np.empty(group * ho * w, dtype=x.dtype)
+        dyb = np.empty(group * ho * wo, dtype=x.dtype)
+        n0, n1 = ci * n_img // nch, (ci + 1) * n_img // nch
+        while n0 < n1:
+            gn = min(group, n1 - n0)
+            geo = (h, w, s, pad, ho, wo, gn, fast)
+            xs = _stack(x, n0, gn, xb)
+            zs = _mat(zb, n_or, gn * hw)
+            dzs = _mat(dzb, n_or, gn * hw)
+            _mix(p2, xs, zs, False, zs)
+            for o in range(n_out):
+                dyo = _plane_in(dy, n0, gn, o, dyb)
+                gb_c[ci, o] += _total(dyo)
+                for r in range(rank):
+                    i = o * rank + r
+                    _hp(zs[i], q[o, r], geo, m, ub, False)
+                    _cw(dyo, ub, geo, m, gt_c[ci, o, r])
+                    _wp_t(dyo, t[o, r], geo, m, dub, False)
+                    _ch(dub, zs[i], geo, m, gq_c[ci, o, r])
+                    _hp_t(dub, q[o, r], geo, m, dzs[i], False)
+            _mix_grad(dzs, xs, gp_c[ci], tmp)
+            if need_dx:
+                if gn == 1:
+                    np.dot(p2.T, dzs, dx[n0])
+                else:
+                    dxs = _mat(dxb, c, gn * hw)
+                    np.dot(p2.T, dzs, dxs)
+                    _unstack(dxs, n0, gn, dx)
+            n0 += gn
+    _reduce(gp_c, gq_c, gt_c, gb_c, gp, gq, gt, gb)
+
+
+@numba.njit(**_PAR)
+def cp_backward_jvp(x, rx, has_rx, dy, rdy, p2, vp2, q, vq, t, vt, h, w, s, pad, group, nch, need_dx,
+                    rgp, rgq, rgt, rgb, rdx):
+    """Tangent of :func:`cp_backward` (given dy, its tangent rdy, rx and the parameter tangents): the
+    tangents of the factor gradients rgp, rgq, rgt, rgb and, if ``need_dx``, of dx; outputs overwritten.
+
+    With du = Wpass^T(dy, t), R{du} = Wpass^T(rdy, t) + Wpass^T(dy, v_t), dz = Hpass^T(du, q),
+    R{dz} = Hpass^T(R{du}, q) + Hpass^T(du, v_q): R{gt} = corr(rdy, u) + corr(dy, ut),
+    R{gq} = corr(R{du}, z) + corr(du, zt), R{gp} = R{dz} x^T + dz rx^T, R{dx} = P^T R{dz} + V_p^T dz.
+    """
+    n_img, c, hw = x.shape
+    n_out, rank, kh = q.shape
+    kw = t.shape[2]
+    ho, wo, fast, group = _geometry(h, w, s, pad, kh, kw, group)
+    m = stack_masks(group, h, w, x)
+    n_or = n_out * rank
+    gp_c = np.zeros((nch, n_or, c), dtype=x.dtype)
+    gq_c = np.zeros((nch, n_out, rank, kh), dtype=x.dtype)
+    gt_c = np.zeros((nch, n_out, rank, kw), dtype=x.dtype)
+    gb_c = np.zeros((nch, n_out), dtype=x.dtype)
+    for ci in numba.prange(nch):
+        xb = np.empty(c * group * hw, dtype=x.dtype)
+        rxb = np.empty(c * group * hw, dtype=x.dtype)
+        zb = np.empty(n_or * group * hw, dtype=x.dtype)
+        ztb = np.empty(n_or * group * hw, dtype=x.dtype)
+        dzb = np.empty(n_or * group * hw, dtype=x.dtype)
+        rdzb = np.empty(n_or * group * hw, dtype=x.dtype)
+        tmpb = np.empty(n_or * group * hw, dtype=x.dtype)
+        dxb = np.empty(c * group * hw, dtype=x.dtype)
+        dxb2 = np.empty(c * group * hw, dtype=x.dtype)
+        tmp = np.empty((n_or, c), dtype=x.dtype)
+        ub = np.empty(group * ho * w, dtype=x.dtype)
+        utb = np.empty(group * ho * w, dtype=x.dtype)
+        dub = np.empty(group * ho * w, dtype=x.dtype)
+        rdub = np.empty(group * ho * w, dtype=x.dtype)
+        dyb = np.empty(group * ho * wo, dtype=x.dtype)
+        rdyb = np.empty(group * ho * wo, dtype=x.dtype)
+        n0, n1 = ci * n_img // nch, (ci + 1) * n_img // nch
+        while n0 < n1:
+            gn = min(group, n1 - n0)
+            geo = (h, w, s, pad, ho, wo, gn, fast)
+            xs = _stack(x, n0, gn, xb)
+            rxs = _stack(rx, n0, gn, rxb) if has_rx else xs
+            zs = _mat(zb, n_or, gn * hw)
+            zts = _mat(ztb, n_or, gn * hw)
+            dzs = _mat(dzb, n_or, gn * hw)
+            rdzs = _mat(rdzb, n_or, gn * hw)
+            _mix(p2, xs, zs, False, zs)
+            _mix(vp2, xs, zts, False, zts)
+            if has_rx:
+                _mix(p2, rxs, zts, True, _mat(tmpb, n_or, gn * hw))
+            for o in range(n_out):
+                dyo = _plane_in(dy, n0, gn, o, dyb)
+                rdyo = _plane_in(rdy, n0, gn, o, rdyb)
+                gb_c[ci, o] += _total(rdyo)
+                for r in range(rank):
+                    i = o * rank + r
+                    _hp(zs[i], q[o, r], geo, m, ub, False)
+                    _hp(zts[i], q[o, r], geo, m, utb, False)
+                    _hp(zs[i], vq[o, r], geo, m, utb, True)
+                    _wp_t(dyo, t[o, r], geo, m, dub, False)
+                    _wp_t(rdyo, t[o, r], geo, m, rdub, False)
+                    _wp_t(dyo, vt[o, r], geo, m, rdub, True)
+                    _cw(rdyo, ub, geo, m, gt_c[ci, o, r])
+                    _cw(dyo, utb, geo, m, gt_c[ci, o, r])
+                    _ch(rdub, zs[i], geo, m, gq_c[ci, o, r])
+                    _ch(dub, zts[i], geo, m, gq_c[ci, o, r])
+                    _hp_t(dub, q[o, r], geo, m, dzs[i], False)
+                    _hp_t(rdub, q[o, r], geo, m, rdzs[i], False)
+                    _hp_t(dub, vq[o, r], geo, m, rdzs[i], True)
+            _mix_grad(rdzs, xs, gp_c[ci], tmp)
+            if has_rx:
+                _mix_grad(dzs, rxs, gp_c[ci], tmp)
+            if need_dx:
+                dxs = _mat(dxb, c, gn * hw)
+                dxs2 = _mat(dxb2, c, gn * hw)
+                np.dot(p2.T, rdzs, dxs)
+                np.dot(vp2.T, dzs, dxs2)
+                for cc in range(c):
+                    for k in range(gn * hw):
+                        dxs[cc, k] += dxs2[cc, k]
+                _unstack(dxs, n0, gn, rdx)
+            n0 += gn
+    _reduce(gp_c, gq_c, gt_c, gb_c, rgp, rgq, rgt, rgb)

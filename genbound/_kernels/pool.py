@@ -16,6 +16,32 @@ def maxpool_forward(x, k, stride, ho, wo, y, idx):
     for n in numba.prange(n_img):
         for c in range(n_ch):
             xc = x[n, c]
+            yc = y[n, c]
+            ic = idx[n, c]
+            if k == 2 and stride == 2:
+                for a in range(ho):
+                    r0 = xc[2 * a]
+                    r1 = xc[2 * a + 1]
+                    base = 2 * a * w
+                    for b in range(wo):
+                        j = 2 * b
+                        best = r0[j]
+                        bi = base + j
+                        v = r0[j + 1]
+                        if v > best:
+                            best = v
+                            bi = base + j + 1
+                        v = r1[j]
+                        if v > best:
+                            best = v
+                            bi = base + w + j
+                        v = r1[j + 1]
+                        if v > best:
+                            best = v
+                            bi = base + w + j + 1
+                        yc[a, b] = best
+                        ic[a, b] = bi
+                continue
             for a in range(ho):
                 for b in range(wo):
                     i0 = a * stride
@@ -28,8 +54,8 @@ def maxpool_forward(x, k, stride, ho, wo, y, idx):
                             if v > best:
                                 best = v
                                 bi = i * w + j
-                    y[n, c, a, b] = best
-                    idx[n, c, a, b] = bi
+                    yc[a, b] = best
+                    ic[a, b] = bi
 
 
 @numba.njit(**_PAR)
@@ -37,12 +63,14 @@ def gather(x, idx, y):
     """y[n, c, a, b] = x[n, c].flat[idx[n, c, a, b]] (the tangent of max pooling)."""
     n_img, n_ch, ho, wo = y.shape
     w = x.shape[3]
+    h = x.shape[2]
     for n in numba.prange(n_img):
         for c in range(n_ch):
-            for a in range(ho):
-                for b in range(wo):
-                    f = idx[n, c, a, b]
-                    y[n, c, a, b] = x[n, c, f // w, f % w]
+            xc = x[n, c].reshape(h * w)
+            ic = idx[n, c].reshape(ho * wo)
+            yc = y[n, c].reshape(ho * wo)
+            for i in range(ho * wo):
+                yc[i] = xc[ic[i]]
 
 
 @numba.njit(**_PAR)
@@ -50,14 +78,16 @@ def scatter(dy, idx, dx):
     """Adjoint of :func:`gather`: dx (overwritten) receives dy at the argmax positions."""
     n_img, n_ch, ho, wo = dy.shape
     w = dx.shape[3]
+    h = dx.shape[2]
     for n in numba.prange(n_img):
         for c in range(n_ch):
-            dxc = dx[n, c]
-            dxc[:, :] = 0.0
-            for a in range(ho):
-                for b in range(wo):
-                    f = idx[n, c, a, b]
-                    dxc[f // w, f % w] += dy[n, c, a, b]
+            dxc = dx[n, c].reshape(h * w)
+            for i in range(h * w):
+                dxc[i] = 0.0
+            ic = idx[n, c].reshape(ho * wo)
+            dyc = dy[n, c].reshape(ho * wo)
+            for i in range(ho * wo):
+                dxc[ic[i]] += dyc[i]
 
 
 @numba.njit(**_PAR)

@@ -44,8 +44,17 @@ BATCH_CHUNKS = 16
 _BLAS = {"libs": None, "depth": 0, "saved": ()}
 
 
+#: Images are processed in groups of about this many pixels per plane (one image per group for large
+#: planes), so that BLAS products and 1-D passes run on long enough rows to amortize their set-up.
+GROUP_PIXELS = 256
+
+
 def _chunks(n):
     return max(1, min(BATCH_CHUNKS, n))
+
+
+def _group(plane):
+    return max(1, GROUP_PIXELS // plane)
 
 
 @contextlib.contextmanager
@@ -326,8 +335,8 @@ class CPConv2d(_ConvBase):
         p2, q, t = self._factors(self.params)
         y = np.empty((n, self.out_channels, ho * wo), dtype=x3.dtype)
         with _serial_blas():
-            kcp.cp_forward(x3, p2, q, t, self._param(self.params, "bias"), h, w, self.stride, self.padding, ho,
-                           wo, _chunks(n), y)
+            kcp.cp_forward(x3, p2, q, t, self._param(self.params, "bias"), h, w, self.stride, self.padding,
+                           _group(h * w), _chunks(n), y)
         return y.reshape(n, self.out_channels, ho, wo), {"x": x3, "x_shape": x.shape}
 
     def backward(self, dy, cache, need_dx=True):
@@ -339,8 +348,8 @@ class CPConv2d(_ConvBase):
         gb = np.empty(self.out_channels, x3.dtype)
         dx = np.empty(x3.shape, x3.dtype) if need_dx else x3[:1]
         with _serial_blas():
-            kcp.cp_backward(x3, dy3, p2, q, t, h, w, self.stride, self.padding, _chunks(n), need_dx, gp, gq, gt,
-                            gb, dx)
+            kcp.cp_backward(x3, dy3, p2, q, t, h, w, self.stride, self.padding, _group(h * w), _chunks(n),
+                            need_dx, gp, gq, gt, gb, dx)
         grads = {"p": gp.reshape(self.params["p"].shape), "q": gq, "t": gt, "bias": gb}
         return (dx.reshape(cache["x_shape"]) if need_dx else None), grads
 
@@ -354,7 +363,7 @@ class CPConv2d(_ConvBase):
         ry = np.empty((n, self.out_channels, ho * wo), dtype=x3.dtype)
         with _serial_blas():
             kcp.cp_jvp(x3, x3 if rx3 is None else rx3, rx3 is not None, p2, vp2, q, vq, t, vt,
-                       self._param(tparams, "bias"), h, w, self.stride, self.padding, ho, wo, _chunks(n), ry)
+                       self._param(tparams, "bias"), h, w, self.stride, self.padding, _group(h * w), _chunks(n), ry)
         return ry.reshape(n, self.out_channels, ho, wo), {"rx": rx3}
 
     def backward_jvp(self, dy, rdy, cache, tcache, tparams, need_dx=True):
@@ -369,7 +378,8 @@ class CPConv2d(_ConvBase):
         rdx = np.empty(x3.shape, x3.dtype) if need_dx else x3[:1]
         with _serial_blas():
             kcp.cp_backward_jvp(x3, x3 if rx3 is None else rx3, rx3 is not None, dy3, rdy3, p2, vp2, q, vq, t, vt,
-                                h, w, self.stride, self.padding, _chunks(n), need_dx, rgp, rgq, rgt, rgb, rdx)
+                                h, w, self.stride, self.padding, _group(h * w), _chunks(n), need_dx, rgp, rgq,
+                                rgt, rgb, rdx)
         rgrads = {"p": rgp.reshape(self.params["p"].shape), "q": rgq, "t": rgt, "bias": rgb}
         return (rdx.reshape(cache["x_shape"]) if need_dx else None), rgrads
 
