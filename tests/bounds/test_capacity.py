@@ -13,7 +13,7 @@ def tiny_model(seed=0, rank=1):
                        ReLU(), GlobalAvgPool(), Dense(3, 4)], seed=seed, input_shape=(1, 8, 8))
 
 
-def tiny_data(n=48, seed=0):
+def tiny_data(n=32, seed=0):
     rng = np.random.default_rng(seed)
     return rng.standard_normal((n, 1, 8, 8)), rng.integers(0, 4, n)
 
@@ -129,7 +129,7 @@ def trained_tiny():
     return model, (x, y), lam
 
 
-@pytest.mark.parametrize("z", [1e-3, 0.1, 1.0])
+@pytest.mark.parametrize("z", [1e-3, 1.0])
 def test_hessian_dense_matches_finite_difference_eigh(trained_tiny, z):
     model, data, lam = trained_tiny
     expected = float(np.sum(np.where(lam > 0, lam / (lam + z), 0.0)))
@@ -149,20 +149,24 @@ def test_hessian_negative_eigenvalues_ignored(trained_tiny):
 
 def test_hessian_decreasing_in_z(trained_tiny):
     model, data, _ = trained_tiny
-    values = [effective_capacity(model, "hessian", data=data, z=z).total for z in (1e-4, 1e-3, 1e-2, 0.1, 1, 10)]
+    values = [effective_capacity(model, "hessian", data=data, z=z).total for z in (1e-4, 0.03, 10)]
     assert all(a > b for a, b in zip(values, values[1:]))
     assert values[0] <= model.n_params
 
 
 def test_hessian_lanczos_top_k_brackets_dense(trained_tiny):
     model, data, _ = trained_tiny
-    dense = effective_capacity(model, "hessian", data=data, z=0.01).total
-    top = effective_capacity(model, "hessian", data=data, z=0.01, dense_max=0, k=20, eig_tol=1e-8)
+    full = effective_capacity(model, "hessian", data=data, z=0.01)
+    dense = full.total
+    top = effective_capacity(model, "hessian", data=data, z=0.01, dense_max=0, k=10, eig_tol=1e-8)
     assert not top.info["complete"]
     assert top.info["lower"] == top.total
     assert top.total <= dense + 1e-6
     assert top.info["upper"] >= dense - 1e-6
-    assert top.total > 0.5 * dense  # the top eigenvalues carry most of it
+    # Lanczos found the 10 largest eigenvalues of the dense spectrum: the same top-10 contribution
+    lam = np.sort(full.info["eigenvalues"])[::-1][:10]
+    assert np.allclose(np.sort(top.info["eigenvalues"])[::-1], lam, rtol=1e-6, atol=1e-9)
+    assert top.total == pytest.approx(float(np.sum(lam / (lam + 0.01))), rel=1e-6)
 
 
 # ---------------------------------------------------------------- table
