@@ -325,8 +325,7 @@ def optimize_posterior(model, x, y, prior_mean, *, mean_init=None, prior_scale=N
         B = \frac{\mathrm{KL}(Q\|P) + \text{extra} + 2\ln j + \ln\frac{\pi^2}{6} + \ln\frac{m}{\delta}}{m-1},
         \qquad j = b \ln(c/\lambda)
 
-        (B is Dziugaite & Roy's complexity, :func:`dziugaite_roy_complexity`, with j real during training)
-
+    (B is Dziugaite & Roy's complexity, :func:`dziugaite_roy_complexity`, with j real during training),
     where :math:`\hat s(Q)` is the surrogate of the Gibbs training error: ``surrogate_scale`` times the
     mean cross-entropy of a mini-batch at one sampled network :math:`w = \mu + \sigma\odot\varepsilon`
     (reparametrization trick; the gradient comes from ``model.loss_and_grad`` at ``w``:
