@@ -348,6 +348,13 @@ class CommonMinimumResult:
         """True when the point passes for the full loss and every batch."""
         return self.verdict == "common minimum"
 
+    def with_thresholds(self, grad_tol=None, curvature_tol=None):
+        """The verdict under other thresholds, from the same measurements (nothing is recomputed)."""
+        grad_tol = self.grad_tol if grad_tol is None else check_positive(grad_tol, "grad_tol")
+        curvature_tol = (self.curvature_tol if curvature_tol is None
+                         else check_positive(curvature_tol, "curvature_tol", allow_zero=True))
+        return _judge(self.table, self.full, grad_tol, curvature_tol, self.relative_to)
+
 
 def common_minimum_test(model, data, batch_size=64, seed=0, grad_tol=0.1, curvature_tol=0.05, reference=None,
                         *, eig_tol=1e-3, eig_maxiter=150):
@@ -407,22 +414,32 @@ def common_minimum_test(model, data, batch_size=64, seed=0, grad_tol=0.1, curvat
         full["ref_grad_norm"] = 1.0
         relative_to = "absolute"
 
-    def ratios(gn, ref, top, low):
-        gr = gn / ref if ref > 0 else float("inf")
-        cr = low / top if top > 0 else float("-inf")
-        return gr, cr
+    table.attrs = attrs
+    return _judge(table, full, grad_tol, curvature_tol, relative_to)
 
-    gr, cr = zip(*[ratios(*r) for r in table[["grad_norm", "ref_grad_norm", "top_eig", "min_eig"]].to_numpy()])
+
+def _ratios(grad_norm, ref, top, low):
+    gr = grad_norm / ref if ref > 0 else float("inf")
+    cr = low / top if top > 0 else float("-inf")
+    return gr, cr
+
+
+def _judge(table, full, grad_tol, curvature_tol, relative_to):
+    """Apply the thresholds to measured values (no model evaluation)."""
+    table = table.copy()
+    full = dict(full)
+    cols = table[["grad_norm", "ref_grad_norm", "top_eig", "min_eig"]].to_numpy()
+    gr, cr = zip(*[_ratios(*r) for r in cols])
     table["grad_ratio"] = gr
     table["curvature_ratio"] = cr
     table["stationary"] = table["grad_ratio"] <= grad_tol
     table["no_negative_curvature"] = table["curvature_ratio"] >= -curvature_tol
     table["passes"] = table["stationary"] & table["no_negative_curvature"]
-    full["grad_ratio"], full["curvature_ratio"] = ratios(full["grad_norm"], full["ref_grad_norm"], full["top_eig"],
-                                                         full["min_eig"])
-    full["stationary"] = full["grad_ratio"] <= grad_tol
-    full["no_negative_curvature"] = full["curvature_ratio"] >= -curvature_tol
-    full["passes"] = bool(full["stationary"] and full["no_negative_curvature"])
+    full["grad_ratio"], full["curvature_ratio"] = _ratios(full["grad_norm"], full["ref_grad_norm"], full["top_eig"],
+                                                          full["min_eig"])
+    full["stationary"] = bool(full["grad_ratio"] <= grad_tol)
+    full["no_negative_curvature"] = bool(full["curvature_ratio"] >= -curvature_tol)
+    full["passes"] = full["stationary"] and full["no_negative_curvature"]
     fraction = float(table["passes"].mean())
     if not full["passes"]:
         verdict = "not a minimum"
@@ -430,7 +447,6 @@ def common_minimum_test(model, data, batch_size=64, seed=0, grad_tol=0.1, curvat
         verdict = "common minimum"
     else:
         verdict = "full-data minimum only"
-    table.attrs = attrs
     return CommonMinimumResult(table=table, full=full, verdict=verdict, fraction_passing=fraction, grad_tol=grad_tol,
                                curvature_tol=curvature_tol, relative_to=relative_to)
 

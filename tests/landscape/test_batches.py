@@ -9,9 +9,12 @@ import genbound as gb
 from genbound import landscape as L
 
 
+DIGITS = gb.data.load_digits(seed=0)
+
+
 @pytest.fixture(scope="module")
 def digits():
-    return gb.data.load_digits(seed=0)
+    return DIGITS
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +51,8 @@ def test_batch_landscape_table_and_identities(small):
     assert df.attrs["coherence"] == pytest.approx(mean_g @ mean_g / np.mean([g @ g for g in gb_]), rel=1e-10)
 
 
-def test_gradient_diversity_against_a_direct_loop(small):
+def test_gradient_diversity_against_a_direct_loop(digits):
+    small = digits.subset(np.arange(20))
     model = model0(1)
     x, y = small.x_train, small.y_train
     g = np.array([model.loss_and_grad(x[i:i + 1], y[i:i + 1], flat=True)[1] for i in range(small.m)])
@@ -66,7 +70,7 @@ def test_gradient_diversity_against_a_direct_loop(small):
 @settings(max_examples=6)
 @given(batch_size=st.integers(1, 50), seed=st.integers(0, 1000), init=st.integers(0, 1000))
 def test_coherence_in_unit_interval_and_weighted_mean(batch_size, seed, init):
-    data = gb.data.load_digits(seed=0).subset(np.arange(30))
+    data = DIGITS.subset(np.arange(30))
     model = model0(init)
     df = L.batch_landscape(model, data, batch_size=batch_size, seed=seed, per_sample=False)
     assert 0.0 <= df.attrs["coherence"] <= 1.0 + 1e-12
@@ -77,15 +81,15 @@ def test_coherence_in_unit_interval_and_weighted_mean(batch_size, seed, init):
 
 def test_batch_hessian_columns(small):
     model = model0(2)
-    df = L.batch_landscape(model, small, batch_size=15, seed=1, hessian=True, per_sample=False, eig_tol=1e-6)
-    for row, idx in zip(df.itertuples(), small.batch_indices(15, seed=1)):
-        xb, yb = small.x_train[idx], small.y_train[idx]
-        top = L.top_eigenvalues(model, xb, yb).value
-        low = L.min_eigenvalue(model, xb, yb).value
-        assert row.top_eig == pytest.approx(top, rel=1e-5)
-        assert abs(row.min_eig - low) <= 1e-5 * top
-        assert row.eig_converged
-    full_top = L.top_eigenvalues(model, data=small).value
+    df = L.batch_landscape(model, small, batch_size=23, seed=1, hessian=True, per_sample=False, eig_tol=1e-6)
+    assert df["eig_converged"].all() and len(df) == 2
+    idx = small.batch_indices(23, seed=1)[0]
+    xb, yb = small.x_train[idx], small.y_train[idx]
+    top = L.top_eigenvalues(model, xb, yb, tol=1e-7).value
+    low = L.min_eigenvalue(model, xb, yb, tol=1e-7).value
+    assert df.loc[0, "top_eig"] == pytest.approx(top, rel=1e-5)
+    assert abs(df.loc[0, "min_eig"] - low) <= 1e-5 * top
+    full_top = L.top_eigenvalues(model, data=small, tol=1e-7).value
     assert df.attrs["full_top_eig"] == pytest.approx(full_top, rel=1e-5)
 
 
@@ -124,7 +128,8 @@ def test_common_minimum_test_reports_values_and_verdicts(small):
     model = model0(5)
     init = model.get_flat()
     gb.train(model, small, epochs=3, batch_size=15, seed=0, progress=False)
-    res = L.common_minimum_test(model, small, batch_size=15, seed=0, reference=init)
+    kw = dict(batch_size=15, seed=0, eig_tol=1e-2)
+    res = L.common_minimum_test(model, small, reference=init, **kw)
     t = res.table
     assert {"grad_norm", "ref_grad_norm", "grad_ratio", "top_eig", "min_eig", "curvature_ratio", "passes"} <= set(t)
     assert np.allclose(t["grad_ratio"], t["grad_norm"] / t["ref_grad_norm"])
@@ -134,12 +139,20 @@ def test_common_minimum_test_reports_values_and_verdicts(small):
     full_norm, worst = res.full["grad_norm"], t["grad_norm"].max()
     assert full_norm < worst
     mid = 0.5 * (full_norm + worst)
-    split = L.common_minimum_test(model, small, batch_size=15, seed=0, grad_tol=mid, curvature_tol=1e6)
+    absolute = L.common_minimum_test(model, small, **kw)
+    assert absolute.relative_to == "absolute" and np.array_equal(absolute.table["grad_ratio"], t["grad_norm"])
+    split = absolute.with_thresholds(grad_tol=mid, curvature_tol=1e6)
     assert split.verdict == "full-data minimum only" and 0 < split.fraction_passing < 1 and not split.common
-    loose = L.common_minimum_test(model, small, batch_size=15, seed=0, grad_tol=2 * worst, curvature_tol=1e6)
+    loose = absolute.with_thresholds(grad_tol=2 * worst, curvature_tol=1e6)
     assert loose.verdict == "common minimum" and loose.common
-    tight = L.common_minimum_test(model, small, batch_size=15, seed=0, grad_tol=0.5 * full_norm, curvature_tol=1e6)
+    tight = absolute.with_thresholds(grad_tol=0.5 * full_norm, curvature_tol=1e6)
     assert tight.verdict == "not a minimum"
+    # the curvature criterion: the most negative batch ratio decides
+    worst_curv = absolute.table["curvature_ratio"].min()
+    assert worst_curv < 0
+    curv = absolute.with_thresholds(grad_tol=2 * worst, curvature_tol=-0.5 * worst_curv)
+    assert not curv.table["no_negative_curvature"].all() and curv.table["stationary"].all()
+    assert absolute.with_thresholds(grad_tol=2 * worst, curvature_tol=-2 * min(worst_curv, res.full["curvature_ratio"])).common
     with pytest.raises(ValueError, match="reference: "):
         L.common_minimum_test(model, small, reference=init[:-1])
     with pytest.raises(ValueError, match="grad_tol"):
