@@ -1,6 +1,7 @@
 """Full 2-D convolution, one image at a time: im2col into a per-chunk buffer, then a BLAS product.
 
-Per image, with cols = im2col(x[n]) of shape (C*kh*kw, Ho*Wo):
+Per image, with cols = im2col(x[n]) of shape (C*kh*kw, Ho*Wo) (for small images: per group of images, their
+columns side by side, so that each BLAS product has a few hundred columns):
 
 - forward: y[n] = W2 @ cols + bias (W2 = weight reshaped (O, C*kh*kw)), written straight into NCHW;
 - weight gradient: G += dy[n] @ cols.T; input gradient: dx[n] = col2im(W2.T @ dy[n]).
@@ -41,116 +42,188 @@ def _valid_rows(j, s, p, h, ho):
 
 
 @numba.njit(**_SER)
-def im2col(xn, kh, kw, s, p, ho, wo, cols):
-    """cols[(c*kh + j)*kw + k, a*wo + b] = xn[c, a*s + j - p, b*s + k - p] (0 outside) for one image.
+def tap_map(h, w, kh, kw, s, p, ho, wo):
+    """Flat input index read by each (tap, output pixel): m[j*kw + k, a*wo + b], or -1 in the padding."""
+    m = np.empty((kh * kw, ho * wo), dtype=np.int64)
+    for j in range(kh):
+        for k in range(kw):
+            for a in range(ho):
+                for b in range(wo):
+                    hi = a * s + j - p
+                    wi = b * s + k - p
+                    m[j * kw + k, a * wo + b] = hi * w + wi if 0 <= hi < h and 0 <= wi < w else -1
+    return m
+
+
+@numba.njit(**_SER)
+def _flat_ok(h, w, s, p, ho, wo):
+    """Whether im2col can copy whole shifted planes (stride 1, same width, rows long enough to pay)."""
+    return s == 1 and wo == w and w >= 8
+
+
+@numba.njit(**_SER)
+def im2col(xn, kh, kw, s, p, ho, wo, tmap, cols, col0):
+    """cols[(c*kh + j)*kw + k, col0 + a*wo + b] = xn[c, a*s + j - p, b*s + k - p] (0 outside): one image.
 
     At stride 1 with wo == w, each row of cols is the input plane shifted by a constant offset: one flat copy
     (which vectorizes whatever the row length) followed by zeroing the entries that fell off a row end.
+    Otherwise (small planes, strides) each row is gathered through ``tmap`` (:func:`tap_map`).
     """
     n_ch, h, w = xn.shape
     n = ho * wo
+    zero = xn.dtype.type(0)
+    flat = _flat_ok(h, w, s, p, ho, wo)
     for c in range(n_ch):
         xc = xn[c].reshape(h * w)
         for j in range(kh):
             a_lo, a_hi = _valid_rows(j, s, p, h, ho)
             for k in range(kw):
-                row = cols[(c * kh + j) * kw + k]
+                row = cols[(c * kh + j) * kw + k, col0:]
+                if not flat:
+                    mp = tmap[j * kw + k]
+                    for i in range(n):
+                        ix = mp[i]
+                        row[i] = xc[ix] if ix >= 0 else zero
+                    continue
                 b_lo, b_hi = _valid_cols(k, s, p, w, wo)
                 for i in range(a_lo * wo):
-                    row[i] = 0.0
+                    row[i] = zero
                 for i in range(a_hi * wo, n):
-                    row[i] = 0.0
-                if s == 1 and wo == w:
-                    d = (j - p) * w + (k - p)
-                    f_lo = max(a_lo * w, -d)
-                    f_hi = min(a_hi * w, h * w - d)
-                    if f_hi > f_lo:
-                        dst = row[f_lo:]
-                        src = xc[f_lo + d:]
-                        for i in range(f_hi - f_lo):
-                            dst[i] = src[i]
-                    for a in range(a_lo, a_hi):
-                        for b in range(b_lo):
-                            row[a * w + b] = 0.0
-                        for b in range(b_hi, w):
-                            row[a * w + b] = 0.0
-                    continue
+                    row[i] = zero
+                d = (j - p) * w + (k - p)
+                f_lo = max(a_lo * w, -d)
+                f_hi = min(a_hi * w, h * w - d)
+                if f_hi > f_lo:
+                    dst = row[f_lo:]
+                    src = xc[f_lo + d:]
+                    for i in range(f_hi - f_lo):
+                        dst[i] = src[i]
                 for a in range(a_lo, a_hi):
-                    src = xn[c, a * s + j - p]
-                    off = a * wo
                     for b in range(b_lo):
-                        row[off + b] = 0.0
-                    for b in range(b_lo, b_hi):
-                        row[off + b] = src[b * s + k - p]
-                    for b in range(b_hi, wo):
-                        row[off + b] = 0.0
+                        row[a * w + b] = zero
+                    for b in range(b_hi, w):
+                        row[a * w + b] = zero
 
 
 @numba.njit(**_SER)
-def col2im(cols, kh, kw, s, p, ho, wo, dxn):
+def col2im(cols, kh, kw, s, p, ho, wo, tmap, col0, dxn):
     """Adjoint of :func:`im2col` for one image: dxn (overwritten) sums the cols entries that read it.
 
-    ``cols`` is scratch: at stride 1 with wo == w its entries that fall off a row end are zeroed so that
-    each row adds into the plane as one flat shifted sum.
+    ``cols`` is scratch: in the flat case its entries that fall off a row end are zeroed so that each row
+    adds into the plane as one flat shifted sum.
     """
     n_ch, h, w = dxn.shape
+    n = ho * wo
+    zero = dxn.dtype.type(0)
+    flat = _flat_ok(h, w, s, p, ho, wo)
     for c in range(n_ch):
         dxc = dxn[c].reshape(h * w)
         for i in range(h * w):
-            dxc[i] = 0.0
+            dxc[i] = zero
         for j in range(kh):
             a_lo, a_hi = _valid_rows(j, s, p, h, ho)
             for k in range(kw):
-                row = cols[(c * kh + j) * kw + k]
-                b_lo, b_hi = _valid_cols(k, s, p, w, wo)
-                if s == 1 and wo == w:
-                    for a in range(a_lo, a_hi):
-                        for b in range(b_lo):
-                            row[a * w + b] = 0.0
-                        for b in range(b_hi, w):
-                            row[a * w + b] = 0.0
-                    d = (j - p) * w + (k - p)
-                    f_lo = max(a_lo * w, -d)
-                    f_hi = min(a_hi * w, h * w - d)
-                    if f_hi > f_lo:
-                        src = row[f_lo:]
-                        dst = dxc[f_lo + d:]
-                        for i in range(f_hi - f_lo):
-                            dst[i] += src[i]
+                row = cols[(c * kh + j) * kw + k, col0:]
+                if not flat:
+                    mp = tmap[j * kw + k]
+                    for i in range(n):
+                        ix = mp[i]
+                        if ix >= 0:
+                            dxc[ix] += row[i]
                     continue
+                b_lo, b_hi = _valid_cols(k, s, p, w, wo)
                 for a in range(a_lo, a_hi):
-                    dst = dxn[c, a * s + j - p]
-                    off = a * wo
-                    for b in range(b_lo, b_hi):
-                        dst[b * s + k - p] += row[off + b]
+                    for b in range(b_lo):
+                        row[a * w + b] = zero
+                    for b in range(b_hi, w):
+                        row[a * w + b] = zero
+                d = (j - p) * w + (k - p)
+                f_lo = max(a_lo * w, -d)
+                f_hi = min(a_hi * w, h * w - d)
+                if f_hi > f_lo:
+                    src = row[f_lo:]
+                    dst = dxc[f_lo + d:]
+                    for i in range(f_hi - f_lo):
+                        dst[i] += src[i]
+
+
+@numba.njit(**_SER)
+def _gather(a, n0, gn, buf):
+    """a[n0:n0+gn] (each (O, P)) side by side as one (O, gn*P) matrix, copied into buf."""
+    o, pp = a.shape[1], a.shape[2]
+    out = buf[:o * gn * pp].reshape(o, gn * pp)
+    for gi in range(gn):
+        for r in range(o):
+            src = a[n0 + gi, r]
+            dst = out[r, gi * pp:]
+            for i in range(pp):
+                dst[i] = src[i]
+    return out
+
+
+@numba.njit(**_SER)
+def _scatter(m, n0, gn, a):
+    """Inverse of :func:`_gather`: a[n0 + gi, r] = m[r, gi*P:(gi+1)*P]."""
+    o, pp = a.shape[1], a.shape[2]
+    for gi in range(gn):
+        for r in range(o):
+            src = m[r, gi * pp:]
+            dst = a[n0 + gi, r]
+            for i in range(pp):
+                dst[i] = src[i]
 
 
 @numba.njit(**_PAR)
-def conv_forward(x, w2, x2, w22, has2, bias, kh, kw, s, p, ho, wo, nch, y):
-    """y[n] = bias + W2 @ im2col(x[n]) (+ W22 @ im2col(x2[n]) if ``has2``: the tangent rule)."""
-    n_img = x.shape[0]
+def conv_forward(x, w2, x2, w22, has2, bias, kh, kw, s, p, ho, wo, group, nch, y):
+    """y[n] = bias + W2 @ im2col(x[n]) (+ W22 @ im2col(x2[n]) if ``has2``: the tangent rule).
+
+    Images go by groups of ``group`` (one BLAS product over their columns side by side), in parallel over
+    ``nch`` chunks of the batch.
+    """
+    n_img, _, h, w = x.shape
     n_out, ckk = w2.shape
+    howo = ho * wo
+    tmap = tap_map(h, w, kh, kw, s, p, ho, wo)
     for ci in numba.prange(nch):
-        cols = np.empty((ckk, ho * wo), dtype=x.dtype)
-        tmp = np.empty((n_out, ho * wo), dtype=x.dtype)
-        for n in range(ci * n_img // nch, (ci + 1) * n_img // nch):
-            yn = y[n]
-            im2col(x[n], kh, kw, s, p, ho, wo, cols)
-            np.dot(w2, cols, yn)
+        colb = np.empty(ckk * group * howo, dtype=x.dtype)
+        yb = np.empty(n_out * group * howo, dtype=x.dtype)
+        tmpb = np.empty(n_out * group * howo, dtype=x.dtype)
+        n0, n1 = ci * n_img // nch, (ci + 1) * n_img // nch
+        while n0 < n1:
+            gn = min(group, n1 - n0)
+            cols = colb[:ckk * gn * howo].reshape(ckk, gn * howo)
+            ys = y[n0] if gn == 1 else yb[:n_out * gn * howo].reshape(n_out, gn * howo)
+            for gi in range(gn):
+                im2col(x[n0 + gi], kh, kw, s, p, ho, wo, tmap, cols, gi * howo)
+            np.dot(w2, cols, ys)
             if has2:
-                im2col(x2[n], kh, kw, s, p, ho, wo, cols)
+                tmp = tmpb[:n_out * gn * howo].reshape(n_out, gn * howo)
+                for gi in range(gn):
+                    im2col(x2[n0 + gi], kh, kw, s, p, ho, wo, tmap, cols, gi * howo)
                 np.dot(w22, cols, tmp)
                 for o in range(n_out):
-                    for i in range(ho * wo):
-                        yn[o, i] += tmp[o, i]
+                    for i in range(gn * howo):
+                        ys[o, i] += tmp[o, i]
             for o in range(n_out):
                 bo = bias[o]
-                for i in range(ho * wo):
-                    yn[o, i] += bo
+                for i in range(gn * howo):
+                    ys[o, i] += bo
+            if gn > 1:
+                _scatter(ys, n0, gn, y)
+            n0 += gn
+
+
+@numba.njit(**_SER)
+def _add_product(a, b, acc, tmp):
+    """acc += a @ b (tmp: scratch of acc's shape)."""
+    np.dot(a, b, tmp)
+    for r in range(acc.shape[0]):
+        for i in range(acc.shape[1]):
+            acc[r, i] += tmp[r, i]
 
 
 @numba.njit(**_PAR)
-def conv_backward(x, dy, w2, x2, dy2, w22, mode2, kh, kw, s, p, nch, need_gw, need_dx, gw, gb, dx):
+def conv_backward(x, dy, w2, x2, dy2, w22, mode2, kh, kw, s, p, group, nch, need_gw, need_dx, gw, gb, dx):
     """Adjoint of :func:`conv_forward`, for one or two (input, output gradient, weight) triples.
 
     gw = sum_n dy[n] @ im2col(x[n]).T (+ dy2[n] @ im2col(x2[n]).T if ``mode2 & 1``), gb = sum of dy,
@@ -162,40 +235,46 @@ def conv_backward(x, dy, w2, x2, dy2, w22, mode2, kh, kw, s, p, nch, need_gw, ne
     howo = dy.shape[2]
     ho = (h + 2 * p - kh) // s + 1
     wo = howo // ho
+    tmap = tap_map(h, w, kh, kw, s, p, ho, wo)
     gw_c = np.zeros((nch, n_out, ckk), dtype=x.dtype)
     gb_c = np.zeros((nch, n_out), dtype=x.dtype)
     for ci in numba.prange(nch):
-        cols = np.empty((ckk, howo), dtype=x.dtype)
-        dcols = np.empty((ckk, howo), dtype=x.dtype)
+        colb = np.empty(ckk * group * howo, dtype=x.dtype)
+        dcolb = np.empty(ckk * group * howo, dtype=x.dtype)
+        dyb = np.empty(n_out * group * howo, dtype=x.dtype)
+        dy2b = np.empty(n_out * group * howo, dtype=x.dtype)
         tmp = np.empty((n_out, ckk), dtype=x.dtype)
         acc = gw_c[ci]
-        for n in range(ci * n_img // nch, (ci + 1) * n_img // nch):
-            dyn = dy[n]
+        n0, n1 = ci * n_img // nch, (ci + 1) * n_img // nch
+        while n0 < n1:
+            gn = min(group, n1 - n0)
+            cols = colb[:ckk * gn * howo].reshape(ckk, gn * howo)
+            dys = dy[n0] if gn == 1 else _gather(dy, n0, gn, dyb)
+            if mode2 == 0:
+                dy2s = dys
+            else:
+                dy2s = dy2[n0] if gn == 1 else _gather(dy2, n0, gn, dy2b)
             if need_gw:
-                im2col(x[n], kh, kw, s, p, ho, wo, cols)
-                np.dot(dyn, cols.T, tmp)
-                for o in range(n_out):
-                    for i in range(ckk):
-                        acc[o, i] += tmp[o, i]
+                for gi in range(gn):
+                    im2col(x[n0 + gi], kh, kw, s, p, ho, wo, tmap, cols, gi * howo)
+                _add_product(dys, cols.T, acc, tmp)
                 if mode2 & 1:
-                    im2col(x2[n], kh, kw, s, p, ho, wo, cols)
-                    np.dot(dy2[n], cols.T, tmp)
-                    for o in range(n_out):
-                        for i in range(ckk):
-                            acc[o, i] += tmp[o, i]
+                    for gi in range(gn):
+                        im2col(x2[n0 + gi], kh, kw, s, p, ho, wo, tmap, cols, gi * howo)
+                    _add_product(dy2s, cols.T, acc, tmp)
                 for o in range(n_out):
                     sb = dy.dtype.type(0)
-                    for i in range(howo):
-                        sb += dyn[o, i]
+                    for i in range(gn * howo):
+                        sb += dys[o, i]
                     gb_c[ci, o] += sb
             if need_dx:
-                np.dot(w2.T, dyn, dcols)
+                dcols = dcolb[:ckk * gn * howo].reshape(ckk, gn * howo)
+                np.dot(w2.T, dys, dcols)
                 if mode2 & 2:
-                    np.dot(w22.T, dy2[n], cols)
-                    for r in range(ckk):
-                        for i in range(howo):
-                            dcols[r, i] += cols[r, i]
-                col2im(dcols, kh, kw, s, p, ho, wo, dx[n])
+                    _add_product(w22.T, dy2s, dcols, cols)
+                for gi in range(gn):
+                    col2im(dcols, kh, kw, s, p, ho, wo, tmap, gi * howo, dx[n0 + gi])
+            n0 += gn
     if need_gw:
         gw[...] = gw_c[0]
         gb[...] = gb_c[0]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 
+import numba
 import numpy as np
 
 from genbound._checks import check_int
@@ -41,12 +42,15 @@ def _out_size(size, k, stride, pad, name, axis):
 #: gradient accumulators, summed in chunk order, so results do not depend on the number of threads.
 BATCH_CHUNKS = 16
 
-_BLAS = {"libs": None, "depth": 0, "saved": ()}
-
-
 #: Images are processed in groups of about this many pixels per plane (one image per group for large
 #: planes), so that BLAS products and 1-D passes run on long enough rows to amortize their set-up.
 GROUP_PIXELS = 256
+
+#: A kernel call with less work than this (multiply-adds, or values moved) runs on the calling thread
+#: alone: waking numba's thread pool would cost more than it saves.
+PARALLEL_MIN_WORK = 1_000_000
+
+_BLAS = {"libs": None, "depth": 0, "saved": ()}
 
 
 def _chunks(n):
@@ -58,12 +62,13 @@ def _group(plane):
 
 
 @contextlib.contextmanager
-def _serial_blas():
-    """Run the block with every BLAS library single-threaded (restoring the thread counts afterwards).
+def _kernel_threads(work):
+    """Run kernels with every BLAS library single-threaded, and numba single-threaded for small ``work``.
 
     The kernels parallelize over batch chunks with numba's threads and call BLAS inside; a multi-threaded
-    BLAS would oversubscribe the cores, and its idle threads spin against numba's. The controller is built
-    once (it scans the loaded libraries) and then only its thread counts are switched.
+    BLAS would oversubscribe the cores, and its idle threads spin against numba's. The BLAS controller is
+    built once (it scans the loaded libraries); afterwards only thread counts are switched, and restored on
+    exit. Thread counts never change results (see ``BATCH_CHUNKS``).
     """
     state = _BLAS
     if state["libs"] is None:
@@ -79,9 +84,14 @@ def _serial_blas():
                 lib.set_num_threads(1)
         state["saved"] = saved
     state["depth"] += 1
+    threads = numba.get_num_threads()
+    if work < PARALLEL_MIN_WORK and threads > 1:
+        numba.set_num_threads(1)
     try:
         yield
     finally:
+        if numba.get_num_threads() != threads:
+            numba.set_num_threads(threads)
         state["depth"] -= 1
         if outer:
             for lib, count in zip(state["libs"], state["saved"]):
@@ -173,6 +183,10 @@ class _ConvBase(Layer):
         """Parameter ``name`` of ``params`` as a C-contiguous array of the layer's dtype."""
         return _arr(params[name], self._dtype)
 
+    def _threads(self, out_size):
+        """Thread set-up for a kernel call producing (or reading) ``out_size`` output values."""
+        return _kernel_threads(out_size * self._per_pixel)
+
     def _gw(self, x, dy):
         """Weight-space gradient G = sum_n dy[n] (x) im2col(x[n]) as (O, C, kh, kw)."""
         n, c = x.shape[:2]
@@ -180,9 +194,9 @@ class _ConvBase(Layer):
         dy3 = _arr(dy, x.dtype).reshape(n, o, -1)
         gw = np.empty((o, c * k * k), dtype=x.dtype)
         gb = np.empty(o, dtype=x.dtype)
-        with _serial_blas():
-            kconv.conv_backward(x, dy3, gw, x, dy3, gw, 0, k, k, self.stride, self.padding, _chunks(n), True,
-                                False, gw, gb, x[:1])
+        with _kernel_threads(dy3.size * c * k * k):
+            kconv.conv_backward(x, dy3, gw, x, dy3, gw, 0, k, k, self.stride, self.padding, _group(dy3.shape[2]),
+                                _chunks(n), True, False, gw, gb, x[:1])
         return gw.reshape(o, c, k, k)
 
 
@@ -208,6 +222,10 @@ class Conv2d(_ConvBase):
         w = rng.normal(0.0, np.sqrt(2.0 / fan_in), self.param_shapes()["weight"])
         return {"weight": w.astype(dtype), "bias": np.zeros(self.out_channels, dtype)}
 
+    @property
+    def _per_pixel(self):
+        return self.in_channels * self.kernel_size**2
+
     def _w2(self, params):
         return self._param(params, "weight").reshape(self.out_channels, -1)
 
@@ -217,9 +235,9 @@ class Conv2d(_ConvBase):
         n, k = x.shape[0], self.kernel_size
         y = np.empty((n, self.out_channels, ho * wo), dtype=x.dtype)
         has2 = x2 is not None
-        with _serial_blas():
+        with self._threads(y.size * (2 if has2 else 1)):
             kconv.conv_forward(x, w2, x2 if has2 else x, w22 if has2 else w2, has2, bias, k, k, self.stride,
-                               self.padding, ho, wo, _chunks(n), y)
+                               self.padding, ho, wo, _group(ho * wo), _chunks(n), y)
         return y.reshape(n, self.out_channels, ho, wo)
 
     def _adjoint(self, x, dy, w2, x2, dy2, w22, mode2, need_gw, need_dx):
@@ -229,9 +247,9 @@ class Conv2d(_ConvBase):
         gw = np.empty(w2.shape, dtype=x.dtype)
         gb = np.empty(o, dtype=x.dtype)
         dx = np.empty(x.shape, dtype=x.dtype) if need_dx else x[:1]
-        with _serial_blas():
+        with self._threads(dy3.size * (2 if mode2 else 1) * (int(need_gw) + int(need_dx))):
             kconv.conv_backward(x, dy3, w2, x if x2 is None else x2, dy23, w22, mode2, k, k, self.stride,
-                                self.padding, _chunks(n), need_gw, need_dx, gw, gb, dx)
+                                self.padding, _group(dy3.shape[2]), _chunks(n), need_gw, need_dx, gw, gb, dx)
         grads = {"weight": gw.reshape(self.params["weight"].shape), "bias": gb} if need_gw else None
         return (dx if need_dx else None), grads
 
@@ -319,6 +337,10 @@ class CPConv2d(_ConvBase):
         return layer.bind({"weight": self.full_weight(), "bias": self.params["bias"].copy()})
 
     # -- helpers ------------------------------------------------------------------------------------------
+    @property
+    def _per_pixel(self):
+        return self.rank * (self.in_channels + 2 * self.kernel_size)
+
     def _flat_in(self, x):
         n, c, h, w = x.shape
         return _arr(x, self._dtype).reshape(n, c, h * w)
@@ -334,7 +356,7 @@ class CPConv2d(_ConvBase):
         x3 = self._flat_in(x)
         p2, q, t = self._factors(self.params)
         y = np.empty((n, self.out_channels, ho * wo), dtype=x3.dtype)
-        with _serial_blas():
+        with self._threads(y.size):
             kcp.cp_forward(x3, p2, q, t, self._param(self.params, "bias"), h, w, self.stride, self.padding,
                            _group(h * w), _chunks(n), y)
         return y.reshape(n, self.out_channels, ho, wo), {"x": x3, "x_shape": x.shape}
@@ -347,7 +369,7 @@ class CPConv2d(_ConvBase):
         gp, gq, gt = np.empty(p2.shape, x3.dtype), np.empty(q.shape, x3.dtype), np.empty(t.shape, x3.dtype)
         gb = np.empty(self.out_channels, x3.dtype)
         dx = np.empty(x3.shape, x3.dtype) if need_dx else x3[:1]
-        with _serial_blas():
+        with self._threads(dy3.size * 3):
             kcp.cp_backward(x3, dy3, p2, q, t, h, w, self.stride, self.padding, _group(h * w), _chunks(n),
                             need_dx, gp, gq, gt, gb, dx)
         grads = {"p": gp.reshape(self.params["p"].shape), "q": gq, "t": gt, "bias": gb}
@@ -361,7 +383,7 @@ class CPConv2d(_ConvBase):
         p2, q, t = self._factors(self.params)
         vp2, vq, vt = self._factors(tparams)
         ry = np.empty((n, self.out_channels, ho * wo), dtype=x3.dtype)
-        with _serial_blas():
+        with self._threads(ry.size * 3):
             kcp.cp_jvp(x3, x3 if rx3 is None else rx3, rx3 is not None, p2, vp2, q, vq, t, vt,
                        self._param(tparams, "bias"), h, w, self.stride, self.padding, _group(h * w), _chunks(n), ry)
         return ry.reshape(n, self.out_channels, ho, wo), {"rx": rx3}
@@ -376,7 +398,7 @@ class CPConv2d(_ConvBase):
         rgp, rgq, rgt = np.empty(p2.shape, x3.dtype), np.empty(q.shape, x3.dtype), np.empty(t.shape, x3.dtype)
         rgb = np.empty(self.out_channels, x3.dtype)
         rdx = np.empty(x3.shape, x3.dtype) if need_dx else x3[:1]
-        with _serial_blas():
+        with self._threads(dy3.size * 6):
             kcp.cp_backward_jvp(x3, x3 if rx3 is None else rx3, rx3 is not None, dy3, rdy3, p2, vp2, q, vq, t, vt,
                                 h, w, self.stride, self.padding, _group(h * w), _chunks(n), need_dx, rgp, rgq,
                                 rgt, rgb, rdx)
@@ -493,17 +515,20 @@ class MaxPool2d(_Pool):
         x = np.ascontiguousarray(x)
         y = np.empty((x.shape[0], c, ho, wo), dtype=x.dtype)
         idx = np.empty((x.shape[0], c, ho, wo), dtype=np.int32)
-        kpool.maxpool_forward(x, self.kernel_size, self.stride, ho, wo, y, idx)
+        with _kernel_threads(x.size):
+            kpool.maxpool_forward(x, self.kernel_size, self.stride, ho, wo, y, idx)
         return y, {"idx": idx, "x_shape": x.shape}
 
     def _apply(self, x, cache):
         y = np.empty(cache["idx"].shape, dtype=x.dtype)
-        kpool.gather(np.ascontiguousarray(x), cache["idx"], y)
+        with _kernel_threads(x.size):
+            kpool.gather(np.ascontiguousarray(x), cache["idx"], y)
         return y
 
     def backward(self, dy, cache, need_dx=True):
         dx = np.empty(cache["x_shape"], dtype=dy.dtype)
-        kpool.scatter(np.ascontiguousarray(dy), cache["idx"], dx)
+        with _kernel_threads(dx.size):
+            kpool.scatter(np.ascontiguousarray(dy), cache["idx"], dx)
         return dx, {}
 
 
@@ -517,12 +542,14 @@ class AvgPool2d(_Pool):
     def _apply(self, x, cache):
         c, ho, wo = self.output_shape(x.shape[1:])
         y = np.empty((x.shape[0], c, ho, wo), dtype=x.dtype)
-        kpool.avgpool_forward(np.ascontiguousarray(x), self.kernel_size, self.stride, ho, wo, y)
+        with _kernel_threads(x.size):
+            kpool.avgpool_forward(np.ascontiguousarray(x), self.kernel_size, self.stride, ho, wo, y)
         return y
 
     def backward(self, dy, cache, need_dx=True):
         dx = np.empty(cache["x_shape"], dtype=dy.dtype)
-        kpool.avgpool_backward(np.ascontiguousarray(dy), self.kernel_size, self.stride, dx)
+        with _kernel_threads(dx.size):
+            kpool.avgpool_backward(np.ascontiguousarray(dy), self.kernel_size, self.stride, dx)
         return dx, {}
 
 
