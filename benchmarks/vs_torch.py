@@ -17,6 +17,7 @@ Floors (issue): rank 1 <= 0.5 in float64 and <= 1.0 in float32; full <= 1.0 in f
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -96,7 +97,7 @@ def run_case(name, rank, dtype, batch, torch, min_reps, budget, pause):
     # the two libraries compute the same loss and gradients
     loss, grads = model.loss_and_grad(x, y)
     for step in steps.values():
-        tl = float(step(tx, ty))
+        tl = float(step(tx, ty).detach())
         assert abs(tl - loss) <= 1e-4 * max(1.0, abs(loss)), (name, rank, dtype, tl, loss)
         key = next(iter(params))
         g = params[key].grad.numpy()
@@ -131,11 +132,17 @@ def main(argv=None):
     ap.add_argument("--min-reps", type=int, default=7)
     ap.add_argument("--budget", type=float, default=3.0, help="seconds of timing per case (at least min-reps)")
     ap.add_argument("--pause", type=float, default=0.002, help="seconds of idle before each timed step")
+    ap.add_argument("--omp-wait-policy", default="PASSIVE",
+                    help="OMP_WAIT_POLICY of the OpenMP runtime that both libraries share here (genbound's "
+                         "default is PASSIVE; ACTIVE spins between parallel regions, faster only on an idle machine)")
     ap.add_argument("--no-compile", action="store_true", help="skip the cold/warm compile-time measurement")
     ap.add_argument("--csv", help="write the table as CSV")
     ap.add_argument("--md", help="write the table (and machine, peaks) as markdown")
     args = ap.parse_args(argv)
 
+    # PyTorch's wheel ships libgomp.so.1, which numba then uses too: one OpenMP runtime, one policy, read when
+    # the library loads (so before importing torch)
+    os.environ["OMP_WAIT_POLICY"] = args.omp_wait_policy
     import numba
     import torch
     from threadpoolctl import threadpool_limits
@@ -146,7 +153,7 @@ def main(argv=None):
         peak = {dt: _common.matmul_peak(dt) for dt in ("float32", "float64")}
     bw = _common.bandwidth()
     print(_common.machine())
-    print(f"threads {args.threads}; numpy matmul peak: float32 {peak['float32']:.0f} GFLOP/s, float64 "
+    print(f"OMP_WAIT_POLICY {args.omp_wait_policy}; threads {args.threads}; numpy matmul peak: float32 {peak['float32']:.0f} GFLOP/s, float64 "
           f"{peak['float64']:.0f} GFLOP/s; copy bandwidth {bw:.1f} GB/s; load {_common.load():.2f}", flush=True)
 
     rows = []
