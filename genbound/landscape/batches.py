@@ -568,7 +568,7 @@ def sgd_vs_gd_batch_losses(model, data, batch_size=64, sgd_lr=0.05, sgd_epochs=3
                         "seconds": secs, "train_loss": float(last["train_loss"]),
                         "train_error": float(last["train_error"]), "test_loss": float(last["test_loss"]),
                         "test_error": float(last["test_error"]),
-                        **{k: v for k, v in df.attrs.items() if k not in ("seed", "m")}})
+                        **{k: v for k, v in df.attrs.items() if k != "seed"}})
         df.insert(0, "optimizer", name)
         tables.append(pd.DataFrame(df))
     table = pd.concat(tables, ignore_index=True)

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy.linalg import eigh_tridiagonal
 
-from genbound._checks import check_int, check_positive
+from genbound._checks import as_float_array, check_int, check_positive
 from genbound._rng import as_generator
 from genbound.landscape._common import check_vector, objective
 
@@ -613,8 +613,6 @@ def spectral_density(model, x=None, y=None, *, data=None, batch_size=1024, n_pro
     if np.ndim(grid) == 0:
         grid = np.linspace(lo - 6 * sigma, hi + 6 * sigma, check_int(grid, "grid", 2))
     else:
-        from genbound._checks import as_float_array
-
         grid = as_float_array(grid, "grid", ndim=1)
     t = grid[:, None]
     dens = np.zeros(grid.size)
@@ -660,8 +658,6 @@ def effective_dimension(eigenvalues, z):
     W. J. Maddox, G. Benton, A. G. Wilson, "Rethinking parameter counting in deep models: effective
     dimensionality revisited", arXiv:2003.02139 (2020).
     """
-    from genbound._checks import as_float_array
-
     if isinstance(eigenvalues, EigenResult):
         eigenvalues = eigenvalues.values
     lam = as_float_array(eigenvalues, "eigenvalues").ravel()
