@@ -8,16 +8,17 @@ columns side by side, so that each BLAS product has a few hundred columns):
 
 Columns are rebuilt in the backward pass instead of being kept for the whole batch: they are kh*kw times
 larger than the input and rebuilding them costs less than writing and reading them back. The batch is cut
-into ``nch`` chunks (a number fixed by the caller, never the thread count) that run in parallel, each with
-its own gradient accumulators, summed in chunk order; BLAS must be single-threaded meanwhile (the layers see
-to it). Results are bit-for-bit the same whatever the number of threads.
+into ``nch`` chunks (a number fixed by the caller, never the thread count); a call covers chunks
+[c_lo, c_hi), and the caller runs calls on disjoint ranges in parallel threads (the kernels release the
+GIL). Each chunk adds its gradients into its own slot of the accumulators (shape (nch, ...), zeroed by the
+caller), summed in chunk order by the caller; BLAS must be single-threaded meanwhile (the layers see to
+it). Results are bit-for-bit the same whatever the number of threads.
 
 Shapes: x (N, C, H, W), y and dy (N, O, Ho*Wo), w2 (O, C*kh*kw), bias (O,).
 """
 import numba
 import numpy as np
 
-_PAR = dict(cache=True, nogil=True, parallel=True, fastmath={"reassoc", "contract"})
 _SER = dict(cache=True, nogil=True, fastmath={"reassoc", "contract"})
 
 
@@ -173,21 +174,21 @@ def _scatter(m, n0, gn, a):
                 dst[i] = src[i]
 
 
-@numba.njit(**_PAR)
-def conv_forward(x, w2, x2, w22, has2, bias, kh, kw, s, p, ho, wo, group, nch, y):
+@numba.njit(**_SER)
+def conv_forward(x, w2, x2, w22, has2, bias, kh, kw, s, p, ho, wo, group, nch, c_lo, c_hi, y):
     """y[n] = bias + W2 @ im2col(x[n]) (+ W22 @ im2col(x2[n]) if ``has2``: the tangent rule).
 
-    Images go by groups of ``group`` (one BLAS product over their columns side by side), in parallel over
-    ``nch`` chunks of the batch.
+    Images go by groups of ``group`` (one BLAS product over their columns side by side); the call covers
+    chunks [c_lo, c_hi) of the ``nch`` chunks of the batch.
     """
     n_img, _, h, w = x.shape
     n_out, ckk = w2.shape
     howo = ho * wo
     tmap = tap_map(h, w, kh, kw, s, p, ho, wo)
-    for ci in numba.prange(nch):
-        colb = np.empty(ckk * group * howo, dtype=x.dtype)
-        yb = np.empty(n_out * group * howo, dtype=x.dtype)
-        tmpb = np.empty(n_out * group * howo, dtype=x.dtype)
+    colb = np.empty(ckk * group * howo, dtype=x.dtype)
+    yb = np.empty(n_out * group * howo, dtype=x.dtype)
+    tmpb = np.empty(n_out * group * howo, dtype=x.dtype)
+    for ci in range(c_lo, c_hi):
         n0, n1 = ci * n_img // nch, (ci + 1) * n_img // nch
         while n0 < n1:
             gn = min(group, n1 - n0)
@@ -222,13 +223,14 @@ def _add_product(a, b, acc, tmp):
             acc[r, i] += tmp[r, i]
 
 
-@numba.njit(**_PAR)
-def conv_backward(x, dy, w2, x2, dy2, w22, mode2, kh, kw, s, p, group, nch, need_gw, need_dx, gw, gb, dx):
+@numba.njit(**_SER)
+def conv_backward(x, dy, w2, x2, dy2, w22, mode2, kh, kw, s, p, group, nch, c_lo, c_hi, need_gw, need_dx,
+                  gw_c, gb_c, dx):
     """Adjoint of :func:`conv_forward`, for one or two (input, output gradient, weight) triples.
 
-    gw = sum_n dy[n] @ im2col(x[n]).T (+ dy2[n] @ im2col(x2[n]).T if ``mode2 & 1``), gb = sum of dy,
-    dx[n] = col2im(W2.T @ dy[n] (+ W22.T @ dy2[n] if ``mode2 & 2``)). Outputs overwritten; gw and gb only
-    if ``need_gw``, dx only if ``need_dx``.
+    For each chunk ci in [c_lo, c_hi), if ``need_gw``: gw_c[ci] += sum_n dy[n] @ im2col(x[n]).T
+    (+ dy2[n] @ im2col(x2[n]).T if ``mode2 & 1``) and gb_c[ci] += sum of dy over its images; if ``need_dx``:
+    dx[n] = col2im(W2.T @ dy[n] (+ W22.T @ dy2[n] if ``mode2 & 2``)) for its images.
     """
     n_img, _, h, w = x.shape
     n_out, ckk = w2.shape
@@ -236,15 +238,12 @@ def conv_backward(x, dy, w2, x2, dy2, w22, mode2, kh, kw, s, p, group, nch, need
     ho = (h + 2 * p - kh) // s + 1
     wo = howo // ho
     tmap = tap_map(h, w, kh, kw, s, p, ho, wo)
-    gw_c = np.zeros((nch, n_out, ckk), dtype=x.dtype)
-    gb_c = np.zeros((nch, n_out), dtype=x.dtype)
-    for ci in numba.prange(nch):
-        colb = np.empty(ckk * group * howo, dtype=x.dtype)
-        dcolb = np.empty(ckk * group * howo, dtype=x.dtype)
-        dyb = np.empty(n_out * group * howo, dtype=x.dtype)
-        dy2b = np.empty(n_out * group * howo, dtype=x.dtype)
-        tmp = np.empty((n_out, ckk), dtype=x.dtype)
-        acc = gw_c[ci]
+    colb = np.empty(ckk * group * howo, dtype=x.dtype)
+    dcolb = np.empty(ckk * group * howo, dtype=x.dtype)
+    dyb = np.empty(n_out * group * howo, dtype=x.dtype)
+    dy2b = np.empty(n_out * group * howo, dtype=x.dtype)
+    tmp = np.empty((n_out, ckk), dtype=x.dtype)
+    for ci in range(c_lo, c_hi):
         n0, n1 = ci * n_img // nch, (ci + 1) * n_img // nch
         while n0 < n1:
             gn = min(group, n1 - n0)
@@ -255,6 +254,7 @@ def conv_backward(x, dy, w2, x2, dy2, w22, mode2, kh, kw, s, p, group, nch, need
             else:
                 dy2s = dy2[n0] if gn == 1 else _gather(dy2, n0, gn, dy2b)
             if need_gw:
+                acc = gw_c[ci]
                 for gi in range(gn):
                     im2col(x[n0 + gi], kh, kw, s, p, ho, wo, tmap, cols, gi * howo)
                 _add_product(dys, cols.T, acc, tmp)
@@ -275,9 +275,3 @@ def conv_backward(x, dy, w2, x2, dy2, w22, mode2, kh, kw, s, p, group, nch, need
                 for gi in range(gn):
                     col2im(dcols, kh, kw, s, p, ho, wo, tmap, gi * howo, dx[n0 + gi])
             n0 += gn
-    if need_gw:
-        gw[...] = gw_c[0]
-        gb[...] = gb_c[0]
-        for ci in range(1, nch):
-            gw += gw_c[ci]
-            gb += gb_c[ci]

@@ -8,16 +8,17 @@ backward recomputes Z and U instead of storing them for the whole batch (recompu
 writing and reading them back).
 
 Parallel layout: the batch is cut into ``nch`` chunks (a number fixed by the caller, never the thread
-count); chunks run in parallel, each with its own accumulators of the factor gradients, which are summed in
-chunk order at the end. BLAS must be single-threaded while these kernels run (the layers see to it).
-Results are therefore bit-for-bit the same whatever the number of threads.
+count); one call processes chunks [c_lo, c_hi), and the caller runs calls on disjoint chunk ranges in
+parallel threads (the kernels release the GIL). Each chunk adds its factor gradients into its own slot of
+the accumulators (``*_c``, shape (nch, ...), zeroed by the caller), which the caller sums in chunk order.
+BLAS must be single-threaded meanwhile (the layers see to it). Results are therefore bit-for-bit the same
+whatever the number of threads.
 
 Shapes: x (N, C, H*W), dy and y (N, O, Ho*Wo), p2 (O*R, C), q (O, R, kh), t (O, R, kw), bias (O,).
 """
 import numba
 import numpy as np
 
-_PAR = dict(cache=True, nogil=True, parallel=True, fastmath={"reassoc", "contract"})
 _SER = dict(cache=True, nogil=True, fastmath={"reassoc", "contract"})
 
 # --------------------------------------------------------------------------------------------------------
@@ -455,37 +456,23 @@ def _total(v):
     return acc
 
 
-@numba.njit(**_SER)
-def _reduce(gp_c, gq_c, gt_c, gb_c, gp, gq, gt, gb):
-    """Sum the per-chunk accumulators in chunk order (outputs overwritten)."""
-    gp[...] = gp_c[0]
-    gq[...] = gq_c[0]
-    gt[...] = gt_c[0]
-    gb[...] = gb_c[0]
-    for ci in range(1, gp_c.shape[0]):
-        gp += gp_c[ci]
-        gq += gq_c[ci]
-        gt += gt_c[ci]
-        gb += gb_c[ci]
-
-
 # --------------------------------------------------------------------------------------------------------
 # Kernels
 # --------------------------------------------------------------------------------------------------------
 
-@numba.njit(**_PAR)
-def cp_forward(x, p2, q, t, bias, h, w, s, pad, group, nch, y):
+@numba.njit(**_SER)
+def cp_forward(x, p2, q, t, bias, h, w, s, pad, group, nch, c_lo, c_hi, y):
     """y[n, o] = bias[o] + sum_r Wpass(Hpass(z[o*R + r], q[o, r]), t[o, r]) with z = p2 @ x[n]."""
     n_img, c, hw = x.shape
     n_out, rank, kh = q.shape
     ho, wo, fast, group = _geometry(h, w, s, pad, kh, t.shape[2], group)
     m = stack_masks(group, h, w, x)
     n_or = n_out * rank
-    for ci in numba.prange(nch):
-        xb = np.empty(c * group * hw, dtype=x.dtype)
-        zb = np.empty(n_or * group * hw, dtype=x.dtype)
-        ub = np.empty(group * ho * w, dtype=x.dtype)
-        yb = np.empty(group * ho * wo, dtype=x.dtype)
+    xb = np.empty(c * group * hw, dtype=x.dtype)
+    zb = np.empty(n_or * group * hw, dtype=x.dtype)
+    ub = np.empty(group * ho * w, dtype=x.dtype)
+    yb = np.empty(group * ho * wo, dtype=x.dtype)
+    for ci in range(c_lo, c_hi):
         n0, n1 = ci * n_img // nch, (ci + 1) * n_img // nch
         while n0 < n1:
             gn = min(group, n1 - n0)
@@ -502,8 +489,8 @@ def cp_forward(x, p2, q, t, bias, h, w, s, pad, group, nch, y):
             n0 += gn
 
 
-@numba.njit(**_PAR)
-def cp_jvp(x, rx, has_rx, p2, vp2, q, vq, t, vt, vb, h, w, s, pad, group, nch, ry):
+@numba.njit(**_SER)
+def cp_jvp(x, rx, has_rx, p2, vp2, q, vq, t, vt, vb, h, w, s, pad, group, nch, c_lo, c_hi, ry):
     """Tangent of :func:`cp_forward` along the input tangent rx (if ``has_rx``) and the parameter tangents
     (vp2, vq, vt, vb): with z = P x, zt = V_p x + P rx, u = Hpass(z, q), ut = Hpass(zt, q) + Hpass(z, v_q),
     ry = v_b + sum_r Wpass(ut, t) + Wpass(u, v_t)."""
@@ -512,15 +499,15 @@ def cp_jvp(x, rx, has_rx, p2, vp2, q, vq, t, vt, vb, h, w, s, pad, group, nch, r
     ho, wo, fast, group = _geometry(h, w, s, pad, kh, t.shape[2], group)
     m = stack_masks(group, h, w, x)
     n_or = n_out * rank
-    for ci in numba.prange(nch):
-        xb = np.empty(c * group * hw, dtype=x.dtype)
-        rxb = np.empty(c * group * hw, dtype=x.dtype)
-        zb = np.empty(n_or * group * hw, dtype=x.dtype)
-        ztb = np.empty(n_or * group * hw, dtype=x.dtype)
-        tmpb = np.empty(n_or * group * hw, dtype=x.dtype)
-        ub = np.empty(group * ho * w, dtype=x.dtype)
-        utb = np.empty(group * ho * w, dtype=x.dtype)
-        yb = np.empty(group * ho * wo, dtype=x.dtype)
+    xb = np.empty(c * group * hw, dtype=x.dtype)
+    rxb = np.empty(c * group * hw, dtype=x.dtype)
+    zb = np.empty(n_or * group * hw, dtype=x.dtype)
+    ztb = np.empty(n_or * group * hw, dtype=x.dtype)
+    tmpb = np.empty(n_or * group * hw, dtype=x.dtype)
+    ub = np.empty(group * ho * w, dtype=x.dtype)
+    utb = np.empty(group * ho * w, dtype=x.dtype)
+    yb = np.empty(group * ho * wo, dtype=x.dtype)
+    for ci in range(c_lo, c_hi):
         n0, n1 = ci * n_img // nch, (ci + 1) * n_img // nch
         while n0 < n1:
             gn = min(group, n1 - n0)
@@ -545,29 +532,25 @@ def cp_jvp(x, rx, has_rx, p2, vp2, q, vq, t, vt, vb, h, w, s, pad, group, nch, r
             n0 += gn
 
 
-@numba.njit(**_PAR)
-def cp_backward(x, dy, p2, q, t, h, w, s, pad, group, nch, need_dx, gp, gq, gt, gb, dx):
-    """Adjoint of :func:`cp_forward`: gradients gp (O*R, C), gq, gt, gb and, if ``need_dx``, dx (N, C, H*W);
-    all outputs are overwritten."""
+@numba.njit(**_SER)
+def cp_backward(x, dy, p2, q, t, h, w, s, pad, group, nch, c_lo, c_hi, need_dx, gp_c, gq_c, gt_c, gb_c, dx):
+    """Adjoint of :func:`cp_forward`: adds each chunk's gradients into gp_c[ci] (O*R, C), gq_c[ci], gt_c[ci],
+    gb_c[ci] and, if ``need_dx``, writes dx (N, C, H*W) for the chunks' images."""
     n_img, c, hw = x.shape
     n_out, rank, kh = q.shape
     kw = t.shape[2]
     ho, wo, fast, group = _geometry(h, w, s, pad, kh, kw, group)
     m = stack_masks(group, h, w, x)
     n_or = n_out * rank
-    gp_c = np.zeros((nch, n_or, c), dtype=x.dtype)
-    gq_c = np.zeros((nch, n_out, rank, kh), dtype=x.dtype)
-    gt_c = np.zeros((nch, n_out, rank, kw), dtype=x.dtype)
-    gb_c = np.zeros((nch, n_out), dtype=x.dtype)
-    for ci in numba.prange(nch):
-        xb = np.empty(c * group * hw, dtype=x.dtype)
-        zb = np.empty(n_or * group * hw, dtype=x.dtype)
-        dzb = np.empty(n_or * group * hw, dtype=x.dtype)
-        dxb = np.empty(c * group * hw, dtype=x.dtype)
-        tmp = np.empty((n_or, c), dtype=x.dtype)
-        ub = np.empty(group * ho * w, dtype=x.dtype)
-        dub = np.empty(group * ho * w, dtype=x.dtype)
-        dyb = np.empty(group * ho * wo, dtype=x.dtype)
+    xb = np.empty(c * group * hw, dtype=x.dtype)
+    zb = np.empty(n_or * group * hw, dtype=x.dtype)
+    dzb = np.empty(n_or * group * hw, dtype=x.dtype)
+    dxb = np.empty(c * group * hw, dtype=x.dtype)
+    tmp = np.empty((n_or, c), dtype=x.dtype)
+    ub = np.empty(group * ho * w, dtype=x.dtype)
+    dub = np.empty(group * ho * w, dtype=x.dtype)
+    dyb = np.empty(group * ho * wo, dtype=x.dtype)
+    for ci in range(c_lo, c_hi):
         n0, n1 = ci * n_img // nch, (ci + 1) * n_img // nch
         while n0 < n1:
             gn = min(group, n1 - n0)
@@ -595,14 +578,14 @@ def cp_backward(x, dy, p2, q, t, h, w, s, pad, group, nch, need_dx, gp, gq, gt, 
                     np.dot(p2.T, dzs, dxs)
                     _unstack(dxs, n0, gn, dx)
             n0 += gn
-    _reduce(gp_c, gq_c, gt_c, gb_c, gp, gq, gt, gb)
 
 
-@numba.njit(**_PAR)
-def cp_backward_jvp(x, rx, has_rx, dy, rdy, p2, vp2, q, vq, t, vt, h, w, s, pad, group, nch, need_dx,
-                    rgp, rgq, rgt, rgb, rdx):
-    """Tangent of :func:`cp_backward` (given dy, its tangent rdy, rx and the parameter tangents): the
-    tangents of the factor gradients rgp, rgq, rgt, rgb and, if ``need_dx``, of dx; outputs overwritten.
+@numba.njit(**_SER)
+def cp_backward_jvp(x, rx, has_rx, dy, rdy, p2, vp2, q, vq, t, vt, h, w, s, pad, group, nch, c_lo, c_hi,
+                    need_dx, gp_c, gq_c, gt_c, gb_c, rdx):
+    """Tangent of :func:`cp_backward` (given dy, its tangent rdy, rx and the parameter tangents): adds the
+    tangents of the factor gradients into gp_c, gq_c, gt_c, gb_c (per chunk) and, if ``need_dx``, writes the
+    tangent rdx of dx.
 
     With du = Wpass^T(dy, t), R{du} = Wpass^T(rdy, t) + Wpass^T(dy, v_t), dz = Hpass^T(du, q),
     R{dz} = Hpass^T(R{du}, q) + Hpass^T(du, v_q): R{gt} = corr(rdy, u) + corr(dy, ut),
@@ -614,27 +597,23 @@ def cp_backward_jvp(x, rx, has_rx, dy, rdy, p2, vp2, q, vq, t, vt, h, w, s, pad,
     ho, wo, fast, group = _geometry(h, w, s, pad, kh, kw, group)
     m = stack_masks(group, h, w, x)
     n_or = n_out * rank
-    gp_c = np.zeros((nch, n_or, c), dtype=x.dtype)
-    gq_c = np.zeros((nch, n_out, rank, kh), dtype=x.dtype)
-    gt_c = np.zeros((nch, n_out, rank, kw), dtype=x.dtype)
-    gb_c = np.zeros((nch, n_out), dtype=x.dtype)
-    for ci in numba.prange(nch):
-        xb = np.empty(c * group * hw, dtype=x.dtype)
-        rxb = np.empty(c * group * hw, dtype=x.dtype)
-        zb = np.empty(n_or * group * hw, dtype=x.dtype)
-        ztb = np.empty(n_or * group * hw, dtype=x.dtype)
-        dzb = np.empty(n_or * group * hw, dtype=x.dtype)
-        rdzb = np.empty(n_or * group * hw, dtype=x.dtype)
-        tmpb = np.empty(n_or * group * hw, dtype=x.dtype)
-        dxb = np.empty(c * group * hw, dtype=x.dtype)
-        dxb2 = np.empty(c * group * hw, dtype=x.dtype)
-        tmp = np.empty((n_or, c), dtype=x.dtype)
-        ub = np.empty(group * ho * w, dtype=x.dtype)
-        utb = np.empty(group * ho * w, dtype=x.dtype)
-        dub = np.empty(group * ho * w, dtype=x.dtype)
-        rdub = np.empty(group * ho * w, dtype=x.dtype)
-        dyb = np.empty(group * ho * wo, dtype=x.dtype)
-        rdyb = np.empty(group * ho * wo, dtype=x.dtype)
+    xb = np.empty(c * group * hw, dtype=x.dtype)
+    rxb = np.empty(c * group * hw, dtype=x.dtype)
+    zb = np.empty(n_or * group * hw, dtype=x.dtype)
+    ztb = np.empty(n_or * group * hw, dtype=x.dtype)
+    dzb = np.empty(n_or * group * hw, dtype=x.dtype)
+    rdzb = np.empty(n_or * group * hw, dtype=x.dtype)
+    tmpb = np.empty(n_or * group * hw, dtype=x.dtype)
+    dxb = np.empty(c * group * hw, dtype=x.dtype)
+    dxb2 = np.empty(c * group * hw, dtype=x.dtype)
+    tmp = np.empty((n_or, c), dtype=x.dtype)
+    ub = np.empty(group * ho * w, dtype=x.dtype)
+    utb = np.empty(group * ho * w, dtype=x.dtype)
+    dub = np.empty(group * ho * w, dtype=x.dtype)
+    rdub = np.empty(group * ho * w, dtype=x.dtype)
+    dyb = np.empty(group * ho * wo, dtype=x.dtype)
+    rdyb = np.empty(group * ho * wo, dtype=x.dtype)
+    for ci in range(c_lo, c_hi):
         n0, n1 = ci * n_img // nch, (ci + 1) * n_img // nch
         while n0 < n1:
             gn = min(group, n1 - n0)
@@ -681,4 +660,3 @@ def cp_backward_jvp(x, rx, has_rx, dy, rdy, p2, vp2, q, vq, t, vt, h, w, s, pad,
                         dxs[cc, k] += dxs2[cc, k]
                 _unstack(dxs, n0, gn, rdx)
             n0 += gn
-    _reduce(gp_c, gq_c, gt_c, gb_c, rgp, rgq, rgt, rgb)

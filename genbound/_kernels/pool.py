@@ -1,19 +1,20 @@
 """Pooling kernels: max pooling (forward with argmax, gather, scatter) and average pooling.
 
-Each image owns its outputs, so the loops over the batch run in parallel with results independent of the
-thread count. Max-pool argmaxes are flat indices into the H*W plane (int32).
+Each call covers images [n_lo, n_hi); every image owns its outputs, so the caller may run calls on disjoint
+ranges in parallel threads (the kernels release the GIL) with results independent of the thread count.
+Max-pool argmaxes are flat indices into the H*W plane (int32).
 """
 import numba
 import numpy as np
 
-_PAR = dict(cache=True, nogil=True, parallel=True)
+_OPTS = dict(cache=True, nogil=True)
 
 
-@numba.njit(**_PAR)
-def maxpool_forward(x, k, stride, ho, wo, y, idx):
+@numba.njit(**_OPTS)
+def maxpool_forward(x, k, stride, ho, wo, n_lo, n_hi, y, idx):
     """y = max over each k x k window, idx = flat index (into H*W) of its first maximum in row order."""
     n_img, n_ch, h, w = x.shape
-    for n in numba.prange(n_img):
+    for n in range(n_lo, n_hi):
         for c in range(n_ch):
             xc = x[n, c]
             yc = y[n, c]
@@ -58,13 +59,13 @@ def maxpool_forward(x, k, stride, ho, wo, y, idx):
                     ic[a, b] = bi
 
 
-@numba.njit(**_PAR)
-def gather(x, idx, y):
+@numba.njit(**_OPTS)
+def gather(x, idx, n_lo, n_hi, y):
     """y[n, c, a, b] = x[n, c].flat[idx[n, c, a, b]] (the tangent of max pooling)."""
     n_img, n_ch, ho, wo = y.shape
     w = x.shape[3]
     h = x.shape[2]
-    for n in numba.prange(n_img):
+    for n in range(n_lo, n_hi):
         for c in range(n_ch):
             xc = x[n, c].reshape(h * w)
             ic = idx[n, c].reshape(ho * wo)
@@ -73,13 +74,13 @@ def gather(x, idx, y):
                 yc[i] = xc[ic[i]]
 
 
-@numba.njit(**_PAR)
-def scatter(dy, idx, dx):
+@numba.njit(**_OPTS)
+def scatter(dy, idx, n_lo, n_hi, dx):
     """Adjoint of :func:`gather`: dx (overwritten) receives dy at the argmax positions."""
     n_img, n_ch, ho, wo = dy.shape
     w = dx.shape[3]
     h = dx.shape[2]
-    for n in numba.prange(n_img):
+    for n in range(n_lo, n_hi):
         for c in range(n_ch):
             dxc = dx[n, c].reshape(h * w)
             for i in range(h * w):
@@ -90,12 +91,12 @@ def scatter(dy, idx, dx):
                 dxc[ic[i]] += dyc[i]
 
 
-@numba.njit(**_PAR)
-def avgpool_forward(x, k, stride, ho, wo, y):
+@numba.njit(**_OPTS)
+def avgpool_forward(x, k, stride, ho, wo, n_lo, n_hi, y):
     """y[n, c, a, b] = mean of the k x k window at (a*stride, b*stride)."""
     n_img, n_ch, h, w = x.shape
     scale = 1.0 / (k * k)
-    for n in numba.prange(n_img):
+    for n in range(n_lo, n_hi):
         for c in range(n_ch):
             for a in range(ho):
                 for b in range(wo):
@@ -106,12 +107,12 @@ def avgpool_forward(x, k, stride, ho, wo, y):
                     y[n, c, a, b] = s * scale
 
 
-@numba.njit(**_PAR)
-def avgpool_backward(dy, k, stride, dx):
+@numba.njit(**_OPTS)
+def avgpool_backward(dy, k, stride, n_lo, n_hi, dx):
     """Adjoint of :func:`avgpool_forward` (dx overwritten)."""
     n_img, n_ch, ho, wo = dy.shape
     scale = 1.0 / (k * k)
-    for n in numba.prange(n_img):
+    for n in range(n_lo, n_hi):
         for c in range(n_ch):
             dxc = dx[n, c]
             dxc[:, :] = 0.0

@@ -15,6 +15,7 @@ argmax, so each tangent rule is the sum of the primal rule with one argument rep
 from __future__ import annotations
 
 import contextlib
+from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
@@ -47,7 +48,7 @@ BATCH_CHUNKS = 16
 GROUP_PIXELS = 256
 
 #: A kernel call with less work than this (multiply-adds, or values moved) runs on the calling thread
-#: alone: waking numba's thread pool would cost more than it saves.
+#: alone: handing work to another thread would cost more than it saves.
 PARALLEL_MIN_WORK = 1_000_000
 
 _BLAS = {"libs": None, "depth": 0, "saved": ()}
@@ -62,13 +63,12 @@ def _group(plane):
 
 
 @contextlib.contextmanager
-def _kernel_threads(work):
-    """Run kernels with every BLAS library single-threaded, and numba single-threaded for small ``work``.
+def _serial_blas():
+    """Run the block with every BLAS library single-threaded (restoring the thread counts afterwards).
 
-    The kernels parallelize over batch chunks with numba's threads and call BLAS inside; a multi-threaded
-    BLAS would oversubscribe the cores, and its idle threads spin against numba's. The BLAS controller is
-    built once (it scans the loaded libraries); afterwards only thread counts are switched, and restored on
-    exit. Thread counts never change results (see ``BATCH_CHUNKS``).
+    The kernels run in parallel threads and call BLAS inside; a multi-threaded BLAS would oversubscribe the
+    cores. The controller is built once (it scans the loaded libraries); afterwards only thread counts are
+    switched.
     """
     state = _BLAS
     if state["libs"] is None:
@@ -84,19 +84,47 @@ def _kernel_threads(work):
                 lib.set_num_threads(1)
         state["saved"] = saved
     state["depth"] += 1
-    threads = numba.get_num_threads()
-    if work < PARALLEL_MIN_WORK and threads > 1:
-        numba.set_num_threads(1)
     try:
         yield
     finally:
-        if numba.get_num_threads() != threads:
-            numba.set_num_threads(threads)
         state["depth"] -= 1
         if outer:
             for lib, count in zip(state["libs"], state["saved"]):
                 if count != 1:
                     lib.set_num_threads(count)
+
+
+_POOL = {"executor": None, "workers": 0}
+
+
+def _executor(workers):
+    if _POOL["workers"] < workers:
+        if _POOL["executor"] is not None:
+            _POOL["executor"].shutdown(wait=False)
+        _POOL["executor"] = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="genbound-kernel")
+        _POOL["workers"] = workers
+    return _POOL["executor"]
+
+
+def _parallel(call, total, work):
+    """Run ``call(lo, hi)`` over [0, total) split into contiguous ranges, one per thread.
+
+    The threads are numba's count (``numba.set_num_threads``), or one when ``work`` is below
+    ``PARALLEL_MIN_WORK``; the calling thread takes the first range and waits (passively) for the others.
+    Kernels release the GIL and own the outputs of their range, so the split never changes a result.
+    """
+    threads = min(numba.get_num_threads(), total) if work >= PARALLEL_MIN_WORK else 1
+    with _serial_blas():
+        if threads <= 1:
+            call(0, total)
+            return
+        bounds = [i * total // threads for i in range(threads + 1)]
+        futures = [_executor(threads - 1).submit(call, bounds[i], bounds[i + 1]) for i in range(1, threads)]
+        try:
+            call(bounds[0], bounds[1])
+        finally:
+            for future in futures:
+                future.result()
 
 
 def _arr(a, dtype):
@@ -183,21 +211,24 @@ class _ConvBase(Layer):
         """Parameter ``name`` of ``params`` as a C-contiguous array of the layer's dtype."""
         return _arr(params[name], self._dtype)
 
-    def _threads(self, out_size):
-        """Thread set-up for a kernel call producing (or reading) ``out_size`` output values."""
-        return _kernel_threads(out_size * self._per_pixel)
+    def _run(self, call, n, out_size):
+        """Run ``call(c_lo, c_hi)`` over the batch chunks of ``n`` images, in parallel when the call does
+        enough work (``out_size`` output values, each costing ``_per_pixel`` multiply-adds)."""
+        _parallel(call, _chunks(n), out_size * self._per_pixel)
 
     def _gw(self, x, dy):
         """Weight-space gradient G = sum_n dy[n] (x) im2col(x[n]) as (O, C, kh, kw)."""
         n, c = x.shape[:2]
         k, o = self.kernel_size, self.out_channels
         dy3 = _arr(dy, x.dtype).reshape(n, o, -1)
-        gw = np.empty((o, c * k * k), dtype=x.dtype)
-        gb = np.empty(o, dtype=x.dtype)
-        with _kernel_threads(dy3.size * c * k * k):
-            kconv.conv_backward(x, dy3, gw, x, dy3, gw, 0, k, k, self.stride, self.padding, _group(dy3.shape[2]),
-                                _chunks(n), True, False, gw, gb, x[:1])
-        return gw.reshape(o, c, k, k)
+        nch = _chunks(n)
+        gw_c = np.zeros((nch, o, c * k * k), dtype=x.dtype)
+        gb_c = np.zeros((nch, o), dtype=x.dtype)
+        group = _group(dy3.shape[2])
+        _parallel(lambda lo, hi: kconv.conv_backward(x, dy3, gw_c[0], x, dy3, gw_c[0], 0, k, k, self.stride,
+                                                     self.padding, group, nch, lo, hi, True, False, gw_c, gb_c,
+                                                     x[:1]), nch, dy3.size * c * k * k)
+        return gw_c.sum(axis=0).reshape(o, c, k, k)
 
 
 class Conv2d(_ConvBase):
@@ -235,22 +266,28 @@ class Conv2d(_ConvBase):
         n, k = x.shape[0], self.kernel_size
         y = np.empty((n, self.out_channels, ho * wo), dtype=x.dtype)
         has2 = x2 is not None
-        with self._threads(y.size * (2 if has2 else 1)):
-            kconv.conv_forward(x, w2, x2 if has2 else x, w22 if has2 else w2, has2, bias, k, k, self.stride,
-                               self.padding, ho, wo, _group(ho * wo), _chunks(n), y)
+        x2, w22 = (x2, w22) if has2 else (x, w2)
+        group, nch = _group(ho * wo), _chunks(n)
+        self._run(lambda lo, hi: kconv.conv_forward(x, w2, x2, w22, has2, bias, k, k, self.stride, self.padding,
+                                                    ho, wo, group, nch, lo, hi, y), n, y.size * (1 + has2))
         return y.reshape(n, self.out_channels, ho, wo)
 
     def _adjoint(self, x, dy, w2, x2, dy2, w22, mode2, need_gw, need_dx):
         n, k, o = x.shape[0], self.kernel_size, self.out_channels
         dy3 = _arr(dy, x.dtype).reshape(n, o, -1)
         dy23 = dy3 if dy2 is None else _arr(dy2, x.dtype).reshape(n, o, -1)
-        gw = np.empty(w2.shape, dtype=x.dtype)
-        gb = np.empty(o, dtype=x.dtype)
+        nch, group = _chunks(n), _group(dy3.shape[2])
+        gw_c = np.zeros((nch, *w2.shape) if need_gw else (1, 1, 1), dtype=x.dtype)
+        gb_c = np.zeros((nch, o) if need_gw else (1, 1), dtype=x.dtype)
         dx = np.empty(x.shape, dtype=x.dtype) if need_dx else x[:1]
-        with self._threads(dy3.size * (2 if mode2 else 1) * (int(need_gw) + int(need_dx))):
-            kconv.conv_backward(x, dy3, w2, x if x2 is None else x2, dy23, w22, mode2, k, k, self.stride,
-                                self.padding, _group(dy3.shape[2]), _chunks(n), need_gw, need_dx, gw, gb, dx)
-        grads = {"weight": gw.reshape(self.params["weight"].shape), "bias": gb} if need_gw else None
+        x2 = x if x2 is None else x2
+        self._run(lambda lo, hi: kconv.conv_backward(x, dy3, w2, x2, dy23, w22, mode2, k, k, self.stride,
+                                                     self.padding, group, nch, lo, hi, need_gw, need_dx, gw_c,
+                                                     gb_c, dx),
+                  n, dy3.size * (1 + (mode2 != 0)) * (int(need_gw) + int(need_dx)))
+        grads = None
+        if need_gw:
+            grads = {"weight": gw_c.sum(axis=0).reshape(self.params["weight"].shape), "bias": gb_c.sum(axis=0)}
         return (dx if need_dx else None), grads
 
     def forward(self, x):
@@ -349,6 +386,17 @@ class CPConv2d(_ConvBase):
         p = self._param(params, "p").reshape(-1, self.in_channels)
         return p, self._param(params, "q"), self._param(params, "t")
 
+    def _accumulators(self, n, p2, q, t):
+        """Zeroed per-chunk gradient accumulators for p, q, t, bias."""
+        nch = _chunks(n)
+        return tuple(np.zeros((nch, *shape), dtype=p2.dtype)
+                     for shape in (p2.shape, q.shape, t.shape, (self.out_channels,)))
+
+    def _sum_chunks(self, acc):
+        """Factor gradients from the per-chunk accumulators, summed in chunk order."""
+        gp, gq, gt, gb = (a.sum(axis=0) for a in acc)
+        return {"p": gp.reshape(self.params["p"].shape), "q": gq, "t": gt, "bias": gb}
+
     # -- rules --------------------------------------------------------------------------------------------
     def forward(self, x):
         _, ho, wo = self.output_shape(x.shape[1:])
@@ -356,9 +404,9 @@ class CPConv2d(_ConvBase):
         x3 = self._flat_in(x)
         p2, q, t = self._factors(self.params)
         y = np.empty((n, self.out_channels, ho * wo), dtype=x3.dtype)
-        with self._threads(y.size):
-            kcp.cp_forward(x3, p2, q, t, self._param(self.params, "bias"), h, w, self.stride, self.padding,
-                           _group(h * w), _chunks(n), y)
+        bias, group, nch = self._param(self.params, "bias"), _group(h * w), _chunks(n)
+        self._run(lambda lo, hi: kcp.cp_forward(x3, p2, q, t, bias, h, w, self.stride, self.padding, group, nch,
+                                                lo, hi, y), n, y.size)
         return y.reshape(n, self.out_channels, ho, wo), {"x": x3, "x_shape": x.shape}
 
     def backward(self, dy, cache, need_dx=True):
@@ -366,13 +414,12 @@ class CPConv2d(_ConvBase):
         x3 = cache["x"]
         p2, q, t = self._factors(self.params)
         dy3 = _arr(dy, x3.dtype).reshape(n, self.out_channels, -1)
-        gp, gq, gt = np.empty(p2.shape, x3.dtype), np.empty(q.shape, x3.dtype), np.empty(t.shape, x3.dtype)
-        gb = np.empty(self.out_channels, x3.dtype)
+        acc = self._accumulators(n, p2, q, t)
         dx = np.empty(x3.shape, x3.dtype) if need_dx else x3[:1]
-        with self._threads(dy3.size * 3):
-            kcp.cp_backward(x3, dy3, p2, q, t, h, w, self.stride, self.padding, _group(h * w), _chunks(n),
-                            need_dx, gp, gq, gt, gb, dx)
-        grads = {"p": gp.reshape(self.params["p"].shape), "q": gq, "t": gt, "bias": gb}
+        group, nch = _group(h * w), _chunks(n)
+        self._run(lambda lo, hi: kcp.cp_backward(x3, dy3, p2, q, t, h, w, self.stride, self.padding, group, nch,
+                                                 lo, hi, need_dx, *acc, dx), n, dy3.size * (2 + need_dx))
+        grads = self._sum_chunks(acc)
         return (dx.reshape(cache["x_shape"]) if need_dx else None), grads
 
     def jvp(self, rx, tparams, cache):
@@ -383,9 +430,9 @@ class CPConv2d(_ConvBase):
         p2, q, t = self._factors(self.params)
         vp2, vq, vt = self._factors(tparams)
         ry = np.empty((n, self.out_channels, ho * wo), dtype=x3.dtype)
-        with self._threads(ry.size * 3):
-            kcp.cp_jvp(x3, x3 if rx3 is None else rx3, rx3 is not None, p2, vp2, q, vq, t, vt,
-                       self._param(tparams, "bias"), h, w, self.stride, self.padding, _group(h * w), _chunks(n), ry)
+        rx_, vb, group, nch = x3 if rx3 is None else rx3, self._param(tparams, "bias"), _group(h * w), _chunks(n)
+        self._run(lambda lo, hi: kcp.cp_jvp(x3, rx_, rx3 is not None, p2, vp2, q, vq, t, vt, vb, h, w, self.stride,
+                                            self.padding, group, nch, lo, hi, ry), n, ry.size * 3)
         return ry.reshape(n, self.out_channels, ho, wo), {"rx": rx3}
 
     def backward_jvp(self, dy, rdy, cache, tcache, tparams, need_dx=True):
@@ -395,14 +442,13 @@ class CPConv2d(_ConvBase):
         vp2, vq, vt = self._factors(tparams)
         dy3 = _arr(dy, x3.dtype).reshape(n, self.out_channels, -1)
         rdy3 = _arr(rdy, x3.dtype).reshape(n, self.out_channels, -1)
-        rgp, rgq, rgt = np.empty(p2.shape, x3.dtype), np.empty(q.shape, x3.dtype), np.empty(t.shape, x3.dtype)
-        rgb = np.empty(self.out_channels, x3.dtype)
+        acc = self._accumulators(n, p2, q, t)
         rdx = np.empty(x3.shape, x3.dtype) if need_dx else x3[:1]
-        with self._threads(dy3.size * 6):
-            kcp.cp_backward_jvp(x3, x3 if rx3 is None else rx3, rx3 is not None, dy3, rdy3, p2, vp2, q, vq, t, vt,
-                                h, w, self.stride, self.padding, _group(h * w), _chunks(n), need_dx, rgp, rgq,
-                                rgt, rgb, rdx)
-        rgrads = {"p": rgp.reshape(self.params["p"].shape), "q": rgq, "t": rgt, "bias": rgb}
+        rx_, group, nch = x3 if rx3 is None else rx3, _group(h * w), _chunks(n)
+        self._run(lambda lo, hi: kcp.cp_backward_jvp(x3, rx_, rx3 is not None, dy3, rdy3, p2, vp2, q, vq, t, vt, h,
+                                                     w, self.stride, self.padding, group, nch, lo, hi, need_dx,
+                                                     *acc, rdx), n, dy3.size * (5 + need_dx))
+        rgrads = self._sum_chunks(acc)
         return (rdx.reshape(cache["x_shape"]) if need_dx else None), rgrads
 
     def weight_grad(self, dy, cache):
@@ -515,20 +561,20 @@ class MaxPool2d(_Pool):
         x = np.ascontiguousarray(x)
         y = np.empty((x.shape[0], c, ho, wo), dtype=x.dtype)
         idx = np.empty((x.shape[0], c, ho, wo), dtype=np.int32)
-        with _kernel_threads(x.size):
-            kpool.maxpool_forward(x, self.kernel_size, self.stride, ho, wo, y, idx)
+        n, k, s = x.shape[0], self.kernel_size, self.stride
+        _parallel(lambda lo, hi: kpool.maxpool_forward(x, k, s, ho, wo, lo, hi, y, idx), n, x.size)
         return y, {"idx": idx, "x_shape": x.shape}
 
     def _apply(self, x, cache):
         y = np.empty(cache["idx"].shape, dtype=x.dtype)
-        with _kernel_threads(x.size):
-            kpool.gather(np.ascontiguousarray(x), cache["idx"], y)
+        x, idx = np.ascontiguousarray(x), cache["idx"]
+        _parallel(lambda lo, hi: kpool.gather(x, idx, lo, hi, y), x.shape[0], x.size)
         return y
 
     def backward(self, dy, cache, need_dx=True):
         dx = np.empty(cache["x_shape"], dtype=dy.dtype)
-        with _kernel_threads(dx.size):
-            kpool.scatter(np.ascontiguousarray(dy), cache["idx"], dx)
+        dy, idx = np.ascontiguousarray(dy), cache["idx"]
+        _parallel(lambda lo, hi: kpool.scatter(dy, idx, lo, hi, dx), dx.shape[0], dx.size)
         return dx, {}
 
 
@@ -542,14 +588,14 @@ class AvgPool2d(_Pool):
     def _apply(self, x, cache):
         c, ho, wo = self.output_shape(x.shape[1:])
         y = np.empty((x.shape[0], c, ho, wo), dtype=x.dtype)
-        with _kernel_threads(x.size):
-            kpool.avgpool_forward(np.ascontiguousarray(x), self.kernel_size, self.stride, ho, wo, y)
+        x, k, s = np.ascontiguousarray(x), self.kernel_size, self.stride
+        _parallel(lambda lo, hi: kpool.avgpool_forward(x, k, s, ho, wo, lo, hi, y), x.shape[0], x.size)
         return y
 
     def backward(self, dy, cache, need_dx=True):
         dx = np.empty(cache["x_shape"], dtype=dy.dtype)
-        with _kernel_threads(dx.size):
-            kpool.avgpool_backward(np.ascontiguousarray(dy), self.kernel_size, self.stride, dx)
+        dy, k, s = np.ascontiguousarray(dy), self.kernel_size, self.stride
+        _parallel(lambda lo, hi: kpool.avgpool_backward(dy, k, s, lo, hi, dx), dx.shape[0], dx.size)
         return dx, {}
 
 
