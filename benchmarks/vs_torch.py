@@ -85,8 +85,9 @@ def torch_nets(model, torch):
     return {mode: make(mode) for mode in modes}, params
 
 
-def run_case(name, rank, dtype, batch, torch, min_reps, budget, pause):
+def run_case(name, rank, dtype, batch, torch, min_reps, budget, pause, serial):
     import genbound as gb
+    from genbound.nn.layers import serial_blas
 
     model = gb.nn.reference_cnn(name, rank=rank, seed=0, dtype=dtype)
     rng = np.random.default_rng(0)
@@ -102,7 +103,13 @@ def run_case(name, rank, dtype, batch, torch, min_reps, budget, pause):
         key = next(iter(params))
         g = params[key].grad.numpy()
         assert np.allclose(g, grads[key], rtol=1e-3, atol=1e-4 * np.abs(grads[key]).max()), key
-    fns = {"genbound": lambda: model.loss_and_grad(x, y)}
+    def gb_step():
+        if serial:
+            with serial_blas():
+                return model.loss_and_grad(x, y)
+        return model.loss_and_grad(x, y)
+
+    fns = {"genbound": gb_step}
     fns.update({f"torch_{mode}": (lambda s=s: s(tx, ty)) for mode, s in steps.items()})
     for fn in fns.values():  # warm-up
         fn()
@@ -132,17 +139,20 @@ def main(argv=None):
     ap.add_argument("--min-reps", type=int, default=7)
     ap.add_argument("--budget", type=float, default=3.0, help="seconds of timing per case (at least min-reps)")
     ap.add_argument("--pause", type=float, default=0.002, help="seconds of idle before each timed step")
-    ap.add_argument("--omp-wait-policy", default="PASSIVE",
-                    help="OMP_WAIT_POLICY of the OpenMP runtime that both libraries share here (genbound's "
-                         "default is PASSIVE; ACTIVE spins between parallel regions, faster only on an idle machine)")
+    ap.add_argument("--omp-wait-policy", default=None, choices=["ACTIVE", "PASSIVE"],
+                    help="OMP_WAIT_POLICY for PyTorch's OpenMP threads (default: left as is; ACTIVE spins between "
+                         "parallel regions, which pays only on an idle machine, PASSIVE sleeps)")
+    ap.add_argument("--serial-blas", action="store_true",
+                    help="run genbound's whole step with BLAS single-threaded (genbound.nn.layers.serial_blas), "
+                         "not only its convolution kernels")
     ap.add_argument("--no-compile", action="store_true", help="skip the cold/warm compile-time measurement")
     ap.add_argument("--csv", help="write the table as CSV")
     ap.add_argument("--md", help="write the table (and machine, peaks) as markdown")
     args = ap.parse_args(argv)
 
-    # PyTorch's wheel ships libgomp.so.1, which numba then uses too: one OpenMP runtime, one policy, read when
-    # the library loads (so before importing torch)
-    os.environ["OMP_WAIT_POLICY"] = args.omp_wait_policy
+    # read by the OpenMP runtime when it loads, so before importing torch
+    if args.omp_wait_policy:
+        os.environ["OMP_WAIT_POLICY"] = args.omp_wait_policy
     import numba
     import torch
     from threadpoolctl import threadpool_limits
@@ -153,7 +163,7 @@ def main(argv=None):
         peak = {dt: _common.matmul_peak(dt) for dt in ("float32", "float64")}
     bw = _common.bandwidth()
     print(_common.machine())
-    print(f"OMP_WAIT_POLICY {args.omp_wait_policy}; threads {args.threads}; numpy matmul peak: float32 {peak['float32']:.0f} GFLOP/s, float64 "
+    print(f"serial BLAS around the whole step: {args.serial_blas}; OMP_WAIT_POLICY {os.environ.get('OMP_WAIT_POLICY', 'unset')}; threads {args.threads}; numpy matmul peak: float32 {peak['float32']:.0f} GFLOP/s, float64 "
           f"{peak['float64']:.0f} GFLOP/s; copy bandwidth {bw:.1f} GB/s; load {_common.load():.2f}", flush=True)
 
     rows = []
@@ -164,7 +174,8 @@ def main(argv=None):
                 for dt in args.dtypes.split(","):
                     for batch in map(int, args.batches.split(",")):
                         model, med, flops, traffic, reps = run_case(name, rank, np.dtype(dt).type, batch, torch,
-                                                                    args.min_reps, args.budget, args.pause)
+                                                                    args.min_reps, args.budget, args.pause,
+                                                                    args.serial_blas)
                         tt = {k: v for k, v in med.items() if k.startswith("torch")}
                         best = min(tt, key=tt.get)
                         gb_ms = med["genbound"]

@@ -63,12 +63,13 @@ def _group(plane):
 
 
 @contextlib.contextmanager
-def _serial_blas():
+def serial_blas():
     """Run the block with every BLAS library single-threaded (restoring the thread counts afterwards).
 
     The kernels run in parallel threads and call BLAS inside; a multi-threaded BLAS would oversubscribe the
-    cores. The controller is built once (it scans the loaded libraries); afterwards only thread counts are
-    switched.
+    cores. Around a whole training step it also keeps BLAS worker threads, woken by the small products of
+    other layers, from spinning against the kernels' threads. Re-entrant; the controller is built once (it
+    scans the loaded libraries), afterwards only thread counts are switched.
     """
     state = _BLAS
     if state["libs"] is None:
@@ -114,7 +115,7 @@ def _parallel(call, total, work):
     Kernels release the GIL and own the outputs of their range, so the split never changes a result.
     """
     threads = min(numba.get_num_threads(), total) if work >= PARALLEL_MIN_WORK else 1
-    with _serial_blas():
+    with serial_blas():
         if threads <= 1:
             call(0, total)
             return
