@@ -14,81 +14,89 @@ _OPTS = dict(cache=True, nogil=True)
 def maxpool_forward(x, k, stride, ho, wo, n_lo, n_hi, y, idx):
     """y = max over each k x k window, idx = flat index (into H*W) of its first maximum in row order."""
     n_img, n_ch, h, w = x.shape
-    for n in range(n_lo, n_hi):
-        for c in range(n_ch):
-            xc = x[n, c]
-            yc = y[n, c]
-            ic = idx[n, c]
-            if k == 2 and stride == 2:
-                for a in range(ho):
-                    r0 = xc[2 * a]
-                    r1 = xc[2 * a + 1]
-                    base = 2 * a * w
-                    for b in range(wo):
-                        j = 2 * b
-                        best = r0[j]
-                        bi = base + j
-                        v = r0[j + 1]
-                        if v > best:
-                            best = v
-                            bi = base + j + 1
-                        v = r1[j]
-                        if v > best:
-                            best = v
-                            bi = base + w + j
-                        v = r1[j + 1]
-                        if v > best:
-                            best = v
-                            bi = base + w + j + 1
-                        yc[a, b] = best
-                        ic[a, b] = bi
-                continue
-            for a in range(ho):
-                for b in range(wo):
-                    i0 = a * stride
-                    j0 = b * stride
-                    best = xc[i0, j0]
-                    bi = i0 * w + j0
-                    for i in range(i0, i0 + k):
-                        for j in range(j0, j0 + k):
-                            v = xc[i, j]
+    hw = h * w
+    po = ho * wo
+    xf = x.reshape(x.size)
+    yf = y.reshape(y.size)
+    idf = idx.reshape(idx.size)
+    for pl in range(n_lo * n_ch, n_hi * n_ch):
+        xs = xf[pl * hw:]
+        for a in range(ho):
+            for b in range(wo):
+                o = pl * po + a * wo + b
+                base = a * stride * w + b * stride
+                best = xs[base]
+                bi = base
+                if k == 2:  # branch-free: comparisons on data mispredict half the time
+                    v = xs[base + 1]
+                    up = v > best
+                    best = v if up else best
+                    bi = base + 1 if up else bi
+                    v = xs[base + w]
+                    up = v > best
+                    best = v if up else best
+                    bi = base + w if up else bi
+                    v = xs[base + w + 1]
+                    up = v > best
+                    best = v if up else best
+                    bi = base + w + 1 if up else bi
+                else:
+                    for i in range(k):
+                        for j in range(k):
+                            v = xs[base + i * w + j]
                             if v > best:
                                 best = v
-                                bi = i * w + j
-                    yc[a, b] = best
-                    ic[a, b] = bi
+                                bi = base + i * w + j
+                yf[o] = best
+                idf[o] = bi
 
 
 @numba.njit(**_OPTS)
 def gather(x, idx, n_lo, n_hi, y):
     """y[n, c, a, b] = x[n, c].flat[idx[n, c, a, b]] (the tangent of max pooling)."""
     n_img, n_ch, ho, wo = y.shape
-    w = x.shape[3]
-    h = x.shape[2]
-    for n in range(n_lo, n_hi):
-        for c in range(n_ch):
-            xc = x[n, c].reshape(h * w)
-            ic = idx[n, c].reshape(ho * wo)
-            yc = y[n, c].reshape(ho * wo)
-            for i in range(ho * wo):
-                yc[i] = xc[ic[i]]
+    hw = x.shape[2] * x.shape[3]
+    po = ho * wo
+    xf = x.reshape(x.size)
+    yf = y.reshape(y.size)
+    idf = idx.reshape(idx.size)
+    for pl in range(n_lo * n_ch, n_hi * n_ch):
+        xs = xf[pl * hw:]
+        for i in range(pl * po, (pl + 1) * po):
+            yf[i] = xs[idf[i]]
 
 
 @numba.njit(**_OPTS)
-def scatter(dy, idx, n_lo, n_hi, dx):
-    """Adjoint of :func:`gather`: dx (overwritten) receives dy at the argmax positions."""
+def scatter(dy, idx, k, stride, n_lo, n_hi, dx):
+    """Adjoint of :func:`gather` for k x k windows at ``stride``: dx (overwritten) receives dy at the argmax
+    positions."""
     n_img, n_ch, ho, wo = dy.shape
-    w = dx.shape[3]
-    h = dx.shape[2]
-    for n in range(n_lo, n_hi):
-        for c in range(n_ch):
-            dxc = dx[n, c].reshape(h * w)
-            for i in range(h * w):
-                dxc[i] = 0.0
-            ic = idx[n, c].reshape(ho * wo)
-            dyc = dy[n, c].reshape(ho * wo)
-            for i in range(ho * wo):
-                dxc[ic[i]] += dyc[i]
+    h, w = dx.shape[2], dx.shape[3]
+    hw = h * w
+    po = ho * wo
+    zero = dx.dtype.type(0)
+    dxf = dx.reshape(dx.size)
+    dyf = dy.reshape(dy.size)
+    idf = idx.reshape(idx.size)
+    if k == 2 and stride == 2 and h == 2 * ho and w == 2 * wo:  # windows tile the plane: no separate zeroing
+        for pl in range(n_lo * n_ch, n_hi * n_ch):
+            d = dxf[pl * hw:]
+            for a in range(ho):
+                for b in range(wo):
+                    i = pl * po + a * wo + b
+                    base = 2 * a * w + 2 * b
+                    d[base] = zero
+                    d[base + 1] = zero
+                    d[base + w] = zero
+                    d[base + w + 1] = zero
+                    d[idf[i]] = dyf[i]
+        return
+    for i in range(n_lo * n_ch * hw, n_hi * n_ch * hw):
+        dxf[i] = zero
+    for pl in range(n_lo * n_ch, n_hi * n_ch):
+        d = dxf[pl * hw:]
+        for i in range(pl * po, (pl + 1) * po):
+            d[idf[i]] += dyf[i]
 
 
 @numba.njit(**_OPTS)

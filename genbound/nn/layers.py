@@ -598,7 +598,8 @@ class MaxPool2d(_Pool):
     def backward(self, dy, cache, need_dx=True):
         dx = np.empty(cache["x_shape"], dtype=dy.dtype)
         dy, idx = np.ascontiguousarray(dy), cache["idx"]
-        _parallel(lambda lo, hi: kpool.scatter(dy, idx, lo, hi, dx), dx.shape[0], dx.size)
+        k, s = self.kernel_size, self.stride
+        _parallel(lambda lo, hi: kpool.scatter(dy, idx, k, s, lo, hi, dx), dx.shape[0], dx.size)
         return dx, {}
 
 
