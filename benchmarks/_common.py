@@ -123,9 +123,12 @@ def compile_times(timeout=1800):
     rank 1, float32 and float64), in fresh processes: on a cold numba cache (a new empty cache directory,
     so every kernel compiles) and then warm (the same directory, now filled).
 
-    Returns a dict: cold, warm (whole scripts), first_step_warm (import genbound + building the digits rank-1
-    network + its first training step, on the warm cache).
+    Returns a dict: cold, warm (whole scripts, wall seconds), cold_cpu, warm_cpu (their CPU seconds, which
+    other processes on the machine disturb less), first_step_cold, first_step_warm (import genbound +
+    building the digits rank-1 network + its first training step).
     """
+    import resource
+
     script = textwrap.dedent("""
         import time
         t0 = time.perf_counter()
@@ -146,10 +149,13 @@ def compile_times(timeout=1800):
     with tempfile.TemporaryDirectory() as cache:
         env = dict(os.environ, NUMBA_CACHE_DIR=cache)
         for label in ("cold", "warm"):
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
             res = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
                                  timeout=timeout, check=True)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
             first, total = map(float, res.stdout.split())
             out[label] = total
+            out[f"{label}_cpu"] = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
             out[f"first_step_{label}"] = first
     return out
 

@@ -163,8 +163,10 @@ def main(argv=None):
         peak = {dt: _common.matmul_peak(dt) for dt in ("float32", "float64")}
     bw = _common.bandwidth()
     print(_common.machine())
-    print(f"serial BLAS around the whole step: {args.serial_blas}; OMP_WAIT_POLICY {os.environ.get('OMP_WAIT_POLICY', 'unset')}; threads {args.threads}; numpy matmul peak: float32 {peak['float32']:.0f} GFLOP/s, float64 "
-          f"{peak['float64']:.0f} GFLOP/s; copy bandwidth {bw:.1f} GB/s; load {_common.load():.2f}", flush=True)
+    policy = os.environ.get("OMP_WAIT_POLICY", "unset")
+    print(f"serial BLAS around the whole step: {args.serial_blas}; OMP_WAIT_POLICY {policy}; threads {args.threads}; "
+          f"numpy matmul peak: float32 {peak['float32']:.0f} GFLOP/s, float64 {peak['float64']:.0f} GFLOP/s; "
+          f"copy bandwidth {bw:.1f} GB/s; load {_common.load():.2f}", flush=True)
 
     rows = []
     with threadpool_limits(limits=args.threads, user_api="blas"):
@@ -210,9 +212,10 @@ def main(argv=None):
     comp = None
     if not args.no_compile:
         comp = _common.compile_times()
-        print(f"numba compile (digits nets, both dtypes, step + HVP, fresh processes): cold {comp['cold']:.1f} s, "
-              f"warm {comp['warm']:.1f} s; import genbound + first rank-1 step on a warm cache "
-              f"{comp['first_step_warm']:.2f} s")
+        print(f"numba compile (digits nets, both dtypes, step + HVP, fresh processes): cold {comp['cold']:.1f} s "
+              f"({comp['cold_cpu']:.1f} s CPU), warm {comp['warm']:.1f} s ({comp['warm_cpu']:.1f} s CPU); import "
+              f"genbound + first rank-1 step: {comp['first_step_cold']:.1f} s cold, {comp['first_step_warm']:.2f} s "
+              f"warm")
     print(f"load at end {_common.load():.2f}")
     if args.csv:
         table.to_csv(args.csv, index=False)
@@ -223,8 +226,9 @@ def main(argv=None):
                      f"GFLOP/s; copy bandwidth {bw:.1f} GB/s.\n\n")
             fh.write(_common.markdown(table[cols]) + "\n")
             if comp:
-                fh.write(f"\nnumba compile: cold {comp['cold']:.1f} s, warm {comp['warm']:.1f} s; import + first "
-                         f"step (warm) {comp['first_step_warm']:.2f} s.\n")
+                fh.write(f"\nnumba compile: cold {comp['cold']:.1f} s ({comp['cold_cpu']:.1f} s CPU), warm "
+                         f"{comp['warm']:.1f} s; import + first step {comp['first_step_cold']:.1f} s cold, "
+                         f"{comp['first_step_warm']:.2f} s warm.\n")
     return table
 
 

@@ -45,7 +45,7 @@ BATCH_CHUNKS = 16
 
 #: Images are processed in groups of about this many pixels per plane (one image per group for large
 #: planes), so that BLAS products and 1-D passes run on long enough rows to amortize their set-up.
-GROUP_PIXELS = 256
+GROUP_PIXELS = 512
 
 #: A kernel call with less work than this (multiply-adds, or values moved) runs on the calling thread
 #: alone: handing work to another thread would cost more than it saves.
