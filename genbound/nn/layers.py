@@ -15,6 +15,7 @@ argmax, so each tangent rule is the sum of the primal rule with one argument rep
 from __future__ import annotations
 
 import contextlib
+import itertools
 from concurrent.futures import ThreadPoolExecutor
 
 import numba
@@ -131,24 +132,36 @@ def _executor(workers):
 
 
 def _parallel(call, total, work):
-    """Run ``call(lo, hi)`` over [0, total) split into contiguous ranges, one per thread.
+    """Run ``call(lo, hi)`` over [0, total) cut into contiguous pieces, on several threads.
 
     The threads are numba's count (``numba.set_num_threads``), or one when ``work`` is below
-    ``PARALLEL_MIN_WORK``; the calling thread takes the first range and waits (passively) for the others.
-    Kernels release the GIL and own the outputs of their range, so the split never changes a result.
+    ``PARALLEL_MIN_WORK``. The calling thread works too; every thread takes the next free piece until none
+    is left, and a helper that has not started by then is cancelled rather than waited for, so a busy
+    machine costs no more than running alone. Kernels release the GIL and own the outputs of their range, so
+    which thread runs which piece never changes a result.
     """
     threads = min(numba.get_num_threads(), total) if work >= PARALLEL_MIN_WORK else 1
     with serial_blas():
         if threads <= 1:
             call(0, total)
             return
-        bounds = [i * total // threads for i in range(threads + 1)]
-        futures = [_executor(threads - 1).submit(call, bounds[i], bounds[i + 1]) for i in range(1, threads)]
+        pieces = min(total, 2 * threads)
+        bounds = [i * total // pieces for i in range(pieces + 1)]
+        claim = itertools.count()  # next(...) is atomic under the GIL
+
+        def work_off():
+            for i in iter(claim.__next__, None):
+                if i >= pieces:
+                    return
+                call(bounds[i], bounds[i + 1])
+
+        helpers = [_executor(threads - 1).submit(work_off) for _ in range(threads - 1)]
         try:
-            call(bounds[0], bounds[1])
+            work_off()
         finally:
-            for future in futures:
-                future.result()
+            for helper in helpers:
+                if not helper.cancel():
+                    helper.result()
 
 
 def _arr(a, dtype):
