@@ -173,6 +173,104 @@ def corr_h3(du, z, w, n, mt, mb, g):
 
 
 @numba.njit(**_SER)
+def wt3c(dy, u, t, n, ml, mr, du, g):
+    """Fused: du = adjoint W-pass of dy with taps t (overwritten), and g[k] += sum_i dy[i] u[i + k - 1] within
+    rows (the gradient of t): one sweep over dy instead of two."""
+    t0, t1, t2 = t[0], t[1], t[2]
+    s1 = dy[0] * u[0]
+    if n == 1:
+        du[0] = t1 * dy[0]
+        g[1] += s1
+        return
+    s0 = dy.dtype.type(0)
+    s2 = dy[0] * (mr[0] * u[1])
+    du[0] = t1 * dy[0] + t0 * (mr[0] * dy[1])
+    dy1 = dy[1:]
+    dy2 = dy[2:]
+    u1 = u[1:]
+    u2 = u[2:]
+    du1 = du[1:]
+    ml1 = ml[1:]
+    mr1 = mr[1:]
+    for i in range(n - 2):
+        d = dy1[i]
+        lm = ml1[i]
+        rm = mr1[i]
+        du1[i] = t2 * (lm * dy[i]) + t1 * d + t0 * (rm * dy2[i])
+        s0 += d * (lm * u[i])
+        s1 += d * u1[i]
+        s2 += d * (rm * u2[i])
+    d = dy[n - 1]
+    du[n - 1] = t2 * (ml[n - 1] * dy[n - 2]) + t1 * d
+    s0 += d * (ml[n - 1] * u[n - 2])
+    s1 += d * u[n - 1]
+    g[0] += s0
+    g[1] += s1
+    g[2] += s2
+
+
+@numba.njit(**_SER)
+def ht3c(du, z, q, w, n, mt, mb, dz, g):
+    """Fused: dz = adjoint H-pass of du with taps q (overwritten), and g[j] += sum_i du[i] z[i + (j - 1) w]
+    within planes (the gradient of q): one sweep over du instead of two."""
+    q0, q1, q2 = q[0], q[1], q[2]
+    zero = du.dtype.type(0)
+    s0 = zero
+    s1 = zero
+    s2 = zero
+    if n <= 2 * w:
+        for i in range(n):
+            d = du[i]
+            v = q1 * d
+            s1 += d * z[i]
+            if i >= w:
+                v += q2 * (mt[i] * du[i - w])
+                s0 += d * (mt[i] * z[i - w])
+            if i + w < n:
+                v += q0 * (mb[i] * du[i + w])
+                s2 += d * (mb[i] * z[i + w])
+            dz[i] = v
+        g[0] += s0
+        g[1] += s1
+        g[2] += s2
+        return
+    du1 = du[w:]
+    z1 = z[w:]
+    for i in range(w):
+        d = du[i]
+        dz[i] = q1 * d + q0 * (mb[i] * du1[i])
+        s1 += d * z[i]
+        s2 += d * (mb[i] * z1[i])
+    du2 = du[2 * w:]
+    z2 = z[2 * w:]
+    dz1 = dz[w:]
+    mt1 = mt[w:]
+    mb1 = mb[w:]
+    for i in range(n - 2 * w):
+        d = du1[i]
+        tm = mt1[i]
+        bm = mb1[i]
+        dz1[i] = q2 * (tm * du[i]) + q1 * d + q0 * (bm * du2[i])
+        s0 += d * (tm * z[i])
+        s1 += d * z1[i]
+        s2 += d * (bm * z2[i])
+    dul = du[n - 2 * w:]
+    duc = du[n - w:]
+    zl = z[n - 2 * w:]
+    zc = z[n - w:]
+    dzl = dz[n - w:]
+    mtl = mt[n - w:]
+    for i in range(w):
+        d = duc[i]
+        dzl[i] = q2 * (mtl[i] * dul[i]) + q1 * d
+        s0 += d * (mtl[i] * zl[i])
+        s1 += d * zc[i]
+    g[0] += s0
+    g[1] += s1
+    g[2] += s2
+
+
+@numba.njit(**_SER)
 def _span(k, s, p, w, wo):
     """Range [b_lo, b_hi) of outputs b whose input b*s + k - p lies in [0, w)."""
     b_lo = 0
@@ -332,6 +430,28 @@ def _ch(du, z, geo, m, g):
     if fast:
         corr_h3(du, z, w, gn * h * w, m[2], m[3], g)
     else:
+        corr_h_g(du, z, g.shape[0], h, w, s, p, ho, g)
+
+
+@numba.njit(**_SER)
+def _wp_t_cw(dy, u, t, geo, m, du, g):
+    """du = Wpass^T(dy, t) (overwritten) and g += corr(dy, u), the gradient of the W taps."""
+    h, w, s, p, ho, wo, gn, fast = geo
+    if fast:
+        wt3c(dy, u, t, gn * ho * w, m[0], m[1], du, g)
+    else:
+        wpass_t_g(dy, t, ho, w, s, p, wo, du, False)
+        corr_w_g(dy, u, g.shape[0], ho, w, s, p, wo, g)
+
+
+@numba.njit(**_SER)
+def _hp_t_ch(du, z, q, geo, m, dz, g):
+    """dz = Hpass^T(du, q) (overwritten) and g += corr(du, z), the gradient of the H taps."""
+    h, w, s, p, ho, wo, gn, fast = geo
+    if fast:
+        ht3c(du, z, q, w, gn * h * w, m[2], m[3], dz, g)
+    else:
+        hpass_t_g(du, q, h, w, s, p, ho, dz, False)
         corr_h_g(du, z, g.shape[0], h, w, s, p, ho, g)
 
 
@@ -565,10 +685,8 @@ def cp_backward(x, dy, p2, q, t, h, w, s, pad, group, nch, c_lo, c_hi, need_dx, 
                 for r in range(rank):
                     i = o * rank + r
                     _hp(zs[i], q[o, r], geo, m, ub, False)
-                    _cw(dyo, ub, geo, m, gt_c[ci, o, r])
-                    _wp_t(dyo, t[o, r], geo, m, dub, False)
-                    _ch(dub, zs[i], geo, m, gq_c[ci, o, r])
-                    _hp_t(dub, q[o, r], geo, m, dzs[i], False)
+                    _wp_t_cw(dyo, ub, t[o, r], geo, m, dub, gt_c[ci, o, r])
+                    _hp_t_ch(dub, zs[i], q[o, r], geo, m, dzs[i], gq_c[ci, o, r])
             _mix_grad(dzs, xs, gp_c[ci], tmp)
             if need_dx:
                 if gn == 1:
@@ -637,15 +755,13 @@ def cp_backward_jvp(x, rx, has_rx, dy, rdy, p2, vp2, q, vq, t, vt, h, w, s, pad,
                     _hp(zs[i], q[o, r], geo, m, ub, False)
                     _hp(zts[i], q[o, r], geo, m, utb, False)
                     _hp(zs[i], vq[o, r], geo, m, utb, True)
-                    _wp_t(dyo, t[o, r], geo, m, dub, False)
-                    _wp_t(rdyo, t[o, r], geo, m, rdub, False)
+                    # du and R{du}, with R{gt} = corr(dy, ut) + corr(rdy, u)
+                    _wp_t_cw(dyo, utb, t[o, r], geo, m, dub, gt_c[ci, o, r])
+                    _wp_t_cw(rdyo, ub, t[o, r], geo, m, rdub, gt_c[ci, o, r])
                     _wp_t(dyo, vt[o, r], geo, m, rdub, True)
-                    _cw(rdyo, ub, geo, m, gt_c[ci, o, r])
-                    _cw(dyo, utb, geo, m, gt_c[ci, o, r])
-                    _ch(rdub, zs[i], geo, m, gq_c[ci, o, r])
-                    _ch(dub, zts[i], geo, m, gq_c[ci, o, r])
-                    _hp_t(dub, q[o, r], geo, m, dzs[i], False)
-                    _hp_t(rdub, q[o, r], geo, m, rdzs[i], False)
+                    # dz and R{dz}, with R{gq} = corr(du, zt) + corr(R{du}, z)
+                    _hp_t_ch(dub, zts[i], q[o, r], geo, m, dzs[i], gq_c[ci, o, r])
+                    _hp_t_ch(rdub, zs[i], q[o, r], geo, m, rdzs[i], gq_c[ci, o, r])
                     _hp_t(dub, vq[o, r], geo, m, rdzs[i], True)
             _mix_grad(rdzs, xs, gp_c[ci], tmp)
             if has_rx:

@@ -22,33 +22,43 @@ def maxpool_forward(x, k, stride, ho, wo, n_lo, n_hi, y, idx):
     for pl in range(n_lo * n_ch, n_hi * n_ch):
         xs = xf[pl * hw:]
         for a in range(ho):
+            yr = yf[pl * po + a * wo:]
+            ir = idf[pl * po + a * wo:]
+            if k == 2 and stride == 2:
+                base = 2 * a * w
+                r0 = xs[base:]
+                r1 = xs[base + w:]
+                for b in range(wo):
+                    j = 2 * b
+                    best = r0[j]
+                    bi = base + j
+                    v = r0[j + 1]
+                    if v > best:
+                        best = v
+                        bi = base + j + 1
+                    v = r1[j]
+                    if v > best:
+                        best = v
+                        bi = base + w + j
+                    v = r1[j + 1]
+                    if v > best:
+                        best = v
+                        bi = base + w + j + 1
+                    yr[b] = best
+                    ir[b] = bi
+                continue
             for b in range(wo):
-                o = pl * po + a * wo + b
                 base = a * stride * w + b * stride
                 best = xs[base]
                 bi = base
-                if k == 2:  # branch-free: comparisons on data mispredict half the time
-                    v = xs[base + 1]
-                    up = v > best
-                    best = v if up else best
-                    bi = base + 1 if up else bi
-                    v = xs[base + w]
-                    up = v > best
-                    best = v if up else best
-                    bi = base + w if up else bi
-                    v = xs[base + w + 1]
-                    up = v > best
-                    best = v if up else best
-                    bi = base + w + 1 if up else bi
-                else:
-                    for i in range(k):
-                        for j in range(k):
-                            v = xs[base + i * w + j]
-                            if v > best:
-                                best = v
-                                bi = base + i * w + j
-                yf[o] = best
-                idf[o] = bi
+                for i in range(k):
+                    for j in range(k):
+                        v = xs[base + i * w + j]
+                        if v > best:
+                            best = v
+                            bi = base + i * w + j
+                yr[b] = best
+                ir[b] = bi
 
 
 @numba.njit(**_OPTS)
@@ -82,14 +92,16 @@ def scatter(dy, idx, k, stride, n_lo, n_hi, dx):
         for pl in range(n_lo * n_ch, n_hi * n_ch):
             d = dxf[pl * hw:]
             for a in range(ho):
+                r0 = d[2 * a * w:]
+                r1 = d[(2 * a + 1) * w:]
+                for j in range(w):
+                    r0[j] = zero
+                    r1[j] = zero
+                o = pl * po + a * wo
+                dr = dyf[o:]
+                ir = idf[o:]
                 for b in range(wo):
-                    i = pl * po + a * wo + b
-                    base = 2 * a * w + 2 * b
-                    d[base] = zero
-                    d[base + 1] = zero
-                    d[base + w] = zero
-                    d[base + w + 1] = zero
-                    d[idf[i]] = dyf[i]
+                    d[ir[b]] = dr[b]
         return
     for i in range(n_lo * n_ch * hw, n_hi * n_ch * hw):
         dxf[i] = zero
