@@ -40,9 +40,11 @@ def _out_size(size, k, stride, pad, name, axis):
 # Running the kernels: batch chunks and single-threaded BLAS
 # --------------------------------------------------------------------------------------------------------
 
-#: The batch is cut into at most this many chunks, whatever the thread count; each chunk keeps its own
-#: gradient accumulators, summed in chunk order, so results do not depend on the number of threads.
+#: The batch is cut into at most this many chunks, of at least CHUNK_IMAGES images each, whatever the
+#: thread count; each chunk keeps its own gradient accumulators, summed in chunk order, so results do not
+#: depend on the number of threads.
 BATCH_CHUNKS = 16
+CHUNK_IMAGES = 16
 
 #: Images are processed in groups of about this many pixels per plane (one image per group for large
 #: planes), so that BLAS products and 1-D passes run on long enough rows to amortize their set-up.
@@ -56,7 +58,7 @@ _BLAS = {"libs": None, "depth": 0, "saved": ()}
 
 
 def _chunks(n):
-    return max(1, min(BATCH_CHUNKS, n))
+    return max(1, min(BATCH_CHUNKS, n // CHUNK_IMAGES))
 
 
 def _group(plane):
@@ -78,13 +80,14 @@ def serial_blas():
         import scipy.linalg.cython_blas  # noqa: F401  (the BLAS that numba's np.dot calls)
         from threadpoolctl import ThreadpoolController
 
-        state["libs"] = [lib for lib in ThreadpoolController().lib_controllers if lib.user_api == "blas"]
+        state["libs"] = [_thread_switch(lib) for lib in ThreadpoolController().lib_controllers
+                         if lib.user_api == "blas"]
     outer = state["depth"] == 0
     if outer:
-        saved = [lib.get_num_threads() for lib in state["libs"]]
-        for lib, count in zip(state["libs"], saved):
+        saved = [get() for get, _ in state["libs"]]
+        for (_, put), count in zip(state["libs"], saved):
             if count != 1:
-                lib.set_num_threads(1)
+                put(1)
         state["saved"] = saved
     state["depth"] += 1
     try:
@@ -92,9 +95,22 @@ def serial_blas():
     finally:
         state["depth"] -= 1
         if outer:
-            for lib, count in zip(state["libs"], state["saved"]):
+            for (_, put), count in zip(state["libs"], state["saved"]):
                 if count != 1:
-                    lib.set_num_threads(count)
+                    put(count)
+
+
+def _thread_switch(lib):
+    """(get, set) of a BLAS library's thread count: OpenBLAS's C functions called directly (a training step
+    switches them a dozen times), threadpoolctl's methods for other libraries."""
+    try:
+        get = lib._get_symbol("openblas_get_num_threads")
+        put = lib._get_symbol("openblas_set_num_threads")
+        if get is not None and put is not None and get() >= 1:
+            return get, put
+    except (AttributeError, TypeError, OSError):
+        pass
+    return lib.get_num_threads, lib.set_num_threads
 
 
 _POOL = {"executor": None, "workers": 0}

@@ -28,7 +28,7 @@ def _run(model, x, y, v, threads):
 @pytest.mark.skipif(MAX_THREADS < 2, reason="numba has a single thread here")
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("rank", [None, 1])
-@pytest.mark.parametrize("name, n", [("digits", 75), ("mnist", 21)])
+@pytest.mark.parametrize("name, n", [("digits", 75), ("mnist", 40)])
 def test_bits_do_not_depend_on_thread_count(name, n, rank, dtype):
     model = gb.nn.reference_cnn(name, rank=rank, seed=3, dtype=dtype)
     rng = np.random.default_rng(7)
