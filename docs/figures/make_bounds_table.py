@@ -3,7 +3,7 @@
 Writes ``docs/figures/bounds_digits.csv`` (one row per model and bound, the columns of
 :func:`genbound.bounds.report` plus ``model`` and ``n_params``) and prints a Markdown summary.
 
-    python docs/figures/make_bounds_table.py            # the published table (about 30-60 min on 2 cores)
+    python docs/figures/make_bounds_table.py            # the published table (10 min to 1 h on 2 cores)
     python docs/figures/make_bounds_table.py --quick    # a smoke run with small Monte-Carlo counts
 
 Protocol (fixed before the run; nothing below is tuned on the bound's value):
@@ -32,7 +32,7 @@ import pandas as pd
 import genbound as gb
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-STEPS, N_MC, N_MC_TEST, N_CONFIGS = 2000, 2000, 500, 8
+STEPS, N_MC, N_MC_TEST, N_CONFIGS = 4000, 5000, 1000, 8
 SHOW = ["model", "bound", "bounds_what", "train_error", "test_error", "value", "N", "kl", "m", "vacuous",
         "worse_than_chance"]
 
@@ -58,7 +58,7 @@ def run(quick=False, out=None):
         tables.append(table)
     table = pd.concat(tables, ignore_index=True)
     path = out or os.path.join(HERE, "bounds_digits.csv")
-    table.to_csv(path, index=False, float_format="%.6g")
+    table.to_csv(path, index=False, float_format="%.10g")
     print(f"wrote {path}")
     print(table[SHOW].to_markdown(index=False, floatfmt=".4g") if _has_tabulate() else
           table[SHOW].to_string(index=False))
