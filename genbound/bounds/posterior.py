@@ -64,9 +64,9 @@ def _check_flat(v, n, name):
     return arr
 
 
-def _check_xy(model, x, y, name="x"):
-    x, y = model._check_xy(x, y)
-    return x, y
+def _check_xy(model, x, y):
+    """Inputs and labels validated by the model (shape, dtype, label range)."""
+    return model._check_xy(x, y)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -215,7 +215,7 @@ def _objective(kind, s, B):
     return p, ds, dB
 
 
-def _union_log_j(j, b, c):
+def _union_log_j(j):
     """2 ln j + ln(pi^2/6) with j = b ln(c/lambda) treated as a real number >= 1 (for training)."""
     return 2.0 * math.log(max(j, 1.0)) + math.log(math.pi ** 2 / 6.0)
 
@@ -224,7 +224,7 @@ def _complexity(kl, log_lam, m, delta, b, c, extra_nats):
     """B (real-valued j, for training) and dB/dKL, dB/dlog lambda."""
     lam = math.exp(log_lam)
     j = b * math.log(c / lam)
-    B = (kl + extra_nats + _union_log_j(j, b, c) + math.log(m / delta)) / (m - 1)
+    B = (kl + extra_nats + _union_log_j(j) + math.log(m / delta)) / (m - 1)
     dj = -b  # dj / dlog lambda
     dB_dll = (2.0 / j * dj) / (m - 1) if j > 1.0 else 0.0
     return B, 1.0 / (m - 1), dB_dll

@@ -102,7 +102,8 @@ def _pac_rows(res, prior_text, what_suffix, n_params):
 def report(model, data, *, w0=None, delta=0.025, delta_mc=0.01, pac_bayes=True, data_dependent=True,
            hessian=False, compression=True, n_mc=150, n_mc_test=None, steps=400, objective="quad",
            std_init=0.01, batch_size=128, prior_fraction=0.5, prior_epochs=40, prior_lr=0.05,
-           prior_momentum=0.9, n_configs=1, z=1.0, hessian_k=None, hessian_dense_max=600, compression_k=(2, 3, 4, 8, 16),
+           prior_momentum=0.9, n_configs=1, z=1.0, hessian_k=None, hessian_dense_max=600,
+           compression_k=(2, 3, 4, 8, 16),
            manifold_at="generic", seed=0):
     r"""Every bound of the library for one trained network: one row per bound.
 

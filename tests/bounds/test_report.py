@@ -36,7 +36,8 @@ def table(problem):
 def test_columns_and_rows(table):
     assert list(table.columns) == REPORT_COLUMNS
     names = list(table["bound"])
-    for expected in ["Eq. 1, N = parameters", "Eq. 1, N = manifold dimension", "VC, d = parameters", "VC, d = BHLM bound", "McAllester", "Langford-Seeger", "Catoni",
+    for expected in ["Eq. 1, N = parameters", "Eq. 1, N = manifold dimension", "VC, d = parameters",
+                     "VC, d = BHLM bound", "McAllester", "Langford-Seeger", "Catoni",
                      "Dziugaite-Roy", "Dziugaite-Roy (data-dependent prior)", "Occam, quantized net"]:
         assert expected in names
     assert len(names) == len(set(names)) == 2 + 2 + 4 + 4 + 1
