@@ -246,6 +246,8 @@ def report(model, data, *, w0=None, delta=0.025, delta_mc=0.01, pac_bayes=True, 
                                        f"units {layer_units} (convolutions outside its statement)"),
     ]:
         value = vc_bound(d, m, delta, train_error=train_err)
+        if m < d:
+            detail += f"; m = {m} < d, so only ln Pi(m) <= m ln 2 applies"
         rows.append(_row(bound=label, bounds_what=ERR_DET, train_error=train_err, test_error=test_err, gap=gap,
                          value=value, error_bound=value, N=d, m=m, delta=delta,
                          detail=detail + "; binary-label growth-function bound applied to the 0-1 error"))
