@@ -19,8 +19,11 @@ def machine():
     model = platform.processor() or "unknown CPU"
     try:
         out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        model = next(line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name"))
-    except (OSError, subprocess.CalledProcessError, StopIteration):
+        fields = {k.strip(): v.strip() for k, _, v in (line.partition(":") for line in out.splitlines())}
+        model = fields["Model name"]
+        model += f" (family {fields.get('CPU family', '?')}, model {fields.get('Model', '?')}"
+        model += ", AVX-512)" if "avx512f" in fields.get("Flags", "") else ")"
+    except (OSError, subprocess.CalledProcessError, KeyError):
         pass
     import numba
 
