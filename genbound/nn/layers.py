@@ -113,16 +113,13 @@ def _thread_switch(lib):
     return lib.get_num_threads, lib.set_num_threads
 
 
-_POOL = {"executor": None, "workers": 0}
-
-
 def _keep_freed_memory():
     """Ask glibc's malloc to serve large arrays from its heap and keep freed memory for reuse.
 
     By default blocks over 32 MB are mmapped on every allocation and unmapped on every free, so each
-    training step faults in its large activations afresh, page by page (a third of a float64 MNIST step).
-    Done once, on first use of the engine; the process then keeps up to 1 GB of freed memory. Set
-    ``GENBOUND_MALLOC=default`` to leave malloc alone.
+    training step faults in its large activations afresh, page by page (a quarter to a third of a float64
+    MNIST step). Done once, on first use of the engine; the process then keeps up to 1 GB of freed memory.
+    Set ``GENBOUND_MALLOC=default`` to leave malloc alone.
     """
     import ctypes
     import os
@@ -138,7 +135,11 @@ def _keep_freed_memory():
         pass
 
 
+_POOL = {"executor": None, "workers": 0}
+
+
 def _executor(workers):
+    """The shared pool of helper threads (at least ``workers`` of them), created on first use."""
     if _POOL["workers"] < workers:
         if _POOL["executor"] is not None:
             _POOL["executor"].shutdown(wait=False)
