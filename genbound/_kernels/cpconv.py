@@ -128,51 +128,6 @@ def w3(u, t, rev, n, ml, mr, y, acc, base):
 
 
 @numba.njit(**_SER)
-def corr_w3(dy, u, n, ml, mr, g):
-    """g[k] += sum_i dy[i] u[i + k - 1] within rows."""
-    s1 = dy[0] * u[0]
-    if n == 1:
-        g[1] += s1
-        return
-    s0 = dy.dtype.type(0)
-    s2 = dy[0] * (mr[0] * u[1])
-    dy1 = dy[1:]
-    u1 = u[1:]
-    u2 = u[2:]
-    ml1 = ml[1:]
-    mr1 = mr[1:]
-    for i in range(n - 2):
-        d = dy1[i]
-        s0 += d * (ml1[i] * u[i])
-        s1 += d * u1[i]
-        s2 += d * (mr1[i] * u2[i])
-    s0 += dy[n - 1] * (ml[n - 1] * u[n - 2])
-    s1 += dy[n - 1] * u[n - 1]
-    g[0] += s0
-    g[1] += s1
-    g[2] += s2
-
-
-@numba.njit(**_SER)
-def corr_h3(du, z, w, n, mt, mb, g):
-    """g[j] += sum_i du[i] z[i + (j - 1) w] within planes."""
-    s0 = du.dtype.type(0)
-    s1 = du.dtype.type(0)
-    s2 = du.dtype.type(0)
-    du1 = du[w:]
-    z1 = z[w:]
-    mt1 = mt[w:]
-    for i in range(n - w):
-        s0 += du1[i] * (mt1[i] * z[i])
-        s2 += du[i] * (mb[i] * z1[i])
-    for i in range(n):
-        s1 += du[i] * z[i]
-    g[0] += s0
-    g[1] += s1
-    g[2] += s2
-
-
-@numba.njit(**_SER)
 def wt3c(dy, u, t, n, ml, mr, du, g):
     """Fused: du = adjoint W-pass of dy with taps t (overwritten), and g[k] += sum_i dy[i] u[i + k - 1] within
     rows (the gradient of t): one sweep over dy instead of two."""
@@ -413,24 +368,6 @@ def _wp_t(dy, t, geo, m, du, acc):
         w3(dy, t, True, gn * ho * w, m[0], m[1], du, acc, dy.dtype.type(0))
     else:
         wpass_t_g(dy, t, ho, w, s, p, wo, du, acc)
-
-
-@numba.njit(**_SER)
-def _cw(dy, u, geo, m, g):
-    h, w, s, p, ho, wo, gn, fast = geo
-    if fast:
-        corr_w3(dy, u, gn * ho * w, m[0], m[1], g)
-    else:
-        corr_w_g(dy, u, g.shape[0], ho, w, s, p, wo, g)
-
-
-@numba.njit(**_SER)
-def _ch(du, z, geo, m, g):
-    h, w, s, p, ho, wo, gn, fast = geo
-    if fast:
-        corr_h3(du, z, w, gn * h * w, m[2], m[3], g)
-    else:
-        corr_h_g(du, z, g.shape[0], h, w, s, p, ho, g)
 
 
 @numba.njit(**_SER)

@@ -5,7 +5,6 @@ ranges in parallel threads (the kernels release the GIL) with results independen
 Max-pool argmaxes are flat indices into the H*W plane (int32).
 """
 import numba
-import numpy as np
 
 _OPTS = dict(cache=True, nogil=True)
 
