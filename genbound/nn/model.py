@@ -1,12 +1,26 @@
 """The Sequential model: parameters in one flat buffer, forward, gradients, Hessian-vector products."""
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from genbound._checks import as_float_array, check_dtype, check_labels, check_int
 from genbound._rng import as_generator
-from genbound.nn.layers import Conv2d, CPConv2d, Layer
+from genbound.nn.layers import Conv2d, CPConv2d, Layer, serial_blas
 from genbound.nn.loss import softmax_cross_entropy, softmax_cross_entropy_jvp
+
+
+def _serial_blas(method):
+    """Run a whole model computation with BLAS single-threaded: the kernels parallelize over the batch, and
+    BLAS workers woken by the small products of dense layers would otherwise spin against them."""
+
+    @functools.wraps(method)
+    def wrapper(*args, **kwargs):
+        with serial_blas():
+            return method(*args, **kwargs)
+
+    return wrapper
 
 
 class Sequential:
@@ -146,6 +160,7 @@ class Sequential:
             raise ValueError(f"layers: expected the network to output logits (n, classes), got shape {x.shape}")
         return x, caches
 
+    @_serial_blas
     def forward(self, x):
         """Logits (n, classes) for inputs x (n, C, H, W)."""
         return self._forward(self._check_x(x))[0]
@@ -154,16 +169,19 @@ class Sequential:
         """Predicted classes (argmax of the logits)."""
         return self.forward(x).argmax(axis=1)
 
+    @_serial_blas
     def loss(self, x, y):
         """Mean softmax cross-entropy on (x, y)."""
         x, y = self._check_xy(x, y)
         return softmax_cross_entropy(self._forward(x)[0], y)[0]
 
+    @_serial_blas
     def error(self, x, y):
         """0-1 error in [0, 1]: the fraction of misclassified inputs."""
         x, y = self._check_xy(x, y)
         return float(np.mean(self._forward(x)[0].argmax(axis=1) != y))
 
+    @_serial_blas
     def evaluate(self, x, y, batch_size=1024):
         """(mean loss, 0-1 error) on (x, y), computed in batches of ``batch_size``."""
         x, y = self._check_xy(x, y)
@@ -189,6 +207,7 @@ class Sequential:
         grads = {key: grads[key] for key in self.params}
         return (grads, dict(sorted(wgrads.items()))) if weight_grads else grads
 
+    @_serial_blas
     def loss_and_grad(self, x, y, flat=False, weight_grads=False):
         """Mean cross-entropy on (x, y) and its exact gradient (backpropagation).
 
@@ -223,6 +242,7 @@ class Sequential:
         """
         return self.loss_and_grad(x, y, weight_grads=True)[2]
 
+    @_serial_blas
     def hvp(self, x, y, v):
         """Exact Hessian-vector product H v of the mean loss on (x, y) (Pearlmutter's R-operator).
 
