@@ -149,29 +149,31 @@ def col2im(cols, kh, kw, s, p, ho, wo, tmap, col0, dxn):
 
 
 @numba.njit(**_SER)
-def _gather(a, n0, gn, buf):
-    """a[n0:n0+gn] (each (O, P)) side by side as one (O, gn*P) matrix, copied into buf."""
-    o, pp = a.shape[1], a.shape[2]
-    out = buf[:o * gn * pp].reshape(o, gn * pp)
+def _stack(x, n0, gn, buf):
+    """x[n0:n0+gn] (each (C, P)) as one (C, gn*P) matrix: x[n0] itself if gn == 1, else copied into buf."""
+    if gn == 1:
+        return x[n0]
+    c, pp = x.shape[1], x.shape[2]
+    out = buf[:c * gn * pp].reshape(c, gn * pp)
     for gi in range(gn):
-        for r in range(o):
-            src = a[n0 + gi, r]
-            dst = out[r, gi * pp:]
+        for cc in range(c):
+            src = x[n0 + gi, cc]
+            dst = out[cc, gi * pp:]
             for i in range(pp):
                 dst[i] = src[i]
     return out
 
 
 @numba.njit(**_SER)
-def _scatter(m, n0, gn, a):
-    """Inverse of :func:`_gather`: a[n0 + gi, r] = m[r, gi*P:(gi+1)*P]."""
-    o, pp = a.shape[1], a.shape[2]
+def _unstack(src, n0, gn, x):
+    """Inverse of :func:`_stack`: x[n0 + gi, c] = src[c, gi*P:(gi+1)*P]."""
+    c, pp = x.shape[1], x.shape[2]
     for gi in range(gn):
-        for r in range(o):
-            src = m[r, gi * pp:]
-            dst = a[n0 + gi, r]
+        for cc in range(c):
+            s = src[cc, gi * pp:]
+            d = x[n0 + gi, cc]
             for i in range(pp):
-                dst[i] = src[i]
+                d[i] = s[i]
 
 
 @numba.njit(**_SER)
@@ -210,7 +212,7 @@ def conv_forward(x, w2, x2, w22, has2, bias, kh, kw, s, p, ho, wo, group, nch, c
                 for i in range(gn * howo):
                     ys[o, i] += bo
             if gn > 1:
-                _scatter(ys, n0, gn, y)
+                _unstack(ys, n0, gn, y)
             n0 += gn
 
 
@@ -248,11 +250,11 @@ def conv_backward(x, dy, w2, x2, dy2, w22, mode2, kh, kw, s, p, group, nch, c_lo
         while n0 < n1:
             gn = min(group, n1 - n0)
             cols = colb[:ckk * gn * howo].reshape(ckk, gn * howo)
-            dys = dy[n0] if gn == 1 else _gather(dy, n0, gn, dyb)
+            dys = _stack(dy, n0, gn, dyb)
             if mode2 == 0:
                 dy2s = dys
             else:
-                dy2s = dy2[n0] if gn == 1 else _gather(dy2, n0, gn, dy2b)
+                dy2s = _stack(dy2, n0, gn, dy2b)
             if need_gw:
                 acc = gw_c[ci]
                 for gi in range(gn):

@@ -19,7 +19,8 @@ Shapes: x (N, C, H*W), dy and y (N, O, Ho*Wo), p2 (O*R, C), q (O, R, kh), t (O, 
 import numba
 import numpy as np
 
-_SER = dict(cache=True, nogil=True, fastmath={"reassoc", "contract"})
+from genbound._kernels.conv import _SER, _stack, _unstack
+
 
 # --------------------------------------------------------------------------------------------------------
 # 1-D passes
@@ -402,34 +403,6 @@ def _geometry(h, w, s, p, kh, kw, group):
     wo = (w + 2 * p - kw) // s + 1
     fast = kh == 3 and kw == 3 and s == 1 and p == 1
     return ho, wo, fast, (group if fast else 1)
-
-
-@numba.njit(**_SER)
-def _stack(x, n0, gn, buf):
-    """x[n0:n0+gn] (each (C, P)) as one (C, gn*P) matrix: x[n0] itself if gn == 1, else copied into buf."""
-    if gn == 1:
-        return x[n0]
-    c, pp = x.shape[1], x.shape[2]
-    out = buf[:c * gn * pp].reshape(c, gn * pp)
-    for gi in range(gn):
-        for cc in range(c):
-            src = x[n0 + gi, cc]
-            dst = out[cc, gi * pp:]
-            for i in range(pp):
-                dst[i] = src[i]
-    return out
-
-
-@numba.njit(**_SER)
-def _unstack(src, n0, gn, x):
-    """Inverse of :func:`_stack`: x[n0 + gi, c] = src[c, gi*P:(gi+1)*P]."""
-    c, pp = x.shape[1], x.shape[2]
-    for gi in range(gn):
-        for cc in range(c):
-            s = src[cc, gi * pp:]
-            d = x[n0 + gi, cc]
-            for i in range(pp):
-                d[i] = s[i]
 
 
 @numba.njit(**_SER)
