@@ -7,17 +7,11 @@ import pytest
 import genbound as gb
 from genbound.bounds import (code_length_bits, compression_bound, kmeans_codebook, occam_bound, quantize,
                              quantize_model)
-from genbound.nn import Conv2d, CPConv2d, Dense, GlobalAvgPool, MaxPool2d, ReLU, Sequential
 
 
 @pytest.fixture(scope="module")
-def problem():
-    full = gb.data.load_digits(seed=0)
-    data = full.subset(np.arange(400), np.arange(120))
-    model = Sequential([Conv2d(1, 4, 3, padding=1), ReLU(), MaxPool2d(2), CPConv2d(4, 8, 3, rank=1, padding=1),
-                        ReLU(), GlobalAvgPool(), Dense(8, 10)], seed=0, input_shape=(1, 8, 8))
-    gb.train(model, data, epochs=8, batch_size=32, optimizer=gb.nn.SGD(lr=0.02, momentum=0.9), seed=0,
-             progress=False)
+def problem(trained_tiny_cnn):
+    model, w0, data = trained_tiny_cnn
     return model, data
 
 
