@@ -89,3 +89,35 @@ def check_labels(y, n, classes, name="y"):
     if arr.size and (arr.min() < 0 or arr.max() >= classes):
         raise ValueError(f"{name}: expected labels in [0, {classes}), got values in [{arr.min()}, {arr.max()}]")
     return np.ascontiguousarray(arr, dtype=np.int64)
+
+
+def check_vector(v, n, name="v"):
+    """``v`` as a float64 vector of length ``n`` with finite values, else a ValueError naming ``name``."""
+    arr = as_float_array(v, name, dtype=np.float64, finite=False)
+    if arr.ndim != 1 or arr.shape[0] != n:
+        raise ValueError(f"{name}: expected a vector of length n_params = {n}, got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name}: expected finite values, got NaN or inf")
+    return arr
+
+
+_MODEL_METHODS = ("get_flat", "set_flat", "check_xy", "forward", "loss_and_grad", "hvp", "n_params")
+
+
+def check_model(model, name="model"):
+    """Refuse anything that is not a genbound model (duck-typed on the methods analyses use)."""
+    for attr in _MODEL_METHODS:
+        if not hasattr(model, attr):
+            raise TypeError(f"{name}: expected a genbound.nn.Sequential, got {type(model).__name__}")
+    return model
+
+
+_DATASET_FIELDS = ("x_train", "y_train", "x_test", "y_test")
+
+
+def check_dataset(data, name="data"):
+    """Refuse anything that is not a genbound Dataset (duck-typed on its four arrays)."""
+    for attr in _DATASET_FIELDS:
+        if not hasattr(data, attr):
+            raise TypeError(f"{name}: expected a genbound.data.Dataset (with {attr}), got {type(data).__name__}")
+    return data

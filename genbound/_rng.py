@@ -35,3 +35,19 @@ def as_generator(seed=None, rng=None, *, name="seed"):
     if seed < 0:
         raise ValueError(f"{name}: expected a non-negative int, got {seed}")
     return np.random.default_rng(int(seed))
+
+
+def permutation_batches(m, batch_size, seed=None, drop_last=False):
+    """One epoch's mini-batches: a random permutation of ``0 .. m-1`` cut into chunks of ``batch_size``.
+
+    Every index lands in exactly one batch and the last batch may be smaller, unless ``drop_last`` drops
+    it. The one convention behind :func:`genbound.train`, :meth:`genbound.data.Dataset.batch_indices` and
+    the per-batch landscapes. A Generator passed as ``seed`` is advanced (a fresh order each call).
+
+    Returns
+    -------
+    list of ndarray of int64
+    """
+    order = as_generator(seed).permutation(m)
+    stop = m - m % batch_size if drop_last else m
+    return [order[i:i + batch_size] for i in range(0, stop, batch_size)]

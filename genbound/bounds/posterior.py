@@ -66,7 +66,7 @@ def _check_flat(v, n, name):
 
 def _check_xy(model, x, y):
     """Inputs and labels validated by the model (shape, dtype, label range)."""
-    return model._check_xy(x, y)
+    return model.check_xy(x, y)
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -54,7 +54,7 @@ class Objective:
 
     def __init__(self, model, x, y, batch_size=1024):
         self.model = check_model(model)
-        self.x, self.y = model._check_xy(x, y)
+        self.x, self.y = model.check_xy(x, y)
         self.m = self.x.shape[0]
         self.batch_size = check_int(batch_size, "batch_size", 1)
         self.slices = [slice(i, min(i + self.batch_size, self.m)) for i in range(0, self.m, self.batch_size)]

@@ -70,7 +70,7 @@ def gradient_diversity(model, data):
     ingredient for scalable distributed learning", AISTATS 2018.
     """
     check_model(model)
-    x, y = model._check_xy(*train_xy(data))
+    x, y = model.check_xy(*train_xy(data))
     total, sq = _per_sample_grads(model, x, y)
     denom = float(total @ total)
     return sq / denom if denom > 0 else float("inf")
@@ -149,7 +149,7 @@ def batch_landscape(model, data, batch_size=64, seed=0, hessian=False, *, rng=No
     landscape). D. Yin et al., AISTATS 2018 (gradient diversity).
     """
     check_model(model)
-    x, y = model._check_xy(*train_xy(data))
+    x, y = model.check_xy(*train_xy(data))
     m = x.shape[0]
     batch_size = check_int(batch_size, "batch_size", 1)
     if batches is None:

@@ -105,7 +105,7 @@ def _sample_losses(model, x, y, eval_batch_size):
     losses = np.empty(x.shape[0])
     wrong = np.empty(x.shape[0], dtype=bool)
     for s in range(0, x.shape[0], eval_batch_size):
-        logits = model._forward(x[s:s + eval_batch_size])[0]
+        logits = model.forward_with_caches(x[s:s + eval_batch_size])[0]
         yb = y[s:s + eval_batch_size]
         logp = log_softmax(logits)
         losses[s:s + eval_batch_size] = -logp[np.arange(yb.size), yb]
@@ -116,12 +116,12 @@ def _sample_losses(model, x, y, eval_batch_size):
 class _Evaluator:
     def __init__(self, model, data, per_batch, batch_size, seed, eval_batch_size, test=False):
         self.model = model
-        self.x, self.y = model._check_xy(*train_xy(data))
+        self.x, self.y = model.check_xy(*train_xy(data))
         self.eval_batch_size = check_int(eval_batch_size, "eval_batch_size", 1)
         self.partition = batch_partition(data, batch_size, seed=seed) if per_batch else None
         self.test = None
         if test and hasattr(data, "x_test") and len(data.y_test):
-            self.test = model._check_xy(data.x_test, data.y_test)
+            self.test = model.check_xy(data.x_test, data.y_test)
 
     def __call__(self):
         losses, wrong = _sample_losses(self.model, self.x, self.y, self.eval_batch_size)

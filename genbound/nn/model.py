@@ -127,8 +127,37 @@ class Sequential:
         """Parameter names of layer ``i`` in ``params``."""
         return [f"{i}.{name}" for name in self.layers[i].param_shapes()]
 
+    def param_slices(self):
+        """Where each parameter lives in the flat vector: a dict name -> ``slice`` in the order of ``params``.
+
+        ``model.get_flat()[model.param_slices()["0.p"]]`` is ``model.params["0.p"].ravel()``.
+        """
+        return dict(self._slices)
+
+    def layer_slices(self):
+        """Where each layer's parameters live in the flat vector: a dict layer index -> ``slice``.
+
+        Only layers with parameters appear; each layer's parameters are contiguous in the flat vector.
+        """
+        out = {}
+        for key, sl in self._slices.items():
+            i = int(key.split(".", 1)[0])
+            start = out[i].start if i in out else sl.start
+            out[i] = slice(start, sl.stop)
+        return out
+
     # -- validation ---------------------------------------------------------------------------------------
-    def _check_x(self, x):
+    def check_x(self, x):
+        """``x`` as a C-contiguous array of the model's dtype with a valid batch shape, else a ValueError.
+
+        Parameters
+        ----------
+        x : array_like (n, C, H, W)
+
+        Returns
+        -------
+        ndarray
+        """
         x = as_float_array(x, "x", dtype=self.dtype)
         if self.input_shape is not None:
             if x.ndim != len(self.input_shape) + 1 or x.shape[1:] != self.input_shape:
@@ -139,8 +168,15 @@ class Sequential:
             raise ValueError("x: expected at least one input, got an empty batch")
         return x
 
-    def _check_xy(self, x, y):
-        x = self._check_x(x)
+    def check_xy(self, x, y):
+        """``(x, y)`` checked for this model: inputs as by :meth:`check_x`, labels int64 in [0, classes).
+
+        Returns
+        -------
+        x : ndarray
+        y : ndarray of int64
+        """
+        x = self.check_x(x)
         classes = self.classes if self.classes is not None else self._infer_classes(x)
         return x, check_labels(y, x.shape[0], classes)
 
@@ -151,7 +187,17 @@ class Sequential:
         return shape[0]
 
     # -- computation --------------------------------------------------------------------------------------
-    def _forward(self, x):
+    def forward_with_caches(self, x):
+        """Logits and every layer's cache for an already checked batch (see :meth:`check_x`).
+
+        The forward pass without the loss: what :meth:`loss_and_grad` runs before backpropagation, for
+        analyses that evaluate many chunks of data already validated once.
+
+        Returns
+        -------
+        logits : ndarray (n, classes)
+        caches : list, one entry per layer
+        """
         caches = []
         for layer in self.layers:
             x, cache = layer.forward(x)
@@ -163,7 +209,7 @@ class Sequential:
     @_serial_blas
     def forward(self, x):
         """Logits (n, classes) for inputs x (n, C, H, W)."""
-        return self._forward(self._check_x(x))[0]
+        return self.forward_with_caches(self.check_x(x))[0]
 
     def predict(self, x):
         """Predicted classes (argmax of the logits)."""
@@ -172,24 +218,24 @@ class Sequential:
     @_serial_blas
     def loss(self, x, y):
         """Mean softmax cross-entropy on (x, y)."""
-        x, y = self._check_xy(x, y)
-        return softmax_cross_entropy(self._forward(x)[0], y)[0]
+        x, y = self.check_xy(x, y)
+        return softmax_cross_entropy(self.forward_with_caches(x)[0], y)[0]
 
     @_serial_blas
     def error(self, x, y):
         """0-1 error in [0, 1]: the fraction of misclassified inputs."""
-        x, y = self._check_xy(x, y)
-        return float(np.mean(self._forward(x)[0].argmax(axis=1) != y))
+        x, y = self.check_xy(x, y)
+        return float(np.mean(self.forward_with_caches(x)[0].argmax(axis=1) != y))
 
     @_serial_blas
     def evaluate(self, x, y, batch_size=1024):
         """(mean loss, 0-1 error) on (x, y), computed in batches of ``batch_size``."""
-        x, y = self._check_xy(x, y)
+        x, y = self.check_xy(x, y)
         batch_size = check_int(batch_size, "batch_size", 1)
         total_loss, wrong = 0.0, 0
         for start in range(0, x.shape[0], batch_size):
             xb, yb = x[start:start + batch_size], y[start:start + batch_size]
-            logits = self._forward(xb)[0]
+            logits = self.forward_with_caches(xb)[0]
             total_loss += softmax_cross_entropy(logits, yb)[0] * xb.shape[0]
             wrong += int(np.sum(logits.argmax(axis=1) != yb))
         return total_loss / x.shape[0], wrong / x.shape[0]
@@ -225,8 +271,8 @@ class Sequential:
         grads : dict name -> array with the keys and shapes of ``params`` (or one vector if ``flat``)
         G : dict layer index -> array (O, C, kh, kw), only with ``weight_grads``
         """
-        x, y = self._check_xy(x, y)
-        logits, caches = self._forward(x)
+        x, y = self.check_xy(x, y)
+        logits, caches = self.forward_with_caches(x)
         loss, dlogits, _ = softmax_cross_entropy(logits, y)
         if weight_grads:
             grads, wgrads = self._backward(dlogits, caches, weight_grads=True)
@@ -258,7 +304,7 @@ class Sequential:
         -------
         ndarray (n_params,)
         """
-        x, y = self._check_xy(x, y)
+        x, y = self.check_xy(x, y)
         tparams_all = self.unflatten(v, "v")
         if not np.all(np.isfinite(self._flat)):
             raise ValueError("model parameters: expected finite values, got NaN or inf")

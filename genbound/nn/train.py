@@ -67,7 +67,7 @@ def train(model, data, epochs=30, batch_size=64, optimizer=None, seed=0, eval_ev
     step_callback : callable(model, step, grads, weight_grads) -> None, optional
         Called before every optimizer step with the batch gradients; ``weight_grads`` (layer index -> dL/dW)
         is computed when the callable has ``needs_weight_grads = True`` (else None). For instance
-        :class:`genbound.factor.DepartureRecorder` records w'' - w' of every CP layer at every step.
+        :class:`genbound.experiments.DepartureRecorder` records w'' - w' of every CP layer at every step.
 
     Returns
     -------
@@ -83,7 +83,7 @@ def train(model, data, epochs=30, batch_size=64, optimizer=None, seed=0, eval_ev
     if not hasattr(optimizer, "step"):
         raise TypeError(f"optimizer: expected an optimizer such as genbound.nn.SGD, got {type(optimizer).__name__}")
     rng = as_generator(seed)
-    x_train = model._check_x(data.x_train)
+    x_train = model.check_x(data.x_train)
     y_train = np.asarray(data.y_train)
     m = x_train.shape[0]
     history, step, start_epoch = [], 0, 0

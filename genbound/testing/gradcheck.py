@@ -110,7 +110,7 @@ def activation_margin(model, x):
     from genbound.nn.layers import MaxPool2d, ReLU
 
     margin = np.inf
-    acts = model._check_x(x)
+    acts = model.check_x(x)
     for layer in model.layers:
         scale = float(np.max(np.abs(acts))) or 1.0
         if isinstance(layer, ReLU):

@@ -34,7 +34,7 @@ def batch(model, n, seed):
 
 def pattern(model, x):
     """ReLU masks and max-pool argmaxes of a forward pass."""
-    out, acts = [], model._check_x(x)
+    out, acts = [], model.check_x(x)
     for layer in model.layers:
         acts, cache = layer.forward(acts)
         if isinstance(layer, ReLU):

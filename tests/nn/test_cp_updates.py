@@ -92,7 +92,7 @@ def test_departure_recorder_matches_the_actual_weight_moves():
     data = gb.data.load_digits(seed=0).subset(np.arange(128))
     model = gb.nn.reference_cnn("digits", rank=1, seed=0)
     start = model.copy()
-    rec = gb.factor.DepartureRecorder(lr=0.1)
+    rec = gb.experiments.DepartureRecorder(lr=0.1)
     gb.train(model, data, epochs=1, batch_size=64, optimizer=gb.nn.SGD(lr=0.1), seed=0, progress=False,
              step_callback=rec)
     table = rec.table()
