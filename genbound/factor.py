@@ -50,7 +50,6 @@ __all__ = [
     "factor_step",
     "weight_step",
     "eq2_step",
-    "sgd_direction",
     "departure",
     "departure_table",
     "Departure",
@@ -328,7 +327,7 @@ def delta(*args, lr=None):
     :math:`B_{m+1} = A_m \otimes g + B_m \otimes (f - \alpha g)`, which never divides by
     :math:`\alpha`, so it stays accurate as :math:`\alpha \to 0` (and ``lr = 0`` gives the first-order
     term). Any step direction may stand in for the gradients (momentum, weight decay: see
-    :func:`sgd_direction`); the identity is algebraic.
+    :func:`genbound.nn.sgd_direction`); the identity is algebraic.
 
     Parameters
     ----------
@@ -416,56 +415,6 @@ def eq2_step(W, G, Delta, lr):
     _, D = _check_weight_pair(W, Delta, names=("W", "Delta"))
     w1 = W - lr * G
     return w1 - lr * (D - G)
-
-
-def sgd_direction(grad, param, buf=None, momentum=0.0, weight_decay=0.0, dampening=0.0, nesterov=False):
-    r"""Step direction of SGD with momentum and weight decay, in PyTorch's convention.
-
-    .. math::
-
-        d = g + \lambda\, \theta, \qquad b \leftarrow \mu b + (1 - \tau) d
-        \ (b \leftarrow d \text{ on the first step}), \qquad
-        \text{direction} = b \ (\text{or } d + \mu b \text{ with Nesterov}),
-
-    and the update is :math:`\theta \leftarrow \theta - \alpha\,\text{direction}`.
-
-    Because :func:`delta` is an algebraic identity in the step directions, the exact weight move of a
-    factored SGD step with momentum and weight decay is ``-lr * delta(p, q, t, dp, dq, dt, lr)`` with the
-    directions returned here for each factor.
-
-    Parameters
-    ----------
-    grad, param : ndarray
-        Gradient and current value of one parameter array (same shape).
-    buf : ndarray or None
-        Momentum buffer from the previous step (None on the first step).
-    momentum, weight_decay, dampening : float
-        :math:`\mu`, :math:`\lambda`, :math:`\tau` (all >= 0).
-    nesterov : bool
-        Nesterov momentum (requires momentum > 0 and dampening 0, as in PyTorch).
-
-    Returns
-    -------
-    direction : ndarray
-    buf : ndarray or None
-        The new momentum buffer (None when ``momentum == 0``).
-    """
-    momentum = check_positive(momentum, "momentum", allow_zero=True)
-    weight_decay = check_positive(weight_decay, "weight_decay", allow_zero=True)
-    dampening = check_positive(dampening, "dampening", allow_zero=True)
-    if nesterov and (momentum <= 0 or dampening != 0):
-        raise ValueError("nesterov: requires momentum > 0 and dampening == 0")
-    g, theta = _check_weight_pair(param, grad, names=("param", "grad"))[::-1]
-    d = g + weight_decay * theta if weight_decay else g.copy()
-    if momentum == 0:
-        return d, None
-    if buf is None:
-        new_buf = d.copy()
-    else:
-        _, b = _check_weight_pair(theta, buf, names=("param", "buf"))
-        new_buf = momentum * b + (1.0 - dampening) * d
-    direction = d + momentum * new_buf if nesterov else new_buf.copy()
-    return direction, new_buf
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from genbound import factor as F
 from genbound.factor import DegeneracyWarning
+from genbound.nn import sgd_direction
 
 SETTINGS = settings(max_examples=40, deadline=None)
 
@@ -292,7 +293,7 @@ def test_sgd_direction_gives_the_exact_weight_move(mu, wd, damp, nesterov):
         grads = F.factor_grads(G, fs)
         dirs = []
         for n in range(3):
-            d, bufs[n] = F.sgd_direction(grads[n], fs[n], bufs[n], momentum=mu, weight_decay=wd,
+            d, bufs[n] = sgd_direction(grads[n], fs[n], bufs[n], momentum=mu, weight_decay=wd,
                                          dampening=damp, nesterov=nesterov)
             dirs.append(d)
         W = F.reconstruct(fs)
@@ -310,11 +311,11 @@ def test_sgd_direction_gives_the_exact_weight_move(mu, wd, damp, nesterov):
 def test_sgd_direction_validation():
     g = np.ones((2, 2))
     with pytest.raises(ValueError, match="momentum: expected a number >= 0"):
-        F.sgd_direction(g, g, momentum=-0.1)
+        sgd_direction(g, g, momentum=-0.1)
     with pytest.raises(ValueError, match="nesterov"):
-        F.sgd_direction(g, g, momentum=0.0, nesterov=True)
+        sgd_direction(g, g, momentum=0.0, nesterov=True)
     with pytest.raises(ValueError, match="grad: expected shape"):
-        F.sgd_direction(np.ones(3), g)
+        sgd_direction(np.ones(3), g)
 
 
 # ----------------------------------------------------------------------------------------------------

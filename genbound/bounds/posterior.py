@@ -166,27 +166,8 @@ def init_scales(model):
     numpy.ndarray (n_params,)
         In the order of ``model.get_flat()``.
     """
-    from genbound.nn.layers import Conv2d, CPConv2d, Dense
-
     _check_model(model)
-    parts = {}
-    for i, layer in enumerate(model.layers):
-        shapes = layer.param_shapes()
-        if isinstance(layer, Conv2d):
-            s = math.sqrt(2.0 / (layer.in_channels * layer.kernel_size ** 2))
-            stds = {"weight": s, "bias": s}
-        elif isinstance(layer, CPConv2d):
-            c, k, r = layer.in_channels, layer.kernel_size, layer.rank
-            stds = {"p": math.sqrt(2.0 / (c * r)), "q": math.sqrt(1.0 / k), "t": math.sqrt(1.0 / k),
-                    "bias": math.sqrt(2.0 / (c * k * k))}
-        elif isinstance(layer, Dense):
-            s = math.sqrt(1.0 / layer.in_features)
-            stds = {"weight": s, "bias": s}
-        else:
-            stds = {}
-        for name, shape in shapes.items():
-            parts[f"{i}.{name}"] = np.full(shape, stds.get(name, 1.0))
-    return model.flatten(parts, name="scales").astype(np.float64)
+    return model.param_scales()
 
 
 # ----------------------------------------------------------------------------------------------------

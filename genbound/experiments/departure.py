@@ -11,7 +11,7 @@ class DepartureRecorder:
     Pass it as ``step_callback`` to :func:`genbound.train`; it receives the weight-space gradient G of each
     CP layer (``needs_weight_grads``) and stores :func:`genbound.factor.departure` ``(p, q, t, G, lr)`` as norms. The split
     describes plain factor-space SGD steps with learning rate ``lr`` (no momentum or weight decay: with those,
-    pass the step direction instead, see :func:`genbound.factor.sgd_direction`).
+    pass the step direction instead, see :func:`genbound.nn.sgd_direction`).
 
     Parameters
     ----------

@@ -480,10 +480,6 @@ class BatchComparison:
     weights: dict
 
 
-class _Stop(Exception):
-    pass
-
-
 def sgd_vs_gd_batch_losses(model, data, batch_size=64, sgd_lr=0.05, sgd_epochs=30, gd_lr=None, gd_max_epochs=None,
                            seed=0, *, match_loss=True, hessian=True, per_sample=True, eig_tol=1e-3,
                            eig_maxiter=150):
@@ -547,15 +543,11 @@ def sgd_vs_gd_batch_losses(model, data, batch_size=64, sgd_lr=0.05, sgd_epochs=3
 
         def gd_callback(mdl, row, rows=rows):
             rows.append(dict(row))
-            if match_loss and row["epoch"] > 0 and row["train_loss"] <= target:
-                raise _Stop
+            return match_loss and row["epoch"] > 0 and row["train_loss"] <= target
 
         t0 = time.perf_counter()
-        try:
-            train(gd_model, data, epochs=gd_max_epochs, batch_size=batch_size, optimizer=GD(lr=lr), seed=seed,
-                  progress=False, callback=gd_callback)
-        except _Stop:
-            pass
+        train(gd_model, data, epochs=gd_max_epochs, batch_size=batch_size, optimizer=GD(lr=lr), seed=seed,
+              progress=False, callback=gd_callback)
         histories[name] = pd.DataFrame(rows, columns=list(histories["SGD"].columns))
         runs.append((name, gd_model, lr, time.perf_counter() - t0))
 

@@ -4,10 +4,10 @@ from genbound.nn.layers import (AvgPool2d, Conv2d, CPConv2d, Dense, Flatten, Glo
 from genbound.nn.loss import log_softmax, softmax_cross_entropy
 from genbound.nn.model import Sequential
 from genbound.nn.objective import Objective, restored, training_pair
-from genbound.nn.optim import GD, SGD
+from genbound.nn.optim import GD, SGD, Adam, sgd_direction
 from genbound.nn.reference import REFERENCE_NETWORKS, reference_cnn
 from genbound.nn.train import train
 
 __all__ = ["AvgPool2d", "Conv2d", "CPConv2d", "Dense", "Flatten", "GlobalAvgPool", "Layer", "MaxPool2d", "ReLU",
-           "Sequential", "SGD", "GD", "reference_cnn", "REFERENCE_NETWORKS", "train", "softmax_cross_entropy",
+           "Sequential", "SGD", "GD", "Adam", "sgd_direction", "reference_cnn", "REFERENCE_NETWORKS", "train", "softmax_cross_entropy",
            "log_softmax", "Objective", "restored", "training_pair"]

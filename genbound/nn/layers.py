@@ -199,6 +199,14 @@ class Layer:
         """Ordered mapping of parameter name -> shape."""
         return {}
 
+    def param_scales(self):
+        """The natural scale of each parameter: the standard deviation its initializer draws it with.
+
+        Biases, initialized at zero, get the scale of their layer's (reconstructed) weights. The one source
+        of these numbers: :meth:`init_params` draws with them and PAC-Bayes priors scale by them.
+        """
+        return {}
+
     def init_params(self, rng, dtype):
         """Fresh parameter values (a dict of arrays) drawn with ``rng``."""
         return {}
@@ -302,9 +310,13 @@ class Conv2d(_ConvBase):
         k = self.kernel_size
         return {"weight": (self.out_channels, self.in_channels, k, k), "bias": (self.out_channels,)}
 
+    def param_scales(self):
+        """He initialization: std sqrt(2 / (C kh kw)) for the weight (and, as its scale, the bias)."""
+        s = float(np.sqrt(2.0 / (self.in_channels * self.kernel_size**2)))
+        return {"weight": s, "bias": s}
+
     def init_params(self, rng, dtype):
-        fan_in = self.in_channels * self.kernel_size**2
-        w = rng.normal(0.0, np.sqrt(2.0 / fan_in), self.param_shapes()["weight"])
+        w = rng.normal(0.0, self.param_scales()["weight"], self.param_shapes()["weight"])
         return {"weight": w.astype(dtype), "bias": np.zeros(self.out_channels, dtype)}
 
     @property
@@ -408,14 +420,20 @@ class CPConv2d(_ConvBase):
     def init_params(self, rng, dtype):
         """He-style init of the reconstructed filter: Var W = 2 / (C kh kw) with Var p = 2/(C R),
         Var q = 1/kh, Var t = 1/kw."""
-        shapes = self.param_shapes()
-        c, k, r = self.in_channels, self.kernel_size, self.rank
+        shapes, scales = self.param_shapes(), self.param_scales()
         return {
-            "p": rng.normal(0.0, np.sqrt(2.0 / (c * r)), shapes["p"]).astype(dtype),
-            "q": rng.normal(0.0, np.sqrt(1.0 / k), shapes["q"]).astype(dtype),
-            "t": rng.normal(0.0, np.sqrt(1.0 / k), shapes["t"]).astype(dtype),
+            "p": rng.normal(0.0, scales["p"], shapes["p"]).astype(dtype),
+            "q": rng.normal(0.0, scales["q"], shapes["q"]).astype(dtype),
+            "t": rng.normal(0.0, scales["t"], shapes["t"]).astype(dtype),
             "bias": np.zeros(self.out_channels, dtype),
         }
+
+    def param_scales(self):
+        """Init stds sqrt(2/(C R)) (p), sqrt(1/kh) (q), sqrt(1/kw) (t); the bias gets the reconstructed
+        filter's sqrt(2/(C kh kw))."""
+        c, k, r = self.in_channels, self.kernel_size, self.rank
+        return {"p": float(np.sqrt(2.0 / (c * r))), "q": float(np.sqrt(1.0 / k)), "t": float(np.sqrt(1.0 / k)),
+                "bias": float(np.sqrt(2.0 / (c * k * k)))}
 
     def full_weight(self):
         """The reconstructed weight W (O, C, kh, kw)."""
@@ -534,8 +552,13 @@ class Dense(Layer):
     def param_shapes(self):
         return {"weight": (self.out_features, self.in_features), "bias": (self.out_features,)}
 
+    def param_scales(self):
+        """Init std sqrt(1 / n_in) for the weight (and, as its scale, the bias)."""
+        s = float(np.sqrt(1.0 / self.in_features))
+        return {"weight": s, "bias": s}
+
     def init_params(self, rng, dtype):
-        w = rng.normal(0.0, np.sqrt(1.0 / self.in_features), (self.out_features, self.in_features))
+        w = rng.normal(0.0, self.param_scales()["weight"], (self.out_features, self.in_features))
         return {"weight": w.astype(dtype), "bias": np.zeros(self.out_features, dtype)}
 
     def output_shape(self, in_shape):

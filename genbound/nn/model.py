@@ -127,6 +127,16 @@ class Sequential:
         """Parameter names of layer ``i`` in ``params``."""
         return [f"{i}.{name}" for name in self.layers[i].param_shapes()]
 
+    def param_scales(self):
+        """Every parameter's natural scale (its layer's :meth:`~genbound.nn.Layer.param_scales`) as one
+        float64 vector in the order of :meth:`get_flat`; parameters of layers without scales get 1."""
+        parts = {}
+        for i, layer in enumerate(self.layers):
+            scales = layer.param_scales()
+            for name, shape in layer.param_shapes().items():
+                parts[f"{i}.{name}"] = np.full(shape, scales.get(name, 1.0))
+        return self.flatten(parts, name="scales").astype(np.float64)
+
     def param_slices(self):
         """Where each parameter lives in the flat vector: a dict name -> ``slice`` in the order of ``params``.
 

@@ -1,9 +1,67 @@
-"""Optimizers: SGD with momentum and weight decay, and full-batch gradient descent."""
+"""Optimizers: SGD with momentum and weight decay, full-batch gradient descent, and Adam."""
 from __future__ import annotations
 
 import numpy as np
 
-from genbound._checks import check_int, check_positive
+from genbound._checks import as_float_array, check_int, check_positive
+
+
+def _same_shape(a, ref, name):
+    arr = as_float_array(a, name, dtype=ref.dtype)
+    if arr.shape != ref.shape:
+        raise ValueError(f"{name}: expected shape {ref.shape} (that of param), got {arr.shape}")
+    return arr
+
+
+def sgd_direction(grad, param, buf=None, momentum=0.0, weight_decay=0.0, dampening=0.0, nesterov=False):
+    r"""Step direction of SGD with momentum and weight decay, in PyTorch's convention.
+
+    .. math::
+
+        d = g + \lambda\, \theta, \qquad b \leftarrow \mu b + (1 - \tau) d
+        \ (b \leftarrow d \text{ on the first step}), \qquad
+        \text{direction} = b \ (\text{or } d + \mu b \text{ with Nesterov}),
+
+    and the update is :math:`\theta \leftarrow \theta - \alpha\,\text{direction}`.
+
+    Because :func:`genbound.factor.delta` is an algebraic identity in the step directions, the exact weight move of a
+    factored SGD step with momentum and weight decay is ``-lr * delta(p, q, t, dp, dq, dt, lr)`` with the
+    directions returned here for each factor.
+
+    Parameters
+    ----------
+    grad, param : ndarray
+        Gradient and current value of one parameter array (same shape).
+    buf : ndarray or None
+        Momentum buffer from the previous step (None on the first step).
+    momentum, weight_decay, dampening : float
+        :math:`\mu`, :math:`\lambda`, :math:`\tau` (all >= 0).
+    nesterov : bool
+        Nesterov momentum (requires momentum > 0 and dampening 0, as in PyTorch).
+
+    Returns
+    -------
+    direction : ndarray
+    buf : ndarray or None
+        The new momentum buffer (None when ``momentum == 0``).
+    """
+    momentum = check_positive(momentum, "momentum", allow_zero=True)
+    weight_decay = check_positive(weight_decay, "weight_decay", allow_zero=True)
+    dampening = check_positive(dampening, "dampening", allow_zero=True)
+    if nesterov and (momentum <= 0 or dampening != 0):
+        raise ValueError("nesterov: requires momentum > 0 and dampening == 0")
+    theta = as_float_array(param, "param", dtype=np.result_type(np.asarray(param).dtype, np.float32))
+    g = _same_shape(grad, theta, "grad")
+    d = g + weight_decay * theta if weight_decay else g.copy()
+    if momentum == 0:
+        return d, None
+    if buf is None:
+        new_buf = d.copy()
+    else:
+        new_buf = momentum * _same_shape(buf, theta, "buf") + (1.0 - dampening) * d
+    direction = d + momentum * new_buf if nesterov else new_buf.copy()
+    return direction, new_buf
+
 
 
 class SGD:
@@ -43,13 +101,10 @@ class SGD:
         self._buffers = {}
 
     def direction(self, name, grad, param):
-        """The step direction for one parameter (updates the momentum buffer)."""
-        d = grad + self.weight_decay * param if self.weight_decay else grad
-        if self.momentum:
-            buf = self._buffers.get(name)
-            buf = d.copy() if buf is None else self.momentum * buf + d
+        """The step direction for one parameter (updates its momentum buffer): :func:`sgd_direction`."""
+        d, buf = sgd_direction(grad, param, self._buffers.get(name), self.momentum, self.weight_decay)
+        if buf is not None:
             self._buffers[name] = buf
-            d = buf
         return d
 
     def projected_layers(self, model):
@@ -103,3 +158,83 @@ class GD(SGD):
 
     def __repr__(self):
         return f"GD(lr={self.lr}, weight_decay={self.weight_decay})"
+
+
+class Adam:
+    r"""Adam (Kingma & Ba 2015), bias-corrected and deterministic.
+
+    .. math::
+
+        m \leftarrow \beta_1 m + (1-\beta_1) g, \quad v \leftarrow \beta_2 v + (1-\beta_2) g^2, \quad
+        \theta \leftarrow \theta - \alpha \frac{m / (1-\beta_1^t)}{\sqrt{v / (1-\beta_2^t)} + \epsilon}
+
+    Used two ways: as a model optimizer (``step(model, grads)``, like :class:`SGD`; CP layers train in factor
+    space), or on a list of arrays (``update(params, grads)``), e.g. the mean and scale of a PAC-Bayes
+    posterior. One instance keeps one set of moments: use it one way only.
+
+    Parameters
+    ----------
+    lr : float > 0 or sequence of floats
+        The step size alpha; with ``update``, one per array is allowed.
+    beta1, beta2 : float in [0, 1)
+    eps : float > 0
+
+    References
+    ----------
+    Kingma & Ba, "Adam: a method for stochastic optimization", ICLR 2015.
+    """
+
+    full_batch = False
+
+    def __init__(self, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
+        if np.ndim(lr) == 0:
+            self.lr = check_positive(lr, "lr")
+        else:
+            self.lr = [check_positive(v, "lr") for v in lr]
+        for name, value in (("beta1", beta1), ("beta2", beta2)):
+            value = check_positive(value, name, allow_zero=True)
+            if value >= 1:
+                raise ValueError(f"{name}: expected a number in [0, 1), got {value}")
+        self.beta1, self.beta2 = float(beta1), float(beta2)
+        self.eps = check_positive(eps, "eps")
+        self.reset()
+
+    def reset(self):
+        """Forget the moments and the step count."""
+        self.m = None
+        self.v = None
+        self.t = 0
+
+    def update(self, params, grads):
+        """One Adam step on a list of arrays, in place."""
+        params, grads = list(params), list(grads)
+        if len(params) != len(grads):
+            raise ValueError(f"grads: expected {len(params)} arrays (one per param), got {len(grads)}")
+        lrs = self.lr if isinstance(self.lr, list) else [self.lr] * len(params)
+        if len(lrs) != len(params):
+            raise ValueError(f"lr: expected {len(params)} step sizes (one per param), got {len(lrs)}")
+        if self.m is None:
+            self.m = [np.zeros_like(p) for p in params]
+            self.v = [np.zeros_like(p) for p in params]
+        self.t += 1
+        c1, c2 = 1.0 - self.beta1 ** self.t, 1.0 - self.beta2 ** self.t
+        for p, g, m, v, lr in zip(params, grads, self.m, self.v, lrs):
+            m *= self.beta1
+            m += (1.0 - self.beta1) * g
+            v *= self.beta2
+            v += (1.0 - self.beta2) * g * g
+            p -= lr * (m / c1) / (np.sqrt(v / c2) + self.eps)
+
+    def projected_layers(self, model):
+        """Adam trains every layer in its own parameters (no CP projection)."""
+        return []
+
+    def step(self, model, grads, weight_grads=None):
+        """Update ``model.params`` in place with ``grads`` (a dict with the keys of ``params``)."""
+        if isinstance(self.lr, list):
+            raise ValueError("lr: a model optimizer takes one step size, got a list")
+        names = list(model.params)
+        self.update([model.params[k] for k in names], [np.asarray(grads[k]) for k in names])
+
+    def __repr__(self):
+        return f"Adam(lr={self.lr}, beta1={self.beta1}, beta2={self.beta2}, eps={self.eps})"

@@ -58,15 +58,18 @@ def train(model, data, epochs=30, batch_size=64, optimizer=None, seed=0, eval_ev
         Also evaluate every ``eval_every`` steps (rows with fractional epochs).
     progress : bool
         Show a tqdm progress bar.
-    callback : callable(model, row) -> None, optional
-        Called after each evaluation with the history row (a dict).
+    callback : callable(model, row) -> bool or None, optional
+        Called after each evaluation with the history row (a dict). Returning a true value stops training there
+        (the returned history ends with that row; a checkpoint, if any, holds the state at that row when the
+        row ends an epoch). This is the one way to stop training early, e.g. once a target loss is reached.
     checkpoint : str or path, optional
         File where model, optimizer, random state and history are written atomically after every epoch; if
         it exists, training resumes from it (the result is the same as an uninterrupted run).
     eval_batch_size : int
     step_callback : callable(model, step, grads, weight_grads) -> None, optional
         Called before every optimizer step with the batch gradients; ``weight_grads`` (layer index -> dL/dW)
-        is computed when the callable has ``needs_weight_grads = True`` (else None). For instance
+        is computed when the callable has ``needs_weight_grads = True`` (else None). Its return value is
+        ignored (stop through ``callback``). For instance
         :class:`genbound.experiments.DepartureRecorder` records w'' - w' of every CP layer at every step.
 
     Returns
@@ -104,12 +107,10 @@ def train(model, data, epochs=30, batch_size=64, optimizer=None, seed=0, eval_ev
         row = dict(epoch=epoch, step=step, train_loss=tr_loss, train_error=tr_err, test_loss=te_loss,
                    test_error=te_err, gap=te_err - tr_err)
         history.append(row)
-        if callback is not None:
-            callback(model, row)
-        return row
+        return callback is not None and bool(callback(model, row))
 
-    if not history:
-        evaluate(0)
+    if not history and evaluate(0):
+        return pd.DataFrame(history, columns=HISTORY_COLUMNS)
     full = getattr(optimizer, "full_batch", False)
     needs_g = bool(getattr(optimizer, "projected_layers", lambda _: [])(model))
     needs_g = needs_g or bool(getattr(step_callback, "needs_weight_grads", False))
@@ -135,14 +136,18 @@ def train(model, data, epochs=30, batch_size=64, optimizer=None, seed=0, eval_ev
                 if bar is not None:
                     bar.update(1)
                 if eval_every is not None and step % eval_every == 0 and b < len(batches) - 1:
-                    evaluate(epoch + (b + 1) / len(batches))
-            row = evaluate(epoch + 1)
+                    if evaluate(epoch + (b + 1) / len(batches)):
+                        return pd.DataFrame(history, columns=HISTORY_COLUMNS)
+            stop = evaluate(epoch + 1)
+            row = history[-1]
             if bar is not None:
                 bar.set_postfix(train_err=f"{row['train_error']:.3f}", test_err=f"{row['test_error']:.3f}")
             if checkpoint is not None:
                 _atomic_pickle(dict(flat=model.get_flat(), optimizer=dict(optimizer.__dict__),
                                     rng=rng.bit_generator.state, history=history, step=step, epoch=epoch + 1,
                                     n_params=model.n_params), checkpoint)
+            if stop:
+                break
     finally:
         if bar is not None:
             bar.close()

@@ -27,7 +27,7 @@ def test_factor_sgd_moves_filters_by_eq3(batch, rank, momentum, weight_decay):
         _, grads = model.loss_and_grad(x, y)
         bufs = {k: (None if v is None else v.copy()) for k, v in
                 ((k, opt._buffers.get(f"3.{k}")) for k in "pqt")}
-        dirs = [gb.factor.sgd_direction(grads[f"3.{k}"], f, bufs[k], momentum, weight_decay)[0]
+        dirs = [gb.nn.sgd_direction(grads[f"3.{k}"], f, bufs[k], momentum, weight_decay)[0]
                 for k, f in zip("pqt", (p, q, t))]
         opt.step(model, grads)
         d = gb.factor.delta(p, q, t, *dirs, lr=0.1)
