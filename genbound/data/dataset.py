@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import dataclasses
 import types
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from genbound._checks import as_float_array, check_dtype, check_int, check_probability
-from genbound._rng import as_generator
+from genbound._rng import as_generator, permutation_batches
 
 
 def _as_labels(y, name):
@@ -73,7 +73,7 @@ class Dataset:
         Number of classes. Default: the largest label over train and test, plus one. Give it explicitly
         when a class may be missing from the data (e.g. 10 for digits).
     info : mapping, optional
-        Free-form provenance (source, split indices, normalization statistics, randomization). Not
+        Free-form provenance (source, split indices, scaling and its statistics, randomization). Not
         validated; stored as a read-only mapping.
 
     Raises
@@ -177,12 +177,12 @@ class Dataset:
                 f"classes={self.classes}, dtype={self.dtype})")
 
     # ------------------------------------------------------------------ mini-batches
-    def batch_indices(self, batch_size, seed=None, rng=None, drop_last=False) -> list[np.ndarray]:
+    def batch_indices(self, batch_size, seed=None, drop_last=False) -> list[np.ndarray]:
         """Index arrays of the mini-batches of one epoch over the training set.
 
         The training indices ``0 .. m-1`` are shuffled by one random permutation and cut into consecutive
-        chunks of ``batch_size``. Without ``drop_last``, every index appears in exactly one batch and the
-        last batch may be smaller.
+        chunks of ``batch_size`` (:func:`genbound.train` draws its epochs the same way). Without
+        ``drop_last``, every index appears in exactly one batch and the last batch may be smaller.
 
         Parameters
         ----------
@@ -191,8 +191,6 @@ class Dataset:
         seed : int or numpy.random.Generator, optional
             Seed of the shuffle: the same int seed gives the same batches. A Generator is advanced, so
             passing the same Generator epoch after epoch gives a fresh order each epoch. Default 0.
-        rng : numpy.random.Generator, optional
-            Explicit Generator; takes precedence over ``seed``.
         drop_last : bool
             Drop the last batch when it is smaller than ``batch_size``.
 
@@ -201,24 +199,7 @@ class Dataset:
         list of numpy.ndarray of int64
         """
         batch_size = check_int(batch_size, "batch_size", minimum=1)
-        gen = as_generator(seed, rng, name="seed")
-        order = gen.permutation(self.m)
-        stop = self.m - self.m % batch_size if drop_last else self.m
-        return [order[i:i + batch_size] for i in range(0, stop, batch_size)]
-
-    def batches(self, batch_size, seed=None, rng=None, drop_last=False) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """Yield ``(x, y)`` mini-batches of one epoch over the training set in a shuffled order.
-
-        Parameters are those of :meth:`batch_indices`; each yielded pair holds copies
-        (``x_train[idx]``, ``y_train[idx]``).
-
-        Yields
-        ------
-        x : numpy.ndarray, shape (b, C, H, W)
-        y : numpy.ndarray of int64, shape (b,)
-        """
-        for idx in self.batch_indices(batch_size, seed=seed, rng=rng, drop_last=drop_last):
-            yield self.x_train[idx], self.y_train[idx]
+        return permutation_batches(self.m, batch_size, seed, drop_last=drop_last)
 
     # ------------------------------------------------------------------ derived datasets
     def astype(self, dtype) -> "Dataset":
@@ -252,7 +233,7 @@ class Dataset:
             info["test_subset"] = te
         return Dataset(self.x_train[tr], self.y_train[tr], x_test, y_test, classes=self.classes, info=info)
 
-    def split_train(self, fraction, seed=None, rng=None) -> tuple["Dataset", "Dataset"]:
+    def split_train(self, fraction, seed=None) -> tuple["Dataset", "Dataset"]:
         """Split the training set at random into two datasets sharing the same test set.
 
         Useful for data-dependent priors (fit a prior on one part, evaluate a bound on the other).
@@ -261,7 +242,8 @@ class Dataset:
         ----------
         fraction : float in (0, 1)
             Fraction of the training examples in the first part (rounded to an int, each part non-empty).
-        seed, rng : see :meth:`batch_indices`.
+        seed : int or numpy.random.Generator, optional
+            Seed of the split (see :meth:`batch_indices`).
 
         Returns
         -------
@@ -271,7 +253,7 @@ class Dataset:
         if self.m < 2:
             raise ValueError(f"split_train: expected at least 2 training examples, got m={self.m}")
         k = min(max(int(round(fraction * self.m)), 1), self.m - 1)
-        order = as_generator(seed, rng, name="seed").permutation(self.m)
+        order = as_generator(seed).permutation(self.m)
         return self.subset(np.sort(order[:k])), self.subset(np.sort(order[k:]))
 
     def class_counts(self, part="train") -> np.ndarray:

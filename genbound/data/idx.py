@@ -16,6 +16,7 @@ import numpy as np
 
 from genbound._checks import check_dtype
 from genbound.data.dataset import Dataset
+from genbound.data.scaling import check_scaling
 
 #: IDX element-type code -> big-endian numpy dtype.
 IDX_DTYPES = {
@@ -134,12 +135,12 @@ def write_idx(path, array, gzip=False) -> Path:
     return out
 
 
-def _images(path, name):
+def _images(path, name, unit=True):
     arr = read_idx(path)
     if arr.ndim != 3:
         raise ValueError(f"{name} ({os.fspath(path)}): expected a 3-d IDX array (n, rows, cols) of images, "
                          f"got shape {arr.shape}")
-    if arr.dtype == np.uint8:
+    if unit and arr.dtype == np.uint8:
         return arr.astype(np.float64) / 255.0
     return arr.astype(np.float64)
 
@@ -155,21 +156,23 @@ def _labels(path, name):
     return arr.astype(np.int64)
 
 
-def load_mnist_idx(train_images, train_labels, test_images, test_labels, normalize=True, *, classes=None,
+def load_mnist_idx(train_images, train_labels, test_images, test_labels, *, scaling="standardize", classes=None,
                    dtype=np.float64) -> Dataset:
     """Build a :class:`Dataset` from the four IDX files of MNIST (or a dataset in the same format).
 
-    Images are read as (n, rows, cols), given a channel axis (n, 1, rows, cols) and, for uint8 files,
-    scaled to [0, 1] by dividing by 255 (other dtypes are taken as they are). With ``normalize``, all
-    images are then standardized with the mean and standard deviation of *all training pixels* (one scalar
-    each; the test images use the training statistics). Labels become int64.
+    Images are read as (n, rows, cols) and given a channel axis (n, 1, rows, cols). With ``"fixed"`` or
+    ``"standardize"`` scaling, uint8 files are divided by 255 (values in [0, 1]; other dtypes are taken as
+    they are); ``"standardize"`` then standardizes all images with the mean and standard deviation of *all
+    training pixels* (one scalar each; the test images use the training statistics). ``"raw"`` keeps the
+    stored values. Labels become int64.
 
     Parameters
     ----------
     train_images, train_labels, test_images, test_labels : str or os.PathLike
         IDX files, raw or gzip-compressed (e.g. ``train-images-idx3-ubyte.gz``).
-    normalize : bool
-        Standardize with the training statistics (default True).
+    scaling : {"standardize", "fixed", "raw"}
+        See above and :mod:`genbound.data.scaling`. A bound evaluated on this training set should use
+        ``"fixed"`` (data-independent).
     classes : int, optional
         Number of classes; default the largest label plus one (10 for MNIST).
     dtype : {numpy.float64, numpy.float32}
@@ -178,8 +181,8 @@ def load_mnist_idx(train_images, train_labels, test_images, test_labels, normali
     Returns
     -------
     Dataset
-        ``info`` holds ``"source"`` (the four paths) and the statistics ``"mean"`` and ``"std"`` (``None``
-        without normalization).
+        ``info`` holds ``"source"`` (the four paths), ``"scaling"`` and the statistics ``"mean"`` and
+        ``"std"`` (``None`` without standardization).
 
     Raises
     ------
@@ -193,9 +196,10 @@ def load_mnist_idx(train_images, train_labels, test_images, test_labels, normali
     Proc. IEEE; LeCun, Cortes & Burges, "The MNIST database of handwritten digits".
     """
     dt = check_dtype(dtype)
+    scaling = check_scaling(scaling)
     parts = {}
     for part, img_path, lab_path in (("train", train_images, train_labels), ("test", test_images, test_labels)):
-        x = _images(img_path, f"{part}_images")
+        x = _images(img_path, f"{part}_images", unit=scaling != "raw")
         y = _labels(lab_path, f"{part}_labels")
         if x.shape[0] != y.shape[0]:
             raise ValueError(f"{part}_images ({os.fspath(img_path)}) holds {x.shape[0]} images but "
@@ -206,13 +210,13 @@ def load_mnist_idx(train_images, train_labels, test_images, test_labels, normali
         raise ValueError(f"test_images ({os.fspath(test_images)}): expected images of size "
                          f"{x_train.shape[2:]} as in train_images, got {x_test.shape[2:]}")
     mean = std = None
-    if normalize:
+    if scaling == "standardize":
         mean = float(x_train.mean())
         std = float(x_train.std())
         scale = std if std > 0 else 1.0
         x_train = (x_train - mean) / scale
         x_test = (x_test - mean) / scale
     info = {"source": tuple(os.fspath(p) for p in (train_images, train_labels, test_images, test_labels)),
-            "mean": mean, "std": std}
+            "scaling": scaling, "mean": mean, "std": std}
     return Dataset(x_train.astype(dt, copy=False), y_train, x_test.astype(dt, copy=False), y_test,
                    classes=classes, info=info)

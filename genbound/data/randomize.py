@@ -25,7 +25,7 @@ def _flat(x):
     return x.reshape(x.shape[0], int(np.prod(x.shape[1:])))
 
 
-def randomize(data, kind, fraction=1.0, seed=0, corrupt_test=False, *, rng=None) -> Dataset:
+def randomize(data, kind, fraction=1.0, seed=0, corrupt_test=False) -> Dataset:
     """Return a copy of ``data`` with labels or inputs randomized, as in the tests of Zhang et al. (2017).
 
     The input dataset is never modified. Unless said otherwise below, only the training part is
@@ -66,8 +66,6 @@ def randomize(data, kind, fraction=1.0, seed=0, corrupt_test=False, *, rng=None)
         Seed: the same seed gives the same result. Default 0.
     corrupt_test : bool
         Also corrupt the test part (default False; see ``"shuffled_pixels"`` for its exception).
-    rng : numpy.random.Generator, optional
-        Explicit Generator; takes precedence over ``seed``.
 
     Returns
     -------
@@ -98,7 +96,7 @@ def randomize(data, kind, fraction=1.0, seed=0, corrupt_test=False, *, rng=None)
         raise ValueError(f"fraction: only kind='partial_labels' takes a fraction below 1; kind={kind!r} "
                          f"corrupts every training example, got fraction={fraction}")
     corrupt_test = bool(corrupt_test)
-    gen = as_generator(seed, rng, name="seed")
+    gen = as_generator(seed)
     x_train, y_train, x_test, y_test = data.x_train, data.y_train, data.x_test, data.y_test
     info = dict(data.info, randomization={"kind": kind, "fraction": fraction, "corrupt_test": corrupt_test})
 

@@ -71,12 +71,12 @@ def test_same_seed_same_split_different_seed_different_split(digits):
     other = load_digits(seed=1)
     assert not np.array_equal(other.info["test_index"], digits.info["test_index"])
     assert other.m == 1437
-    from_rng = load_digits(rng=np.random.default_rng(0))
+    from_rng = load_digits(seed=np.random.default_rng(0))
     np.testing.assert_array_equal(from_rng.info["test_index"], digits.info["test_index"])
 
 
 def test_options():
-    d = load_digits(seed=3, test_fraction=0.5, standardize=False, dtype=np.float32)
+    d = load_digits(seed=3, test_fraction=0.5, scaling="raw", dtype=np.float32)
     assert d.m + d.n_test == 1797 and abs(d.n_test - 898.5) <= 0.5
     assert d.dtype == np.float32
     assert d.x_train.min() == 0 and d.x_train.max() == 16

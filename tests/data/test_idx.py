@@ -139,7 +139,7 @@ def fake_mnist(tmp_path, n_train=30, n_test=12, size=6, compress=True, seed=0):
 @pytest.mark.parametrize("compress", [False, True])
 def test_load_mnist_idx(tmp_path, compress):
     paths, arrays = fake_mnist(tmp_path, compress=compress)
-    d = load_mnist_idx(**paths, normalize=False)
+    d = load_mnist_idx(**paths, scaling="fixed")
     assert d.x_train.shape == (30, 1, 6, 6) and d.x_test.shape == (12, 1, 6, 6)
     assert d.x_train.dtype == np.float64 and d.y_train.dtype == np.int64
     np.testing.assert_array_equal(d.x_train[:, 0], arrays["train_images"] / 255.0)

@@ -204,7 +204,7 @@ def test_input_never_mutated_and_reproducible(digits, kind, corrupt_test):
     assert same(digits, before)
     b = randomize(digits, kind, seed=11, corrupt_test=corrupt_test)
     assert same(a, snapshot(b))
-    c = randomize(digits, kind, rng=np.random.default_rng(11), corrupt_test=corrupt_test)
+    c = randomize(digits, kind, seed=np.random.default_rng(11), corrupt_test=corrupt_test)
     assert same(a, snapshot(c))
     other = randomize(digits, kind, seed=12, corrupt_test=corrupt_test)
     assert not same(a, snapshot(other))
