@@ -13,7 +13,6 @@ def _cmd_train(args):
     data = gb.data.load_digits(seed=args.data_seed)
     ranks = args.rank if args.rank else ["1", "full"]
     dtype = np.float32 if args.float32 else np.float64
-    status = 0
     for rank in ranks:
         r = None if rank == "full" else int(rank)
         model = gb.nn.reference_cnn(args.network, rank=r, seed=args.seed, dtype=dtype)
@@ -32,7 +31,7 @@ def _cmd_train(args):
             path = os.path.join(args.out, f"history_{args.network}_{rank}.csv")
             hist.to_csv(path, index=False)
             print(f"wrote {path}")
-    return status
+    return 0
 
 
 def _cmd_derive(args):
