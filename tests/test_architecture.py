@@ -8,7 +8,7 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "genbound"
-SHARED_PRIVATE = {"_checks", "_rng", "_kernels"}
+SHARED_PRIVATE = {"_checks", "_rng", "_kernels", "_io"}
 # The direction of data flow. factor is CP algebra on plain arrays (the engine's CP projection step uses it),
 # so it sits beside data below nn; bounds may use landscape (Hessian effective dimension) and factor.
 # A package may import its own level's shared modules only when the levels differ, never a higher level.
