@@ -62,10 +62,11 @@ def _cmd_bounds(args):
         w0 = model.get_flat()
         gb.train(model, data, epochs=args.epochs, batch_size=args.batch_size,
                  optimizer=gb.nn.SGD(lr=args.lr, momentum=args.momentum), seed=args.seed, progress=not args.quiet)
-        table = gb.bounds.report(model, data, w0=w0, pac_bayes=not args.no_pac_bayes,
-                                 data_dependent=not args.no_data_dependent, hessian=args.hessian,
-                                 compression=not args.no_compression, n_mc=args.pac_bayes_samples,
-                                 steps=args.posterior_steps, n_configs=args.n_configs, seed=args.seed)
+        config = gb.bounds.ReportConfig(pac_bayes=not args.no_pac_bayes, hessian=args.hessian,
+                                        compression=not args.no_compression, n_samples=args.pac_bayes_samples,
+                                        max_iter=args.posterior_steps, n_configs=args.n_configs)
+        table = gb.experiments.bounds_report(model, data, w0=w0, config=config,
+                                             data_dependent=not args.no_data_dependent, seed=args.seed)
         table.insert(0, "model", f"{args.network} rank={rank} ({model.n_params} params)")
         tables.append(table)
     out = pd.concat(tables, ignore_index=True)

@@ -1,7 +1,8 @@
 """Every generalization bound of genbound for the digits_gap network, full and rank-1 filters.
 
 Writes ``docs/figures/bounds_digits.csv`` (one row per model and bound, the columns of
-:func:`genbound.bounds.report` plus ``model`` and ``n_params``) and prints a Markdown summary.
+:func:`genbound.bounds.report` plus ``model`` and ``n_params``, by :func:`genbound.experiments.bounds_report`)
+and prints a Markdown summary.
 
     python docs/figures/make_bounds_table.py            # the published table (10 min to 1 h on 2 cores)
     python docs/figures/make_bounds_table.py --quick    # a smoke run with small Monte-Carlo counts
@@ -39,6 +40,8 @@ SHOW = ["model", "bound", "bounds_what", "train_error", "test_error", "value", "
 
 def run(quick=False, out=None):
     steps, n_mc, n_mc_test = (200, 50, 20) if quick else (STEPS, N_MC, N_MC_TEST)
+    config = gb.bounds.ReportConfig(max_iter=steps, n_samples=n_mc, n_test_samples=n_mc_test, n_configs=N_CONFIGS,
+                                    hessian=True, z=1.0)
     data = gb.data.load_digits(seed=0)
     tables = []
     for rank in (None, 1):
@@ -49,8 +52,7 @@ def run(quick=False, out=None):
         gb.train(model, data, epochs=40, batch_size=64, optimizer=gb.nn.SGD(lr=0.05, momentum=0.9), seed=0,
                  progress=False)
         trained = time.perf_counter()
-        table = gb.bounds.report(model, data, w0=w0, steps=steps, n_mc=n_mc, n_mc_test=n_mc_test,
-                                 n_configs=N_CONFIGS, hessian=True, z=1.0, seed=0)
+        table = gb.experiments.bounds_report(model, data, w0=w0, config=config, seed=0)
         print(f"{label}: trained in {trained - start:.0f} s, bounds in {time.perf_counter() - trained:.0f} s",
               flush=True)
         table.insert(0, "model", f"digits_gap, {label}")

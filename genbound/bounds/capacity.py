@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from genbound._checks import check_int, check_positive
+from genbound._checks import check_int, check_model, check_positive
+from genbound.nn.objective import training_pair
 
 __all__ = ["CAPACITY_METHODS", "Capacity", "effective_capacity", "capacity_table", "layer_summary"]
 
@@ -73,31 +74,9 @@ class Capacity:
 # helpers
 # ----------------------------------------------------------------------------------------------------
 
-def _check_model(model, name="model"):
-    from genbound.nn.model import Sequential
-
-    if not isinstance(model, Sequential):
-        raise TypeError(f"{name}: expected a genbound.nn.Sequential, got {type(model).__name__}")
-    return model
-
-
 def _param_layers(model):
-    """(index, layer, parameter names, parameter count) of every layer with parameters."""
-    out = []
-    for i, layer in enumerate(model.layers):
-        names = model.layer_params(i)
-        if names:
-            out.append((i, layer, names, int(sum(model.params[k].size for k in names))))
-    return out
-
-
-def _param_slices(model):
-    """Slice of each named parameter in the flat vector (``params`` is in ``get_flat`` order)."""
-    out, start = {}, 0
-    for key, value in model.params.items():
-        out[key] = slice(start, start + value.size)
-        start += value.size
-    return out
+    """(index, layer, parameter count) of every layer with parameters."""
+    return [(i, model.layers[i], sl.stop - sl.start) for i, sl in model.layer_slices().items()]
 
 
 def _kind(layer):
@@ -127,8 +106,8 @@ def layer_summary(model):
     pandas.DataFrame
         Columns ``layer``, ``name``, ``kind``, ``params``.
     """
-    _check_model(model)
-    rows = [dict(layer=i, name=repr(layer), kind=_kind(layer), params=n) for i, layer, _, n in _param_layers(model)]
+    check_model(model)
+    rows = [dict(layer=i, name=repr(layer), kind=_kind(layer), params=n) for i, layer, n in _param_layers(model)]
     return pd.DataFrame(rows, columns=["layer", "name", "kind", "params"])
 
 
@@ -138,7 +117,7 @@ def layer_summary(model):
 
 def _params(model):
     rows = [dict(layer=i, name=repr(layer), kind=_kind(layer), params=n, N=float(n), detail="parameter count")
-            for i, layer, _, n in _param_layers(model)]
+            for i, layer, n in _param_layers(model)]
     per_layer = pd.DataFrame(rows, columns=_PER_LAYER_COLUMNS)
     return Capacity("params", float(model.n_params), per_layer, model.n_params)
 
@@ -156,7 +135,7 @@ def _manifold(model, tol, at, seed):
     if at not in ("generic", "model"):
         raise ValueError(f"at: expected 'generic' or 'model', got {at!r}")
     rows, tol_used = [], 0.0
-    for i, layer, _, n in _param_layers(model):
+    for i, layer, n in _param_layers(model):
         if not isinstance(layer, CPConv2d):
             rows.append(dict(layer=i, name=repr(layer), kind=_kind(layer), params=n, N=float(n),
                              detail="full layer: parameter count"))
@@ -188,25 +167,24 @@ def _manifold(model, tol, at, seed):
 # hessian
 # ----------------------------------------------------------------------------------------------------
 
-def _hessian(model, data, z, k, dense_max, batch_size, seed, tol):
+def _hessian(model, data, z, k, dense_max, chunk_size, seed, tol):
     from genbound.landscape import hessian as dense_hessian
     from genbound.landscape import top_eigenvalues
-    from genbound.landscape._common import train_xy
 
     if data is None:
         raise ValueError("data: method='hessian' needs the training data (a Dataset or an (x, y) pair)")
-    x, y = train_xy(data)
+    x, y = training_pair(data)
     n = model.n_params
     dense_max = check_int(dense_max, "dense_max", minimum=0)
     if n <= dense_max:
-        H = dense_hessian(model, data=(x, y), batch_size=batch_size, max_params=max(n, 1), symmetrize=True)
+        H = dense_hessian(model, data=(x, y), batch_size=chunk_size, max_params=max(n, 1), symmetrize=True)
         values, vectors = np.linalg.eigh(H)
         values, vectors = values[::-1], vectors[:, ::-1]
         how, n_hvp, complete = f"dense Hessian ({n} HVPs) and numpy.linalg.eigh", n, True
     else:
         k = min(n - 1, 64) if k is None else check_int(k, "k", minimum=1)
         k = min(k, n)
-        res = top_eigenvalues(model, data=(x, y), k=k, batch_size=batch_size, tol=tol, seed=seed,
+        res = top_eigenvalues(model, data=(x, y), k=k, batch_size=chunk_size, tol=tol, seed=seed,
                               maxiter=min(n, max(3 * k, k + 40)))
         values, vectors = np.asarray(res.values), np.asarray(res.vectors)
         how, n_hvp, complete = f"Lanczos, top {k} eigenvalues ({res.n_hvp} HVPs)", res.n_hvp, k >= n
@@ -220,10 +198,10 @@ def _hessian(model, data, z, k, dense_max, batch_size, seed, tol):
         upper = total + (n - values.size) * lam_k / (lam_k + z)
     # per layer: N_eff = sum_i f_i sum_l ||u_i restricted to layer l||^2
     weights = (vectors ** 2) @ f
-    slices = _param_slices(model)
+    slices = model.param_slices()
     rows = []
-    for i, layer, names, count in _param_layers(model):
-        share = float(sum(weights[slices[key]].sum() for key in names))
+    for i, layer, count in _param_layers(model):
+        share = float(sum(weights[slices[key]].sum() for key in model.layer_params(i)))
         rows.append(dict(layer=i, name=repr(layer), kind=_kind(layer), params=count, N=share,
                          detail="sum_i f_i ||u_i on this layer||^2"))
     per_layer = pd.DataFrame(rows, columns=_PER_LAYER_COLUMNS)
@@ -237,8 +215,8 @@ def _hessian(model, data, z, k, dense_max, batch_size, seed, tol):
 # public API
 # ----------------------------------------------------------------------------------------------------
 
-def effective_capacity(model, method="params", data=None, z=1.0, *, tol=None, at="generic", seed=0, k=None,
-                       dense_max=600, batch_size=1024, eig_tol=1e-4):
+def effective_capacity(model, data=None, *, method="params", z=1.0, tol=None, at="generic", seed=0, k=None,
+                       dense_max=600, chunk_size=1024, eig_tol=1e-4):
     r"""Effective capacity N of a network: parameter count, manifold dimension or Hessian dimension.
 
     ``method="params"``: the number of trainable scalars, layer by layer (it equals ``model.n_params``):
@@ -290,9 +268,9 @@ def effective_capacity(model, method="params", data=None, z=1.0, *, tol=None, at
     Parameters
     ----------
     model : genbound.nn.Sequential
-    method : {"params", "manifold", "hessian"}
     data : Dataset or (x, y), optional
-        Training data; required by ``"hessian"``.
+        Training data (a Dataset's training set); required by ``"hessian"``, checked but unused otherwise.
+    method : {"params", "manifold", "hessian"}
     z : float
         Scale of the effective dimension, > 0 (``"hessian"``). Eigenvalues much larger than z count about
         1, much smaller about 0. In the Laplace reading with a Gaussian prior of precision alpha on the
@@ -301,14 +279,14 @@ def effective_capacity(model, method="params", data=None, z=1.0, *, tol=None, at
         Singular-value threshold of the numerical rank (``"manifold"``), >= 0.
     at : {"generic", "model"}
         Where the CP Jacobian's rank is counted (``"manifold"``).
-    seed : int
+    seed : int, numpy.random.Generator or None
         Generic point (``"manifold"``) or Lanczos start vector (``"hessian"``).
     k : int, optional
         Number of top eigenvalues for Lanczos (default min(n_params - 1, 64)).
     dense_max : int
         Largest parameter count for the dense Hessian.
-    batch_size : int
-        Batch size of the Hessian-vector products (memory only).
+    chunk_size : int
+        Memory chunk of the Hessian-vector products (not an SGD batch).
     eig_tol : float
         Relative residual tolerance of Lanczos.
 
@@ -320,7 +298,8 @@ def effective_capacity(model, method="params", data=None, z=1.0, *, tol=None, at
     Raises
     ------
     TypeError
-        ``model`` is not a :class:`genbound.nn.Sequential`.
+        ``model`` is not a :class:`genbound.nn.Sequential`; ``data`` is neither a Dataset nor an (x, y)
+        pair.
     ValueError
         Unknown ``method`` or ``at``; ``"hessian"`` without ``data``; ``z <= 0``.
 
@@ -330,7 +309,9 @@ def effective_capacity(model, method="params", data=None, z=1.0, *, tol=None, at
     applications", SIAM Review 51(3), 2009 (CP rank); W. J. Maddox, G. Benton, A. G. Wilson, "Rethinking
     parameter counting in deep models: effective dimensionality revisited", arXiv:2003.02139, 2020.
     """
-    _check_model(model)
+    check_model(model)
+    if data is not None:
+        training_pair(data)
     if method not in CAPACITY_METHODS:
         raise ValueError(f"method: expected one of {CAPACITY_METHODS}, got {method!r}")
     if method == "params":
@@ -338,11 +319,11 @@ def effective_capacity(model, method="params", data=None, z=1.0, *, tol=None, at
     if method == "manifold":
         if tol is not None:
             tol = check_positive(tol, "tol", allow_zero=True)
-        return _manifold(model, tol, at, check_int(seed, "seed", minimum=0))
+        return _manifold(model, tol, at, seed)
     z = check_positive(z, "z")
     eig_tol = check_positive(eig_tol, "eig_tol")
-    batch_size = check_int(batch_size, "batch_size", minimum=1)
-    return _hessian(model, data, z, k, dense_max, batch_size, seed, eig_tol)
+    chunk_size = check_int(chunk_size, "chunk_size", minimum=1)
+    return _hessian(model, data, z, k, dense_max, chunk_size, seed, eig_tol)
 
 
 def _rank_of(model):
@@ -405,7 +386,7 @@ def capacity_table(model_or_name, ranks=(None, 1, 2, 4), methods=("params", "man
     elif isinstance(model_or_name, Mapping):
         models = {}
         for label, mod in model_or_name.items():
-            _check_model(mod, f"model_or_name[{label!r}]")
+            check_model(mod, f"model_or_name[{label!r}]")
             models[(str(label), _rank_of(mod))] = mod
     else:
         raise TypeError("model_or_name: expected a reference network name, a genbound.nn.Sequential or a "
@@ -416,7 +397,7 @@ def capacity_table(model_or_name, ranks=(None, 1, 2, 4), methods=("params", "man
     for (label, rank), mod in models.items():
         row = dict(network=label, rank=rank, n_params=mod.n_params)
         for meth in methods:
-            row[meth] = effective_capacity(mod, meth, data=data, z=z, **kwargs).total
+            row[meth] = effective_capacity(mod, data, method=meth, z=z, **kwargs).total
             if m is not None:
                 row[f"sqrt({meth}/m)"] = sqrt_gap_bound(row[meth], m)
         rows.append(row)

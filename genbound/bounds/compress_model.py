@@ -14,27 +14,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from genbound._checks import check_int, check_probability
+from genbound._checks import check_int, check_model, check_probability
+from genbound.bounds._data import test_pair, training_pair
 from genbound.bounds.compression import code_length_bits, kmeans_codebook, occam_bound
 
 __all__ = ["QuantizedModel", "CompressionResult", "quantize_model", "compression_bound"]
 
 _SCHEMES = ("entropy", "uniform", "enumerative")
-
-
-def _check_model(model, name="model"):
-    from genbound.nn.model import Sequential
-
-    if not isinstance(model, Sequential):
-        raise TypeError(f"{name}: expected a genbound.nn.Sequential, got {type(model).__name__}")
-    return model
-
-
-def _check_data(data, name="data"):
-    for attr in ("x_train", "y_train", "x_test", "y_test"):
-        if not hasattr(data, attr):
-            raise TypeError(f"{name}: expected a genbound.data.Dataset, got {type(data).__name__}")
-    return data
 
 
 @dataclass
@@ -99,7 +85,7 @@ def quantize_model(model, k=4, *, scheme="entropy", level_bits=32):
     -------
     QuantizedModel
     """
-    _check_model(model)
+    check_model(model)
     k = check_int(k, "k", minimum=1)
     if scheme not in _SCHEMES:
         raise ValueError(f"scheme: expected one of {_SCHEMES}, got {scheme!r}")
@@ -160,7 +146,7 @@ class CompressionResult:
 
 
 def compression_bound(model, data, k=(2, 3, 4, 8, 16), *, scheme="entropy", delta=0.025, level_bits=32,
-                      batch_size=1024):
+                      chunk_size=1024):
     r"""Occam bound on the error of the network quantized by :func:`quantize_model`.
 
     For each k in the grid K the network is quantized, its training and test errors are measured on
@@ -174,22 +160,23 @@ def compression_bound(model, data, k=(2, 3, 4, 8, 16), *, scheme="entropy", delt
         R(h_q) \le \mathrm{kl}^{-1}\Bigl(\hat R_S(h_q),\ \frac{\mathrm{bits}(h_q)\ln 2 + \ln(1/\delta)}{m}\Bigr)
 
     where :math:`h_q` is the quantized network (not the original one) and :math:`\hat R_S(h_q)` its
-    measured training error.
+    measured training error on the m examples of ``data``.
 
     Parameters
     ----------
     model : genbound.nn.Sequential
         Trained network (not changed).
-    data : Dataset
-        ``m = data.m`` training examples (the bound's sample) and the test set (reported only).
+    data : Dataset or (x, y)
+        The m training examples of the bound's sample; a Dataset's test set is measured and reported only
+        (``test_error`` is NaN for a pair or an empty test set).
     k : int or sequence of int
         Levels per tensor, or a grid of them (each >= 1).
     scheme : {"entropy", "uniform", "enumerative"}
     delta : float
         Failure probability in (0, 1).
     level_bits : int
-    batch_size : int
-        Evaluation batch size.
+    chunk_size : int
+        Memory chunk of the error evaluations (not an SGD batch).
 
     Returns
     -------
@@ -201,26 +188,28 @@ def compression_bound(model, data, k=(2, 3, 4, 8, 16), *, scheme="entropy", delt
     W. Zhou, V. Veitch, M. Austern, R. P. Adams, P. Orbanz, "Non-vacuous generalization bounds at the
     ImageNet scale: a PAC-Bayesian compression approach", ICLR 2019.
     """
-    _check_model(model)
-    _check_data(data)
+    check_model(model)
+    x, y = model.check_xy(*training_pair(data))
+    test = test_pair(data)
     delta = check_probability(delta, "delta")
     grid = [k] if np.ndim(k) == 0 else list(k)
     if not grid:
         raise ValueError("k: expected at least one number of levels, got an empty grid")
     grid = [check_int(v, "k", minimum=1) for v in grid]
     choice_bits = (len(grid) - 1).bit_length()
-    m = data.m
+    chunk_size = check_int(chunk_size, "chunk_size", minimum=1)
+    m = x.shape[0]
     rows, best = [], None
     for kk in grid:
         q = quantize_model(model, kk, scheme=scheme, level_bits=level_bits)
         bits = q.bits + choice_bits
-        train = q.model.evaluate(data.x_train, data.y_train, batch_size)[1]
-        test = q.model.evaluate(data.x_test, data.y_test, batch_size)[1] if data.x_test.shape[0] else math.nan
-        bound = occam_bound(train, bits, m, delta)
-        rows.append(dict(k=kk, bits=bits, bits_per_param=bits / model.n_params, train_error=train,
-                         test_error=test, bound=bound))
+        train_error = q.model.evaluate(x, y, chunk_size)[1]
+        test_error = math.nan if test is None else q.model.evaluate(*test, chunk_size)[1]
+        bound = occam_bound(train_error, bits, m, delta)
+        rows.append(dict(k=kk, bits=bits, bits_per_param=bits / model.n_params, train_error=train_error,
+                         test_error=test_error, bound=bound))
         if best is None or bound < best[0]:
-            best = (bound, kk, bits, train, test, q)
+            best = (bound, kk, bits, train_error, test_error, q)
     table = pd.DataFrame(rows, columns=["k", "bits", "bits_per_param", "train_error", "test_error", "bound"])
-    bound, kk, bits, train, test, q = best
-    return CompressionResult(bound, kk, bits, choice_bits, train, test, m, delta, q, table)
+    bound, kk, bits, train_error, test_error, q = best
+    return CompressionResult(bound, kk, bits, choice_bits, train_error, test_error, m, delta, q, table)

@@ -274,14 +274,14 @@ def _lloyd_1d(xs, levels, max_iter):
     return np.sort(levels)
 
 
-def kmeans_codebook(values, k, seed=None, *, rng=None, init="quantile", max_iter=100):
+def kmeans_codebook(values, k, seed=None, *, init="quantile", max_iter=100):
     """Codebook of at most ``k`` levels by 1-d k-means (Lloyd's algorithm).
 
     Lloyd's iterations on the sorted values (assignment by midpoints, means by cumulative sums) until
     the assignment stops changing or ``max_iter`` iterations. Initialization:
 
     - ``"quantile"`` (default, deterministic): level i at the ``(i + 1/2)/k`` quantile of the values;
-    - ``"random"``: ``k`` distinct values drawn with ``seed`` / ``rng``.
+    - ``"random"``: ``k`` distinct values drawn with ``seed``.
 
     An empty cluster is moved onto the value farthest from its level. The final levels are rounded to
     float32 (so each is exactly described by the 32 bits that :func:`code_length_bits` charges) and
@@ -295,10 +295,8 @@ def kmeans_codebook(values, k, seed=None, *, rng=None, init="quantile", max_iter
         Finite real values, any shape, at least one.
     k : int
         Maximum number of levels, >= 1.
-    seed : int or numpy.random.Generator, optional
-        Used by ``init="random"`` only.
-    rng : numpy.random.Generator, optional
-        Takes precedence over ``seed``.
+    seed : int, numpy.random.Generator or None
+        Used by ``init="random"`` only (normalized by :func:`genbound._rng.as_generator`).
     init : {"quantile", "random"}
     max_iter : int
         Maximum number of Lloyd iterations, >= 1.
@@ -316,7 +314,7 @@ def kmeans_codebook(values, k, seed=None, *, rng=None, init="quantile", max_iter
     max_iter = check_int(max_iter, "max_iter", minimum=1)
     if init not in ("quantile", "random"):
         raise ValueError(f"init: expected 'quantile' or 'random', got {init!r}")
-    generator = as_generator(seed, rng)
+    generator = as_generator(seed)
     xs = np.sort(x.ravel())
     distinct = np.unique(xs)
     if distinct.size <= k:

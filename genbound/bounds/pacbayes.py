@@ -54,6 +54,15 @@ def _as_array(x, name, lo, hi, allow_inf=False):
     return arr
 
 
+def _probability_and(q, other, name, hi):
+    """``q`` checked in [0, 1] and ``other`` in [0, hi], broadcast together, and whether both were scalars."""
+    scalar = np.ndim(q) == 0 and np.ndim(other) == 0
+    q = _as_array(q, "q", 0, 1)
+    other = _as_array(other, name, 0, hi, allow_inf=math.isinf(hi))
+    q, other = np.broadcast_arrays(q, other)
+    return q, other, scalar
+
+
 def _result(arr, scalar):
     return float(arr) if scalar else arr
 
@@ -98,10 +107,7 @@ def kl_bernoulli(q, p):
     float or numpy.ndarray
         A float when both inputs are scalars.
     """
-    scalar = np.ndim(q) == 0 and np.ndim(p) == 0
-    q = _as_array(q, "q", 0, 1)
-    p = _as_array(p, "p", 0, 1)
-    q, p = np.broadcast_arrays(q, p)
+    q, p, scalar = _probability_and(q, p, "p", 1.0)
     return _result(_kl_unchecked(q, p), scalar)
 
 
@@ -174,10 +180,7 @@ def kl_inverse(q, c):
     float or numpy.ndarray
         A float when both inputs are scalars.
     """
-    scalar = np.ndim(q) == 0 and np.ndim(c) == 0
-    q = _as_array(q, "q", 0, 1)
-    c = _as_array(c, "c", 0, np.inf, allow_inf=True)
-    q, c = np.broadcast_arrays(q, c)
+    q, c, scalar = _probability_and(q, c, "c", np.inf)
     return _result(_kl_inverse_upper(q, c), scalar)
 
 
@@ -198,10 +201,7 @@ def kl_inverse_lower(q, c):
     -------
     float or numpy.ndarray
     """
-    scalar = np.ndim(q) == 0 and np.ndim(c) == 0
-    q = _as_array(q, "q", 0, 1)
-    c = _as_array(c, "c", 0, np.inf, allow_inf=True)
-    q, c = np.broadcast_arrays(q, c)
+    q, c, scalar = _probability_and(q, c, "c", np.inf)
     out = 1.0 - _kl_inverse_upper(1.0 - q, c)
     out = np.where(q == 1, np.exp(-c), out)
     return _result(np.clip(out, 0.0, q), scalar)
@@ -416,12 +416,12 @@ def catoni_bound(emp_risk, kl, m, delta, grid=None):
 # Dziugaite & Roy (2017)
 # ----------------------------------------------------------------------------------------------------
 
-def sample_convergence_bound(emp_error, n, delta):
-    r"""Upper confidence bound on a Gibbs error estimated from ``n`` Monte-Carlo draws of the weights.
+def sample_convergence_bound(emp_error, n_samples, delta):
+    r"""Upper confidence bound on a Gibbs error estimated from ``n_samples`` Monte-Carlo weight draws.
 
-    If :math:`\hat e_n` is the average training error of ``n`` networks drawn i.i.d. from Q, then with
-    probability at least :math:`1-\delta` over the draws (Langford & Caruana, NIPS 2001, the sample
-    convergence bound used by Dziugaite & Roy 2017 with :math:`\delta' = 0.01`)
+    If :math:`\hat e_n` is the average training error of :math:`n` = ``n_samples`` networks drawn i.i.d.
+    from Q, then with probability at least :math:`1-\delta` over the draws (Langford & Caruana, NIPS 2001,
+    the sample convergence bound used by Dziugaite & Roy 2017 with :math:`\delta' = 0.01`)
 
     .. math::
 
@@ -433,7 +433,7 @@ def sample_convergence_bound(emp_error, n, delta):
     ----------
     emp_error : float
         Monte-Carlo estimate in [0, 1].
-    n : int
+    n_samples : int
         Number of Monte-Carlo draws, >= 1.
     delta : float
         Failure probability in (0, 1).
@@ -443,9 +443,9 @@ def sample_convergence_bound(emp_error, n, delta):
     float
     """
     emp_error = check_probability(emp_error, "emp_error", open_interval=False)
-    n = check_int(n, "n", minimum=1)
+    n_samples = check_int(n_samples, "n_samples", minimum=1)
     delta = check_probability(delta, "delta")
-    return kl_inverse(emp_error, math.log(2.0 / delta) / n)
+    return kl_inverse(emp_error, math.log(2.0 / delta) / n_samples)
 
 
 def _prior_log_term(prior_grid_j, prior_lambda, b, c):
@@ -513,7 +513,7 @@ def dziugaite_roy_complexity(kl, m, delta=0.025, prior_grid_j=None, b=100, c=0.1
 
 
 def dziugaite_roy_bound(emp_gibbs_error, kl, m, delta=0.025, prior_grid_j=None, b=100, c=0.1,
-                        n_mc=None, delta_prime=0.01, *, prior_lambda=None):
+                        n_samples=None, delta_prime=0.01, *, prior_lambda=None):
     r"""Dziugaite & Roy's (2017) final PAC-Bayes bound on the error of a stochastic network.
 
     .. math::
@@ -522,15 +522,16 @@ def dziugaite_roy_bound(emp_gibbs_error, kl, m, delta=0.025, prior_grid_j=None, 
         \bar e = \mathrm{kl}^{-1}\bigl(\hat e_{n},\ \ln(2/\delta')/n\bigr),
 
     with B from :func:`dziugaite_roy_complexity` and :math:`\hat e_n` the training error averaged over
-    ``n_mc`` networks sampled from Q (:func:`sample_convergence_bound`). It holds with probability at
+    ``n_samples`` networks sampled from Q (:func:`sample_convergence_bound`). It holds with probability at
     least :math:`1 - \delta - \delta'` (over the sample and the Monte-Carlo draws). With
-    ``n_mc=None`` the empirical Gibbs error is taken as exact: :math:`\bar e = \hat e`, probability
+    ``n_samples=None`` the empirical Gibbs error is taken as exact: :math:`\bar e = \hat e`, probability
     :math:`1 - \delta`.
 
     Parameters
     ----------
     emp_gibbs_error : float
-        Training error of the stochastic network (Monte-Carlo estimate if ``n_mc`` is given), in [0, 1].
+        Training error of the stochastic network (Monte-Carlo estimate if ``n_samples`` is given), in
+        [0, 1].
     kl : float
         KL(Q || P) in nats, >= 0 (e.g. from :func:`kl_diag_gaussians`).
     m : int
@@ -539,7 +540,7 @@ def dziugaite_roy_bound(emp_gibbs_error, kl, m, delta=0.025, prior_grid_j=None, 
         Failure probability of the PAC-Bayes part, in (0, 1); D&R: 0.025.
     prior_grid_j, b, c, prior_lambda
         Prior variance grid, see :func:`dziugaite_roy_complexity` (D&R: b = 100, c = 0.1).
-    n_mc : int, optional
+    n_samples : int, optional
         Number of Monte-Carlo weight samples behind ``emp_gibbs_error`` (D&R: 150,000).
     delta_prime : float
         Failure probability of the Monte-Carlo part, in (0, 1); D&R: 0.01.
@@ -556,9 +557,9 @@ def dziugaite_roy_bound(emp_gibbs_error, kl, m, delta=0.025, prior_grid_j=None, 
     emp_gibbs_error = check_probability(emp_gibbs_error, "emp_gibbs_error", open_interval=False)
     B = dziugaite_roy_complexity(kl, m, delta, prior_grid_j, b, c, prior_lambda=prior_lambda)
     delta_prime = check_probability(delta_prime, "delta_prime")
-    if n_mc is None:
+    if n_samples is None:
         upper = emp_gibbs_error
     else:
-        n_mc = check_int(n_mc, "n_mc", minimum=1)
-        upper = sample_convergence_bound(emp_gibbs_error, n_mc, delta_prime)
+        n_samples = check_int(n_samples, "n_samples", minimum=1)
+        upper = sample_convergence_bound(emp_gibbs_error, n_samples, delta_prime)
     return kl_inverse(upper, B)

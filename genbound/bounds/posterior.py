@@ -7,24 +7,31 @@ Monte Carlo and bounded with :func:`genbound.bounds.dziugaite_roy_bound`.
 
 The prior is :math:`P = \\mathcal N(w_p, \\lambda\\,\\mathrm{diag}(s^2))`: a mean ``w_p`` fixed before
 the sample used by the bound (the random initialization ``w0``, or a network trained on held-out data),
-fixed per-parameter scales ``s`` (all ones: the isotropic prior of Dziugaite & Roy; or the init scales of
-:func:`init_scales`), and a variance multiplier on Dziugaite & Roy's grid
+fixed per-parameter scales ``s`` (all ones: the isotropic prior of Dziugaite & Roy; or the init scales
+``model.param_scales()``), and a variance multiplier on Dziugaite & Roy's grid
 :math:`\\lambda = c\\,e^{-j/b}`, :math:`j \\in \\{1, 2, \\dots\\}`, whose choice after seeing the data is paid
 for by their union bound (the term :math:`2\\ln j + \\ln(\\pi^2/6)`).
 
-Everything random takes a ``seed``; the model's parameters are restored after every call.
+Every function takes ``(model, data, ...)`` with ``data`` a Dataset or an ``(x, y)`` pair (its training set
+is the bound's sample); everything random takes a ``seed``; the model's parameters are restored after every
+call. Training a prior mean on held-out data is not done here: see :mod:`genbound.experiments.priors`.
 """
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from genbound._checks import as_float_array, check_int, check_positive, check_probability
-from genbound._rng import as_generator
-from genbound.bounds.pacbayes import dziugaite_roy_complexity, kl_inverse
+from genbound._checks import check_int, check_model, check_positive, check_probability, check_vector
+from genbound._rng import as_generator, permutation_batches
+from genbound.bounds._data import test_pair, training_pair
+from genbound.bounds.pacbayes import (catoni_bound, dziugaite_roy_bound, dziugaite_roy_complexity, kl_diag_gaussians,
+                                      kl_inverse, langford_seeger_bound, mcallester_bound, sample_convergence_bound)
+from genbound.nn.objective import restored
+from genbound.nn.optim import Adam
 
 __all__ = [
     "GaussianPrior",
@@ -32,12 +39,10 @@ __all__ = [
     "PosteriorFit",
     "GibbsError",
     "OBJECTIVES",
-    "init_scales",
     "optimize_posterior",
     "gibbs_error",
     "PacBayesResult",
     "pac_bayes_bounds",
-    "train_prior_mean",
 ]
 
 #: Training objectives of :func:`optimize_posterior`.
@@ -46,27 +51,16 @@ OBJECTIVES = ("quad", "kl", "sqrt")
 _LN2 = math.log(2.0)
 
 
-# ----------------------------------------------------------------------------------------------------
-# validation
-# ----------------------------------------------------------------------------------------------------
-
-def _check_model(model, name="model"):
-    for attr in ("get_flat", "set_flat", "loss_and_grad", "evaluate", "n_params", "layers"):
-        if not hasattr(model, attr):
-            raise TypeError(f"{name}: expected a genbound.nn.Sequential, got {type(model).__name__}")
-    return model
-
-
-def _check_flat(v, n, name):
-    arr = as_float_array(v, name)
-    if arr.shape != (n,):
-        raise ValueError(f"{name}: expected a vector of length n_params = {n}, got shape {arr.shape}")
-    return arr
-
-
-def _check_xy(model, x, y):
-    """Inputs and labels validated by the model (shape, dtype, label range)."""
-    return model.check_xy(x, y)
+def _derived_seed(seed, offset):
+    """A named sub-seed: ``seed + offset`` for an int (``offset`` for None, whose stream is seed 0's); a
+    Generator is used as is, so its stream goes on."""
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if seed is None:
+        return offset
+    if isinstance(seed, numbers.Integral) and not isinstance(seed, bool):
+        return int(seed) + offset
+    raise TypeError(f"seed: expected an int or a numpy.random.Generator, got {type(seed).__name__}")
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -116,10 +110,10 @@ class GaussianPosterior:
     mean: np.ndarray
     std: np.ndarray
 
-    def sample(self, seed=None, *, rng=None):
-        """One draw :math:`\\mu + \\sigma \\odot \\varepsilon`, :math:`\\varepsilon \\sim \\mathcal N(0, I)`."""
-        gen = as_generator(seed, rng)
-        return self.mean + self.std * gen.standard_normal(self.mean.size)
+    def sample(self, seed=None):
+        """One draw :math:`\\mu + \\sigma \\odot \\varepsilon`, :math:`\\varepsilon \\sim \\mathcal N(0, I)`
+        (``seed``: int, Generator or None)."""
+        return self.mean + self.std * as_generator(seed).standard_normal(self.mean.size)
 
     def kl(self, prior):
         r"""KL(Q || P) in nats (closed form for diagonal Gaussians, see :func:`kl_diag_gaussians`).
@@ -129,8 +123,6 @@ class GaussianPosterior:
             \mathrm{KL} = \sum_i \Bigl[\frac{(\mu_i - w_{p,i})^2}{2\lambda s_i^2}
                 + \tfrac12\bigl(r_i - 1 - \ln r_i\bigr)\Bigr], \qquad r_i = \frac{\sigma_i^2}{\lambda s_i^2}
         """
-        from genbound.bounds.pacbayes import kl_diag_gaussians
-
         return kl_diag_gaussians(self.mean, self.std, prior.mean, prior.std)
 
 
@@ -146,28 +138,6 @@ def _kl_and_grads(mu, log_sigma, prior_mean, scale2, log_lam):
     g_ls = r - 1.0
     g_ll = float(np.sum(-0.5 * d * d / var_p) + 0.5 * np.sum(1.0 - r))
     return kl, g_mu, g_ls, g_ll
-
-
-def init_scales(model):
-    r"""Per-parameter prior scales from the layers' initialization, a data-independent choice.
-
-    Each parameter gets the standard deviation its layer's initializer draws it with: full convolutions
-    :math:`\sqrt{2/(C k_h k_w)}`; CP factors :math:`\sqrt{2/(C R)}` (p), :math:`\sqrt{1/k_h}` (q),
-    :math:`\sqrt{1/k_w}` (t); dense weights :math:`\sqrt{1/n_{in}}`. Biases (initialized at 0) get the
-    standard deviation of their layer's (reconstructed) weights: :math:`\sqrt{2/(C k_h k_w)}` for
-    convolutions, :math:`\sqrt{1/n_{in}}` for dense layers. Layers of other types get scale 1.
-
-    Parameters
-    ----------
-    model : genbound.nn.Sequential
-
-    Returns
-    -------
-    numpy.ndarray (n_params,)
-        In the order of ``model.get_flat()``.
-    """
-    _check_model(model)
-    return model.param_scales()
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -249,33 +219,8 @@ class PosteriorFit:
     settings: dict = field(default_factory=dict)
 
 
-class _Adam:
-    """Adam (Kingma & Ba 2015) on a list of arrays, bias-corrected, deterministic."""
-
-    def __init__(self, lrs, beta1=0.9, beta2=0.999, eps=1e-8):
-        self.lrs, self.b1, self.b2, self.eps = list(lrs), beta1, beta2, eps
-        self.m = None
-        self.v = None
-        self.t = 0
-
-    def step(self, params, grads):
-        if self.m is None:
-            self.m = [np.zeros_like(g) for g in grads]
-            self.v = [np.zeros_like(g) for g in grads]
-        self.t += 1
-        c1, c2 = 1.0 - self.b1 ** self.t, 1.0 - self.b2 ** self.t
-        for p, g, m, v, lr in zip(params, grads, self.m, self.v, self.lrs):
-            m *= self.b1
-            m += (1.0 - self.b1) * g
-            v *= self.b2
-            v += (1.0 - self.b2) * g * g
-            p -= lr * (m / c1) / (np.sqrt(v / c2) + self.eps)
-
-
 def _round_j(mu, sigma, prior_mean, scale, log_lam, m, delta, b, c, extra_nats):
     """Grid index j (>= 1) next to the continuous lambda with the smaller B, and its KL."""
-    from genbound.bounds.pacbayes import kl_diag_gaussians
-
     j_real = b * math.log(c / math.exp(log_lam))
     if abs(j_real - round(j_real)) < 1e-9 * max(1.0, abs(j_real)):
         j_real = float(round(j_real))
@@ -290,8 +235,8 @@ def _round_j(mu, sigma, prior_mean, scale, log_lam, m, delta, b, c, extra_nats):
     return best[1], best[2]
 
 
-def optimize_posterior(model, x, y, prior_mean, *, mean_init=None, prior_scale=None, std_init=0.01,
-                       prior_j_init=None, objective="quad", steps=1000, batch_size=128, lr_mean=1e-3,
+def optimize_posterior(model, data, prior_mean, *, mean_init=None, prior_scale=None, std_init=0.01,
+                       prior_j_init=None, objective="quad", max_iter=1000, batch_size=128, lr_mean=1e-3,
                        lr_std=1e-2, lr_prior=1e-2, surrogate_scale=1.0 / _LN2, delta=0.025, b=100, c=0.1,
                        extra_nats=0.0, learn_prior=True, seed=0, log_every=50, prior_description=""):
     r"""Fit a diagonal Gaussian posterior around a network by minimizing a PAC-Bayes objective.
@@ -331,14 +276,16 @@ def optimize_posterior(model, x, y, prior_mean, *, mean_init=None, prior_scale=N
     ----------
     model : genbound.nn.Sequential
         The network; its parameters are used as the default ``mean_init`` and restored on return.
-    x, y : array_like
-        The ``m`` examples the bound will be computed on (inputs (m, C, H, W), labels (m,)), m >= 2.
+    data : Dataset or (x, y)
+        The ``m`` examples the bound will be computed on (a Dataset's training set, or inputs (m, C, H, W)
+        and labels (m,)), m >= 2.
     prior_mean : array_like (n_params,)
         :math:`w_p`, chosen without these examples (e.g. the initialization ``w0``).
     mean_init : array_like (n_params,), optional
         Start of :math:`\mu` (default: the model's parameters).
     prior_scale : array_like (n_params,) or None
-        Fixed per-parameter prior scales s > 0 (None: ones, the isotropic prior; see :func:`init_scales`).
+        Fixed per-parameter prior scales s > 0 (None: ones, the isotropic prior; or the init scales
+        ``model.param_scales()``).
     std_init : float
         Start of every :math:`\sigma_i` (absolute), > 0. A small constant works where
         :math:`\sigma = |w|` does not (in CP layers the noise of three factors multiplies).
@@ -346,10 +293,11 @@ def optimize_posterior(model, x, y, prior_mean, *, mean_init=None, prior_scale=N
         Start of the grid index j; default: the j of the variance minimizing KL at the start,
         :math:`\lambda = \frac1n\sum_i ((\mu_i - w_{p,i})^2 + \sigma_i^2)/s_i^2`, clipped to [1, 5b].
     objective : {"quad", "kl", "sqrt"}
-    steps : int
+    max_iter : int
         Adam steps, >= 0 (each one mini-batch and one weight sample).
     batch_size : int
-        Mini-batch size, >= 1 (mini-batches cycle through seeded permutations of the m examples).
+        Mini-batch size, >= 1 (one seeded permutation of the m examples after another, cut into
+        mini-batches; a last incomplete mini-batch is skipped; a size above m means m).
     lr_mean, lr_std, lr_prior : float
         Adam step sizes for :math:`\mu`, :math:`\rho = \ln\sigma` and :math:`\ln\lambda`.
     surrogate_scale : float
@@ -362,7 +310,7 @@ def optimize_posterior(model, x, y, prior_mean, *, mean_init=None, prior_scale=N
         Union-bound cost added to KL (e.g. :math:`\ln K` for K prior configurations searched), >= 0.
     learn_prior : bool
         Train :math:`\lambda` (otherwise it stays at the grid point ``prior_j_init``).
-    seed : int
+    seed : int, numpy.random.Generator or None
         Seed of the mini-batch order and the weight noise.
     log_every : int
         History row every ``log_every`` steps.
@@ -380,21 +328,21 @@ def optimize_posterior(model, x, y, prior_mean, *, mean_init=None, prior_scale=N
     J. Shawe-Taylor, C. Szepesvári, "Tighter risk certificates for neural networks", JMLR 22(227), 2021;
     D. P. Kingma, M. Welling, "Auto-encoding variational Bayes", ICLR 2014 (reparametrization).
     """
-    _check_model(model)
+    check_model(model)
     n = model.n_params
-    x, y = _check_xy(model, x, y)
+    x, y = model.check_xy(*training_pair(data))
     m = x.shape[0]
     if m < 2:
         raise ValueError(f"m: expected at least 2 examples for the bound, got {m}")
-    prior_mean = _check_flat(prior_mean, n, "prior_mean")
-    mu = _check_flat(model.get_flat() if mean_init is None else mean_init, n, "mean_init").copy()
-    scale = np.ones(n) if prior_scale is None else _check_flat(prior_scale, n, "prior_scale")
+    prior_mean = check_vector(prior_mean, n, "prior_mean")
+    mu = check_vector(model.get_flat() if mean_init is None else mean_init, n, "mean_init").copy()
+    scale = np.ones(n) if prior_scale is None else check_vector(prior_scale, n, "prior_scale")
     if np.any(scale <= 0):
         raise ValueError("prior_scale: expected scales > 0")
     std_init = check_positive(std_init, "std_init")
     if objective not in OBJECTIVES:
         raise ValueError(f"objective: expected one of {OBJECTIVES}, got {objective!r}")
-    steps = check_int(steps, "steps", minimum=0)
+    max_iter = check_int(max_iter, "max_iter", minimum=0)
     batch_size = check_int(batch_size, "batch_size", minimum=1)
     lr_mean = check_positive(lr_mean, "lr_mean", allow_zero=True)
     lr_std = check_positive(lr_std, "lr_std", allow_zero=True)
@@ -419,17 +367,16 @@ def optimize_posterior(model, x, y, prior_mean, *, mean_init=None, prior_scale=N
     j_start, kl_start = _round_j(mu, start.std, prior_mean, scale, log_lam[0], m, delta, b, c, extra_nats)
     start_prior = GaussianPrior(prior_mean, scale, j_start, b, c, prior_description)
 
-    params = [mu, log_sigma, log_lam]
-    adam = _Adam([lr_mean, lr_std, lr_prior if learn_prior else 0.0])
-    saved = model.get_flat()
-    rows, running = [], []
-    order, pos = gen.permutation(m), 0
-    try:
-        for step in range(steps):
-            if pos + batch_size > m:
-                order, pos = gen.permutation(m), 0
-            idx = order[pos:pos + batch_size]
-            pos += batch_size
+    arrays = [mu, log_sigma, log_lam]
+    lrs = [lr_mean, lr_std, lr_prior if learn_prior else 0.0]
+    moving = [i for i, lr in enumerate(lrs) if lr > 0]  # a step size of 0 leaves an array as it is
+    adam = Adam([lrs[i] for i in moving])
+    rows, running, batches = [], [], []
+    with restored(model):
+        for step in range(max_iter):
+            if not batches:
+                batches = permutation_batches(m, min(batch_size, m), gen, drop_last=True)
+            idx = batches.pop(0)
             sigma = np.exp(log_sigma)
             eps = gen.standard_normal(n)
             model.set_flat(mu + sigma * eps)
@@ -446,20 +393,19 @@ def optimize_posterior(model, x, y, prior_mean, *, mean_init=None, prior_scale=N
             if not (np.all(np.isfinite(grad_mu)) and np.all(np.isfinite(grad_ls))):
                 raise FloatingPointError(f"optimize_posterior: non-finite gradient at step {step}; lower the "
                                          "learning rates or std_init")
-            adam.step(params, [grad_mu, grad_ls, grad_ll])
+            grads = [grad_mu, grad_ls, grad_ll]
+            adam.update([arrays[i] for i in moving], [grads[i] for i in moving])
             # the grid starts at j = 1: keep lambda <= c e^{-1/b}
             log_lam[0] = min(log_lam[0], math.log(c) - 1.0 / b)
             running.append(s)
-            if (step + 1) % log_every == 0 or step + 1 == steps:
+            if (step + 1) % log_every == 0 or step + 1 == max_iter:
                 rows.append(dict(step=step + 1, surrogate=float(np.mean(running)), kl=kl,
                                  prior_variance=math.exp(log_lam[0]), B=B, objective=val))
                 running = []
-    finally:
-        model.set_flat(saved)
     sigma = np.exp(log_sigma)
     j, kl = _round_j(mu, sigma, prior_mean, scale, log_lam[0], m, delta, b, c, extra_nats)
     prior = GaussianPrior(prior_mean, scale, j, b, c, prior_description)
-    settings = dict(objective=objective, steps=steps, batch_size=batch_size, lr_mean=lr_mean, lr_std=lr_std,
+    settings = dict(objective=objective, max_iter=max_iter, batch_size=batch_size, lr_mean=lr_mean, lr_std=lr_std,
                     lr_prior=lr_prior, std_init=std_init, surrogate_scale=surrogate_scale, delta=delta,
                     extra_nats=extra_nats, seed=seed, kl_start=kl_start)
     history = pd.DataFrame(rows, columns=["step", "surrogate", "kl", "prior_variance", "B", "objective"])
@@ -478,26 +424,29 @@ class GibbsError:
     ----------
     error : float
         Mean over the draws of each drawn network's error on the examples.
-    errors : numpy.ndarray (n,)
+    errors : numpy.ndarray (n_samples,)
         The error of each drawn network.
-    n : int
+    n_samples : int
         Number of draws.
-    seed : int
+    seed : int, numpy.random.Generator or None
+        The seed the draws came from.
     """
 
     error: float
     errors: np.ndarray
-    n: int
+    n_samples: int
     seed: object
 
     @property
     def std_error(self):
         """Standard error of ``error`` over the draws."""
-        return float(np.std(self.errors, ddof=1) / math.sqrt(self.n)) if self.n > 1 else float("nan")
+        if self.n_samples < 2:
+            return float("nan")
+        return float(np.std(self.errors, ddof=1) / math.sqrt(self.n_samples))
 
 
-def gibbs_error(model, posterior, x, y, n_samples=100, seed=0, batch_size=2048):
-    r"""Monte-Carlo estimate of the 0-1 error of the Gibbs classifier Q on (x, y).
+def gibbs_error(model, data, posterior, n_samples=100, seed=0, chunk_size=2048):
+    r"""Monte-Carlo estimate of the 0-1 error of the Gibbs classifier Q on the examples S of ``data``.
 
     .. math::
 
@@ -512,34 +461,31 @@ def gibbs_error(model, posterior, x, y, n_samples=100, seed=0, batch_size=2048):
     ----------
     model : genbound.nn.Sequential
         The architecture; its parameters are restored on return.
+    data : Dataset or (x, y)
+        The examples S (a Dataset's training set; pass ``(data.x_test, data.y_test)`` for its test set).
     posterior : GaussianPosterior
-    x, y : array_like
-        Examples and labels.
     n_samples : int
         Number of weight draws, >= 1.
-    seed : int or numpy.random.Generator
-    batch_size : int
-        Evaluation batch size (memory only).
+    seed : int, numpy.random.Generator or None
+    chunk_size : int
+        Memory chunk of the evaluations (not an SGD batch).
 
     Returns
     -------
     GibbsError
     """
-    _check_model(model)
+    check_model(model)
     if not isinstance(posterior, GaussianPosterior):
         raise TypeError(f"posterior: expected a GaussianPosterior, got {type(posterior).__name__}")
-    x, y = _check_xy(model, x, y)
+    x, y = model.check_xy(*training_pair(data))
     n_samples = check_int(n_samples, "n_samples", minimum=1)
-    batch_size = check_int(batch_size, "batch_size", minimum=1)
+    chunk_size = check_int(chunk_size, "chunk_size", minimum=1)
     gen = as_generator(seed)
-    saved = model.get_flat()
     errors = np.empty(n_samples)
-    try:
+    with restored(model):
         for k in range(n_samples):
-            model.set_flat(posterior.sample(rng=gen))
-            errors[k] = model.evaluate(x, y, batch_size)[1]
-    finally:
-        model.set_flat(saved)
+            model.set_flat(posterior.sample(gen))
+            errors[k] = model.evaluate(x, y, chunk_size)[1]
     return GibbsError(float(errors.mean()), errors, n_samples, seed)
 
 
@@ -594,18 +540,20 @@ class PacBayesResult:
     catoni_C: float
 
 
-def pac_bayes_bounds(model, x, y, prior_mean, *, x_test=None, y_test=None, n_mc=1000, n_mc_test=None,
-                     delta=0.025, delta_mc=0.01, n_configs=1, mc_seed=None, **optimize):
+def pac_bayes_bounds(model, data, prior_mean, *, n_samples=1000, n_test_samples=None, delta=0.025,
+                     delta_mc=0.01, n_configs=1, mc_seed=None, **optimize):
     r"""Optimize a Gaussian posterior, estimate its Gibbs error and bound it four ways.
 
-    1. :func:`optimize_posterior` on (x, y) with prior mean ``prior_mean`` (its ``**optimize`` arguments
-       pass through; the union-bound cost :math:`\ln K`, K = ``n_configs``, is added to KL).
-    2. :func:`gibbs_error` with ``n_mc`` draws on (x, y) (and ``n_mc_test`` on the test examples).
+    1. :func:`optimize_posterior` on the m examples of ``data`` with prior mean ``prior_mean`` (its
+       ``**optimize`` arguments pass through; the union-bound cost :math:`\ln K`, K = ``n_configs``, is
+       added to KL).
+    2. :func:`gibbs_error` with ``n_samples`` draws on those examples (and ``n_test_samples`` on the test
+       set of a Dataset).
     3. Bounds on the error of the Gibbs classifier Q, each holding with probability at least
        :math:`1 - \delta - \delta_{mc}` (the Monte-Carlo part at :math:`\delta_{mc}/K`):
 
        - Dziugaite & Roy: :func:`genbound.bounds.dziugaite_roy_bound` with KL + ln K, the grid index j
-         and ``n_mc``;
+         and ``n_samples``;
        - McAllester (Maurer's form), Langford-Seeger, Catoni: the same formulas as in
          :mod:`genbound.bounds.pacbayes` with the empirical risk replaced by its Monte-Carlo upper bound
          :math:`\bar e = \mathrm{kl}^{-1}(\hat e_n, \ln(2K/\delta_{mc})/n)` and KL replaced by
@@ -615,51 +563,49 @@ def pac_bayes_bounds(model, x, y, prior_mean, *, x_test=None, y_test=None, n_mc=
     Parameters
     ----------
     model : genbound.nn.Sequential
-    x, y : array_like
-        The m examples of the bound (m >= 8).
+    data : Dataset or (x, y)
+        The m examples of the bound (a Dataset's training set, m >= 8); a Dataset's test set is measured
+        for the report only.
     prior_mean : array_like (n_params,)
-        Chosen without (x, y).
-    x_test, y_test : array_like, optional
-    n_mc : int
-        Monte-Carlo draws on (x, y), >= 1.
-    n_mc_test : int, optional
-        Draws on the test examples (default ``max(1, n_mc // 4)``).
+        Chosen without the m examples.
+    n_samples : int
+        Monte-Carlo draws on the m examples, >= 1.
+    n_test_samples : int, optional
+        Draws on the test examples (default ``max(1, n_samples // 4)``).
     delta, delta_mc : float
         Failure probabilities of the PAC-Bayes and Monte-Carlo parts.
     n_configs : int
         Number K of prior configurations (prior means, scales, architectures, seeds, ...) searched over,
         >= 1; the result must be reported whichever of them is picked, so each is charged ln K nats and
         :math:`\delta_{mc}/K`.
-    mc_seed : int, optional
-        Seed of the Monte-Carlo draws (default ``seed + 1`` of the optimization).
+    mc_seed : int or numpy.random.Generator, optional
+        Seed of the Monte-Carlo draws on the m examples (default ``seed + 1`` of the optimization; a
+        Generator ``seed`` goes on with its own stream); the test draws use ``mc_seed + 1``.
     **optimize
-        Passed to :func:`optimize_posterior` (``seed``, ``steps``, ``objective``, ``std_init``, ...).
+        Passed to :func:`optimize_posterior` (``seed``, ``max_iter``, ``objective``, ``std_init``, ...).
 
     Returns
     -------
     PacBayesResult
     """
-    from genbound.bounds.pacbayes import (catoni_bound, dziugaite_roy_bound, langford_seeger_bound,
-                                          mcallester_bound, sample_convergence_bound)
-
     n_configs = check_int(n_configs, "n_configs", minimum=1)
-    n_mc = check_int(n_mc, "n_mc", minimum=1)
+    n_samples = check_int(n_samples, "n_samples", minimum=1)
     delta = check_probability(delta, "delta")
     delta_mc = check_probability(delta_mc, "delta_mc")
     if "extra_nats" in optimize:
         raise TypeError("extra_nats: set n_configs instead")
     extra = math.log(n_configs)
-    fit = optimize_posterior(model, x, y, prior_mean, delta=delta, extra_nats=extra, **optimize)
-    seed = optimize.get("seed", 0)
-    mc_seed = (seed + 1 if isinstance(seed, int) else 1) if mc_seed is None else mc_seed
-    train = gibbs_error(model, fit.posterior, x, y, n_mc, seed=mc_seed)
-    test = None
-    if x_test is not None and len(x_test):
-        n_test = max(1, n_mc // 4) if n_mc_test is None else check_int(n_mc_test, "n_mc_test", minimum=1)
-        test = gibbs_error(model, fit.posterior, x_test, y_test, n_test, seed=mc_seed + 1)
+    fit = optimize_posterior(model, data, prior_mean, delta=delta, extra_nats=extra, **optimize)
+    mc_seed = _derived_seed(optimize.get("seed", 0), 1) if mc_seed is None else mc_seed
+    train = gibbs_error(model, data, fit.posterior, n_samples, seed=mc_seed)
+    test, test_data = None, test_pair(data)
+    if test_data is not None:
+        n_test = (max(1, n_samples // 4) if n_test_samples is None
+                  else check_int(n_test_samples, "n_test_samples", minimum=1))
+        test = gibbs_error(model, test_data, fit.posterior, n_test, seed=_derived_seed(mc_seed, 1))
     m, j, b, c = fit.m, fit.prior.j, fit.prior.b, fit.prior.c
     dmc = delta_mc / n_configs
-    upper = sample_convergence_bound(train.error, n_mc, dmc)
+    upper = sample_convergence_bound(train.error, n_samples, dmc)
     prior_nats = 2.0 * math.log(j) + math.log(math.pi ** 2 / 6.0)
     kl_all = fit.kl + prior_nats + extra
     cat = catoni_bound(upper, kl_all, m, delta)
@@ -668,27 +614,6 @@ def pac_bayes_bounds(model, x, y, prior_mean, *, x_test=None, y_test=None, n_mc=
         "langford_seeger": langford_seeger_bound(upper, kl_all, m, delta),
         "catoni": cat.bound,
         "dziugaite_roy": dziugaite_roy_bound(train.error, fit.kl + extra, m, delta, prior_grid_j=j, b=b, c=c,
-                                             n_mc=n_mc, delta_prime=dmc),
+                                             n_samples=n_samples, delta_prime=dmc),
     }
     return PacBayesResult(fit, train, test, m, fit.kl, j, extra, delta, dmc, upper, prior_nats, bounds, cat.C)
-
-
-def train_prior_mean(model, data, *, epochs=40, batch_size=64, lr=0.05, momentum=0.9, seed=0):
-    """Train a copy of ``model`` on ``data`` (the held-out part) and return its flat parameters.
-
-    The prior mean of a data-dependent prior (Parrado-Hernández et al. 2012; Pérez-Ortiz et al. 2021):
-    trained by :func:`genbound.train` with SGD on examples that the bound will not use, starting from
-    ``model``'s current parameters (pass the initialization). ``model`` itself is not changed.
-
-    Returns
-    -------
-    numpy.ndarray (n_params,)
-    """
-    from genbound.nn.optim import SGD
-    from genbound.nn.train import train
-
-    _check_model(model)
-    clone = model.copy()
-    train(clone, data, epochs=epochs, batch_size=batch_size, optimizer=SGD(lr=lr, momentum=momentum), seed=seed,
-          progress=False)
-    return clone.get_flat().astype(np.float64)

@@ -3,17 +3,27 @@
 One row per bound, with what it bounds (the gap of the deterministic network, the error of a Gibbs
 classifier Q around it, the error of its quantized copy), the measured errors of that object, the capacity
 (N, KL or bits) and sample size it used, and whether it is vacuous.
+
+The report measures the given network and never trains: a data-dependent prior arrives already trained, as
+a :class:`DataDependentPrior` (see :func:`genbound.experiments.bounds_report`, which trains it).
 """
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from genbound._checks import check_int, check_positive, check_probability
+from genbound._checks import (check_dataset, check_int, check_model, check_positive, check_probability,
+                              check_vector)
+from genbound.bounds._data import training_pair
+from genbound.bounds.capacity import effective_capacity
+from genbound.bounds.classical import sqrt_gap_bound, vc_bound, vc_dimension_relu
+from genbound.bounds.compress_model import compression_bound
+from genbound.bounds.posterior import OBJECTIVES, pac_bayes_bounds
 
-__all__ = ["REPORT_COLUMNS", "report"]
+__all__ = ["REPORT_COLUMNS", "ReportConfig", "DataDependentPrior", "report"]
 
 #: Columns of :func:`report`, in order.
 REPORT_COLUMNS = [
@@ -27,21 +37,106 @@ ERR_GIBBS = "error of the Gibbs classifier Q"
 ERR_QUANT = "error of the quantized net"
 
 
-def _check_model(model):
-    from genbound.nn.model import Sequential
+@dataclass(frozen=True)
+class ReportConfig:
+    r"""What :func:`report` computes and with which settings (printable, comparable, ``asdict``-able).
 
-    if not isinstance(model, Sequential):
-        raise TypeError(f"model: expected a genbound.nn.Sequential, got {type(model).__name__}")
-    return model
+    Attributes
+    ----------
+    delta : float
+        Failure probability of every bound, in (0, 1). Default 0.025.
+    delta_mc : float
+        Failure probability of the Monte-Carlo estimates of Gibbs errors, in (0, 1). Default 0.01.
+    pac_bayes, hessian, compression : bool
+        Which groups of rows to compute besides Eq. 1 and VC (PAC-Bayes and the Hessian are the expensive
+        ones). Defaults True, False, True.
+    n_samples : int
+        Monte-Carlo weight draws for the Gibbs training error (each a pass over the training set).
+        Default 150.
+    n_test_samples : int or None
+        Draws for the Gibbs test error (None: ``max(1, n_samples // 4)``).
+    max_iter : int
+        Steps of the posterior optimization (:func:`optimize_posterior`). Default 400.
+    objective : {"quad", "kl", "sqrt"}
+        Its objective. Default "quad".
+    std_init : float
+        Its initial posterior standard deviation. Default 0.01.
+    batch_size : int
+        Its mini-batch size. Default 128.
+    n_configs : int
+        Number of prior configurations searched by the caller (union bound: ln K nats on every PAC-Bayes
+        row, and :math:`\delta_{mc}/K`). Default 1.
+    z : float
+        Scale of the Hessian effective dimension. Default 1.
+    hessian_k : int or None
+        Lanczos eigenvalues of the Hessian row (None: see :func:`effective_capacity`).
+    hessian_dense_max : int
+        Largest parameter count for a dense Hessian. Default 600.
+    compression_k : tuple of int
+        Levels per tensor of the Occam row (a grid is paid for with :math:`\lceil\log_2|K|\rceil` bits).
+        Default (2, 3, 4, 8, 16).
+    manifold_at : {"generic", "model"}
+        Where the CP Jacobian's rank is counted. Default "generic".
+    """
+
+    delta: float = 0.025
+    delta_mc: float = 0.01
+    pac_bayes: bool = True
+    hessian: bool = False
+    compression: bool = True
+    n_samples: int = 150
+    n_test_samples: int | None = None
+    max_iter: int = 400
+    objective: str = "quad"
+    std_init: float = 0.01
+    batch_size: int = 128
+    n_configs: int = 1
+    z: float = 1.0
+    hessian_k: int | None = None
+    hessian_dense_max: int = 600
+    compression_k: tuple = (2, 3, 4, 8, 16)
+    manifold_at: str = "generic"
+
+    def __post_init__(self):
+        check_probability(self.delta, "delta")
+        check_probability(self.delta_mc, "delta_mc")
+        check_int(self.n_samples, "n_samples", minimum=1)
+        if self.n_test_samples is not None:
+            check_int(self.n_test_samples, "n_test_samples", minimum=1)
+        check_int(self.max_iter, "max_iter", minimum=0)
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"objective: expected one of {OBJECTIVES}, got {self.objective!r}")
+        check_positive(self.std_init, "std_init")
+        check_int(self.batch_size, "batch_size", minimum=1)
+        check_int(self.n_configs, "n_configs", minimum=1)
+        check_positive(self.z, "z")
+        if self.hessian_k is not None:
+            check_int(self.hessian_k, "hessian_k", minimum=1)
+        check_int(self.hessian_dense_max, "hessian_dense_max", minimum=0)
+        levels = (self.compression_k,) if np.ndim(self.compression_k) == 0 else tuple(self.compression_k)
+        object.__setattr__(self, "compression_k", tuple(check_int(k, "compression_k", minimum=1) for k in levels))
+        if self.manifold_at not in ("generic", "model"):
+            raise ValueError(f"manifold_at: expected 'generic' or 'model', got {self.manifold_at!r}")
 
 
-def _check_data(data):
-    for attr in ("x_train", "y_train", "x_test", "y_test", "m"):
-        if not hasattr(data, attr):
-            raise TypeError(f"data: expected a genbound.data.Dataset, got {type(data).__name__}")
-    if data.m <= 0:
-        raise ValueError(f"data: expected at least one training example, got m = {data.m}")
-    return data
+@dataclass(frozen=True, eq=False)
+class DataDependentPrior:
+    """The mean of a data-dependent prior, trained on part of the training set, and the rest of it.
+
+    Attributes
+    ----------
+    mean : numpy.ndarray (n_params,)
+        The prior mean :math:`w_{prior}`, chosen on examples that the bound does not use.
+    data : Dataset or (x, y)
+        The examples the bound is computed on (the training set without those), m' of them; a Dataset's
+        test set is measured for the table.
+    description : str
+        How the mean was chosen, for the table's ``prior`` column (e.g. "trained on 718 held-out examples").
+    """
+
+    mean: np.ndarray
+    data: object
+    description: str = ""
 
 
 def _row(**kw):
@@ -61,18 +156,6 @@ def _units_per_layer(model, input_shape):
     return units
 
 
-def _fresh_init(model, seed):
-    """A copy of ``model`` re-initialized from ``seed`` by each layer's own initializer."""
-    from genbound._rng import as_generator
-
-    clone = model.copy()
-    rng = as_generator(seed)
-    for i, layer in enumerate(clone.layers):
-        for name, value in layer.init_params(rng, clone.dtype).items():
-            clone.params[f"{i}.{name}"][...] = value
-    return clone
-
-
 def _pac_rows(res, prior_text, what_suffix, n_params):
     names = [("McAllester", "mcallester"), ("Langford-Seeger", "langford_seeger"), ("Catoni", "catoni"),
              ("Dziugaite-Roy", "dziugaite_roy")]
@@ -82,8 +165,8 @@ def _pac_rows(res, prior_text, what_suffix, n_params):
         own_grid = key == "dziugaite_roy"
         extra = res.extra_nats if own_grid else res.extra_nats + res.prior_nats
         detail = (f"Q = N(mu, diag sigma^2) over {n_params} params, posterior optimized "
-                  f"({res.fit.settings['objective']}, {res.fit.settings['steps']} steps); "
-                  f"lambda = {res.fit.prior.variance:.3g}; Gibbs error from {res.train.n} draws")
+                  f"({res.fit.settings['objective']}, {res.fit.settings['max_iter']} steps); "
+                  f"lambda = {res.fit.prior.variance:.3g}; Gibbs error from {res.train.n_samples} draws")
         if own_grid:
             detail += "; grid term 2 ln j + ln(pi^2/6) inside the formula"
         else:
@@ -95,35 +178,31 @@ def _pac_rows(res, prior_text, what_suffix, n_params):
         rows.append(_row(bound=f"{label}{what_suffix}", bounds_what=ERR_GIBBS, prior=prior_text,
                          train_error=res.train.error, test_error=test, gap=test - res.train.error, value=value,
                          error_bound=value, kl=res.kl, extra_nats=extra, m=res.m, delta=res.delta,
-                         delta_mc=res.delta_mc, n_mc=res.train.n, prior_j=res.prior_j, detail=detail))
+                         delta_mc=res.delta_mc, n_mc=res.train.n_samples, prior_j=res.prior_j, detail=detail))
     return rows
 
 
-def report(model, data, *, w0=None, delta=0.025, delta_mc=0.01, pac_bayes=True, data_dependent=True,
-           hessian=False, compression=True, n_mc=150, n_mc_test=None, steps=400, objective="quad",
-           std_init=0.01, batch_size=128, prior_fraction=0.5, prior_epochs=40, prior_lr=0.05,
-           prior_momentum=0.9, n_configs=1, z=1.0, hessian_k=None, hessian_dense_max=600,
-           compression_k=(2, 3, 4, 8, 16),
-           manifold_at="generic", seed=0):
+def report(model, data, *, w0=None, prior=None, config=None, seed=0):
     r"""Every bound of the library for one trained network: one row per bound.
 
     Rows (each bound at confidence :math:`1-\delta`, Gibbs rows :math:`1-\delta-\delta_{mc}`):
 
     - **Eq. 1** :math:`\sqrt{N/m}` with N = parameter count, N = manifold dimension
-      (:func:`effective_capacity`), and with ``hessian=True`` N = Hessian effective dimension at ``z``:
-      a bound on the gap of the deterministic network (no confidence level; see
+      (:func:`effective_capacity`), and with ``config.hessian`` N = Hessian effective dimension at
+      ``config.z``: a bound on the gap of the deterministic network (no confidence level; see
       :func:`sqrt_gap_bound`).
     - **VC** (:func:`vc_bound`) with d = parameter count (a heuristic stand-in) and d = the
       Bartlett-Harvey-Liaw-Mehrabian bound (:func:`vc_dimension_relu`, with per-layer parameters and units;
       convolutions are outside its statement): error of the deterministic network.
-    - **PAC-Bayes** (``pac_bayes=True``): a Gaussian posterior Q around the trained network is optimized
+    - **PAC-Bayes** (``config.pac_bayes``): a Gaussian posterior Q around the trained network is optimized
       against the prior :math:`\mathcal N(w_0, \lambda I)` (:func:`pac_bayes_bounds`), and McAllester,
       Langford-Seeger, Catoni and Dziugaite-Roy bound the **error of the Gibbs classifier Q** (a network
-      drawn from Q for every prediction), not of the trained network. With ``data_dependent=True`` four
-      more rows use a data-dependent prior: a fraction ``prior_fraction`` of the training set (drawn with
-      ``seed``) trains the prior mean from ``w0``; Q starts at that mean and is optimized on the other
-      :math:`m'` examples, and every quantity of those rows uses :math:`m'` in place of m.
-    - **Occam** (``compression=True``): the network quantized per tensor (:func:`compression_bound`);
+      drawn from Q for every prediction), not of the trained network. Given a ``prior`` (a
+      :class:`DataDependentPrior`, trained beforehand on part of the training set, e.g. by
+      :func:`genbound.experiments.bounds_report`), four more rows use the data-dependent prior
+      :math:`\mathcal N(w_{prior}, \lambda I)`: Q starts at :math:`w_{prior}` and is optimized on the
+      :math:`m'` examples of ``prior.data``, and every quantity of those rows uses :math:`m'` in place of m.
+    - **Occam** (``config.compression``): the network quantized per tensor (:func:`compression_bound`);
       bounds the error of the quantized network, whose errors are measured.
 
     Column ``value`` is the bound on what ``bounds_what`` names; ``error_bound`` the implied bound on the
@@ -134,7 +213,7 @@ def report(model, data, *, w0=None, delta=0.025, delta_mc=0.01, pac_bayes=True, 
     ``n_mc`` the Monte-Carlo draws behind a Gibbs training error, ``prior_j`` the prior-variance grid index
     (:math:`\lambda = 0.1 e^{-j/100}`). The Dziugaite-Roy row satisfies
     ``value == dziugaite_roy_bound(train_error, kl + extra_nats, m, delta, prior_grid_j=prior_j,
-    n_mc=n_mc, delta_prime=delta_mc)``.
+    n_samples=n_mc, delta_prime=delta_mc)``.
 
     Parameters
     ----------
@@ -143,36 +222,16 @@ def report(model, data, *, w0=None, delta=0.025, delta_mc=0.01, pac_bayes=True, 
     data : Dataset
         The training set it was trained on (the bounds' sample) and a test set (measured errors only).
     w0 : array_like (n_params,) or Sequential, optional
-        The initialization the network was trained from (the prior mean of the data-independent PAC-Bayes
-        rows, and the start of the data-dependent prior's training). If None, the data-independent prior
-        is centred at 0 and the data-dependent prior mean is trained from a fresh initialization (``seed``).
-    delta, delta_mc : float
-        Failure probabilities of the bounds and of the Monte-Carlo estimates.
-    pac_bayes, data_dependent, hessian, compression : bool
-        Which groups of rows to compute (PAC-Bayes and the Hessian are the expensive ones).
-    n_mc : int
-        Monte-Carlo weight draws for the Gibbs training error (each a pass over the training set).
-    n_mc_test : int, optional
-        Draws for the Gibbs test error (default ``max(1, n_mc // 4)``).
-    steps, objective, std_init, batch_size
-        Posterior optimization (:func:`optimize_posterior`).
-    prior_fraction : float
-        Part of the training set used by the data-dependent prior, in (0, 1).
-    prior_epochs, prior_lr, prior_momentum : training of the data-dependent prior mean (SGD).
-    n_configs : int
-        Number of prior configurations searched by the caller (union bound: ln K nats on every PAC-Bayes
-        row, and :math:`\delta_{mc}/K`).
-    z : float
-        Scale of the Hessian effective dimension.
-    hessian_k, hessian_dense_max : int, optional
-        Lanczos eigenvalues, and the largest parameter count for a dense Hessian, of the Hessian row (see
-        :func:`effective_capacity`).
-    compression_k : int or sequence of int
-        Levels per tensor (a grid is paid for with :math:`\lceil\log_2|K|\rceil` bits).
-    manifold_at : {"generic", "model"}
-        Where the CP Jacobian's rank is counted.
-    seed : int
-        Seed of the posterior optimization, Monte Carlo and data split.
+        The initialization the network was trained from: the prior mean of the data-independent PAC-Bayes
+        rows. If None, that prior is centred at 0.
+    prior : DataDependentPrior, optional
+        A prior mean trained on held-out training examples, and the examples left for the bound; None: no
+        data-dependent rows.
+    config : ReportConfig, optional
+        Which rows, and their settings (default ``ReportConfig()``).
+    seed : int, numpy.random.Generator or None
+        Seed of the posterior optimizations (their Monte Carlo uses ``seed + 1``, see
+        :func:`pac_bayes_bounds`) and of the Lanczos start vector of the Hessian row.
 
     Returns
     -------
@@ -182,46 +241,40 @@ def report(model, data, *, w0=None, delta=0.025, delta_mc=0.01, pac_bayes=True, 
     Raises
     ------
     TypeError
-        ``model`` is not a Sequential, ``data`` not a Dataset.
+        ``model`` is not a Sequential, ``data`` not a Dataset, ``config`` not a ReportConfig, ``prior``
+        not a DataDependentPrior.
     ValueError
-        An empty training set, bad probabilities or counts (the message names the argument).
+        An empty training set, a ``w0`` or prior mean of the wrong length.
     """
-    from genbound.bounds.capacity import _param_layers, effective_capacity
-    from genbound.bounds.classical import sqrt_gap_bound, vc_bound, vc_dimension_relu
-    from genbound.bounds.compress_model import compression_bound
-    from genbound.bounds.posterior import pac_bayes_bounds, train_prior_mean
-
-    _check_model(model)
-    _check_data(data)
-    delta = check_probability(delta, "delta")
-    delta_mc = check_probability(delta_mc, "delta_mc")
-    n_mc = check_int(n_mc, "n_mc", minimum=1)
-    steps = check_int(steps, "steps", minimum=0)
-    n_configs = check_int(n_configs, "n_configs", minimum=1)
-    prior_fraction = check_probability(prior_fraction, "prior_fraction")
-    z = check_positive(z, "z")
-    seed = check_int(seed, "seed", minimum=0)
+    check_model(model)
+    check_dataset(data)
+    if len(data.y_train) == 0:
+        raise ValueError("data: expected at least one training example, got m = 0")
+    config = ReportConfig() if config is None else config
+    if not isinstance(config, ReportConfig):
+        raise TypeError(f"config: expected a ReportConfig, got {type(config).__name__}")
+    if prior is not None and not isinstance(prior, DataDependentPrior):
+        raise TypeError(f"prior: expected a DataDependentPrior, got {type(prior).__name__}")
     n = model.n_params
     if w0 is not None:
-        if hasattr(w0, "get_flat"):
-            w0 = w0.get_flat()
-        w0 = np.asarray(w0, dtype=np.float64)
-        if w0.shape != (n,):
-            raise ValueError(f"w0: expected a vector of length n_params = {n}, got shape {w0.shape}")
-    m = data.m
-    classes = data.classes
-    chance = 1.0 - 1.0 / classes
-    train_err = model.evaluate(data.x_train, data.y_train)[1]
+        w0 = check_vector(w0.get_flat() if hasattr(w0, "get_flat") else w0, n, "w0")
+    x, y = model.check_xy(*training_pair(data))
+    m = x.shape[0]
+    chance = 1.0 - 1.0 / data.classes
+    train_err = model.evaluate(x, y)[1]
     test_err = model.evaluate(data.x_test, data.y_test)[1] if data.n_test else np.nan
     gap = test_err - train_err
+    delta = config.delta
     rows = []
 
     # -- Eq. 1 ------------------------------------------------------------------------------------
-    caps = [effective_capacity(model, "params"), effective_capacity(model, "manifold", at=manifold_at)]
-    if hessian:
-        caps.append(effective_capacity(model, "hessian", data=data, z=z, k=hessian_k, seed=seed,
-                                       dense_max=hessian_dense_max))
-    labels = {"params": "parameters", "manifold": "manifold dimension", "hessian": f"Hessian eff. dim. (z={z:g})"}
+    caps = [effective_capacity(model, method="params"),
+            effective_capacity(model, method="manifold", at=config.manifold_at)]
+    if config.hessian:
+        caps.append(effective_capacity(model, data, method="hessian", z=config.z, k=config.hessian_k, seed=seed,
+                                       dense_max=config.hessian_dense_max))
+    labels = {"params": "parameters", "manifold": "manifold dimension",
+              "hessian": f"Hessian eff. dim. (z={config.z:g})"}
     for cap in caps:
         value = sqrt_gap_bound(cap.total, m)
         detail = "sqrt(N/m), no confidence level (Lee & Lee, Eq. 1)"
@@ -235,11 +288,9 @@ def report(model, data, *, w0=None, delta=0.025, delta_mc=0.01, pac_bayes=True, 
                          m=m, detail=detail))
 
     # -- VC ---------------------------------------------------------------------------------------
-    layers = _param_layers(model)
-    layer_params = [c for _, _, _, c in layers]
-    input_shape = model.input_shape or data.input_shape
-    layer_units = _units_per_layer(model, input_shape)
-    d_bhlm = vc_dimension_relu(n, len(layers), layer_params=layer_params, layer_units=layer_units)
+    layer_params = [sl.stop - sl.start for sl in model.layer_slices().values()]
+    layer_units = _units_per_layer(model, model.input_shape or data.input_shape)
+    d_bhlm = vc_dimension_relu(n, len(layer_params), layer_params=layer_params, layer_units=layer_units)
     for label, d, detail in [
         ("VC, d = parameters", float(n), "parameter count as d (heuristic, not a VC dimension)"),
         ("VC, d = BHLM bound", d_bhlm, f"Bartlett et al. 2019 Thm 7 with per-layer params {layer_params} and "
@@ -253,34 +304,24 @@ def report(model, data, *, w0=None, delta=0.025, delta_mc=0.01, pac_bayes=True, 
                          detail=detail + "; binary-label growth-function bound applied to the 0-1 error"))
 
     # -- PAC-Bayes --------------------------------------------------------------------------------
-    if pac_bayes:
-        opt = dict(steps=steps, objective=objective, std_init=std_init, batch_size=batch_size, seed=seed)
-        prior_mean = w0 if w0 is not None else np.zeros(n)
+    if config.pac_bayes:
+        opt = dict(max_iter=config.max_iter, objective=config.objective, std_init=config.std_init,
+                   batch_size=config.batch_size, seed=seed, n_samples=config.n_samples,
+                   n_test_samples=config.n_test_samples, delta=delta, delta_mc=config.delta_mc,
+                   n_configs=config.n_configs)
         prior_text = ("N(w0, lambda I), w0 = initialization" if w0 is not None else
                       "N(0, lambda I) (initialization not given)") + "; data-independent"
-        res = pac_bayes_bounds(model, data.x_train, data.y_train, prior_mean, x_test=data.x_test,
-                               y_test=data.y_test, n_mc=n_mc, n_mc_test=n_mc_test, delta=delta, delta_mc=delta_mc,
-                               n_configs=n_configs, **opt)
+        res = pac_bayes_bounds(model, data, w0 if w0 is not None else np.zeros(n), **opt)
         rows += _pac_rows(res, prior_text, "", n)
-        if data_dependent:
-            part_prior, part_bound = data.split_train(prior_fraction, seed=seed)
-            start = model.copy()
-            if w0 is not None:
-                start.set_flat(w0)
-            else:
-                start = _fresh_init(model, seed)
-            wp = train_prior_mean(start, part_prior, epochs=prior_epochs, lr=prior_lr, momentum=prior_momentum,
-                                  seed=seed)
-            prior_text = (f"N(w_prior, lambda I), w_prior trained on {part_prior.m} held-out examples "
-                          f"({prior_fraction:g} of m, removed from m); data-dependent")
-            res = pac_bayes_bounds(model, part_bound.x_train, part_bound.y_train, wp, x_test=data.x_test,
-                                   y_test=data.y_test, n_mc=n_mc, n_mc_test=n_mc_test, delta=delta,
-                                   delta_mc=delta_mc, n_configs=n_configs, mean_init=wp, **opt)
+        if prior is not None:
+            mean = check_vector(prior.mean, n, "prior.mean")
+            prior_text = f"N(w_prior, lambda I), w_prior {prior.description}; data-dependent"
+            res = pac_bayes_bounds(model, prior.data, mean, mean_init=mean, **opt)
             rows += _pac_rows(res, prior_text, " (data-dependent prior)", n)
 
     # -- Occam ------------------------------------------------------------------------------------
-    if compression:
-        comp = compression_bound(model, data, k=compression_k, delta=delta)
+    if config.compression:
+        comp = compression_bound(model, data, k=config.compression_k, delta=delta)
         q = comp.quantized
         detail = (f"per-tensor k-means codebooks, k = {comp.k} levels max ({q.bits_per_param:.2f} bits/param), "
                   f"float32 levels, entropy-coded indices; {comp.choice_bits} bits name k in the grid "

@@ -3,5 +3,6 @@ sweeps and the report writer. ``genbound.landscape`` and ``genbound.bounds`` mea
 package composes them with training.
 """
 from genbound.experiments.departure import DepartureRecorder
+from genbound.experiments.priors import PriorTraining, bounds_report, data_dependent_prior, train_prior_mean
 
-__all__ = ["DepartureRecorder"]
+__all__ = ["DepartureRecorder", "PriorTraining", "bounds_report", "data_dependent_prior", "train_prior_mean"]

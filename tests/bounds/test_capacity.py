@@ -37,7 +37,7 @@ def closed_form_manifold(model):
                                        ("digits", None)])
 def test_params_equals_n_params_and_layer_sum(name, rank):
     model = gb.nn.reference_cnn(name, rank=rank)
-    cap = effective_capacity(model, "params")
+    cap = effective_capacity(model, method="params")
     assert cap.total == model.n_params
     assert cap.per_layer["N"].sum() == model.n_params
     assert cap.per_layer["params"].sum() == model.n_params
@@ -55,8 +55,8 @@ def test_params_equals_n_params_and_layer_sum(name, rank):
 
 
 def test_reference_counts():
-    assert effective_capacity(gb.nn.reference_cnn("digits_gap"), "params").total == 5130
-    assert effective_capacity(gb.nn.reference_cnn("digits_gap", rank=1), "params").total == 1194
+    assert effective_capacity(gb.nn.reference_cnn("digits_gap"), method="params").total == 5130
+    assert effective_capacity(gb.nn.reference_cnn("digits_gap", rank=1), method="params").total == 1194
 
 
 # ---------------------------------------------------------------- manifold
@@ -64,26 +64,26 @@ def test_reference_counts():
 @pytest.mark.parametrize("name,width", [("digits_gap", 1.0), ("digits", 1.0), ("digits_gap", 0.5)])
 def test_manifold_rank1_closed_form(name, width):
     model = gb.nn.reference_cnn(name, rank=1, width=width)
-    cap = effective_capacity(model, "manifold")
+    cap = effective_capacity(model, method="manifold")
     assert cap.total == closed_form_manifold(model)
     assert cap.per_layer["N"].sum() == cap.total
     assert 0 < cap.tol < 1e-10
-    assert effective_capacity(model, "manifold", at="model").total == cap.total
+    assert effective_capacity(model, method="manifold", at="model").total == cap.total
 
 
 def test_manifold_digits_gap_rank1_value():
     # 16 (1+3+3-2) + 16 + 32 (16+3+3-2) + 32 + 330
-    assert effective_capacity(gb.nn.reference_cnn("digits_gap", rank=1), "manifold").total == 1098
+    assert effective_capacity(gb.nn.reference_cnn("digits_gap", rank=1), method="manifold").total == 1098
 
 
 def test_manifold_full_filters_is_params():
     model = gb.nn.reference_cnn("digits_gap")
-    assert effective_capacity(model, "manifold").total == model.n_params
+    assert effective_capacity(model, method="manifold").total == model.n_params
 
 
 def test_manifold_higher_rank_generic_and_defective():
     model = gb.nn.reference_cnn("digits_gap", rank=2)
-    per = effective_capacity(model, "manifold").per_layer.set_index("layer")["N"]
+    per = effective_capacity(model, method="manifold").per_layer.set_index("layer")["N"]
     # C = 1: rank-2 3x3 matrices form the determinant hypersurface, dimension 8 (not min(2*5, 9) = 9)
     assert per[0] == 16 * 8 + 16
     assert per[3] == 32 * min(2 * (16 + 3 + 3 - 2), 144) + 32
@@ -92,11 +92,12 @@ def test_manifold_higher_rank_generic_and_defective():
 def test_manifold_counts_degenerate_filters_at_model_point():
     model = tiny_model()
     model.params["3.p"][0] = 0.0  # filter 0 is the zero tensor: its Jacobian has rank C, not C + kh + kw - 2
-    generic = effective_capacity(model, "manifold").total
-    at_model = effective_capacity(model, "manifold", at="model").total
+    generic = effective_capacity(model, method="manifold").total
+    at_model = effective_capacity(model, method="manifold", at="model").total
     assert at_model < generic
     # a huge tolerance leaves only the biases and the full layers
-    assert effective_capacity(model, "manifold", at="model", tol=1e6).total == generic - 3 * (2 + 3 + 3 - 2)
+    assert (effective_capacity(model, method="manifold", at="model", tol=1e6).total
+            == generic - 3 * (2 + 3 + 3 - 2))
 
 
 # ---------------------------------------------------------------- hessian
@@ -133,7 +134,7 @@ def trained_tiny():
 def test_hessian_dense_matches_finite_difference_eigh(trained_tiny, z):
     model, data, lam = trained_tiny
     expected = float(np.sum(np.where(lam > 0, lam / (lam + z), 0.0)))
-    cap = effective_capacity(model, "hessian", data=data, z=z)
+    cap = effective_capacity(model, data, method="hessian", z=z)
     assert cap.info["complete"]
     assert cap.total == pytest.approx(expected, rel=1e-5, abs=1e-6)
     assert cap.per_layer["N"].sum() == pytest.approx(cap.total, rel=1e-10)
@@ -142,23 +143,23 @@ def test_hessian_dense_matches_finite_difference_eigh(trained_tiny, z):
 
 def test_hessian_negative_eigenvalues_ignored(trained_tiny):
     model, data, lam = trained_tiny
-    cap = effective_capacity(model, "hessian", data=data, z=0.01)
+    cap = effective_capacity(model, data, method="hessian", z=0.01)
     assert cap.info["n_negative"] == int(np.sum(cap.info["eigenvalues"] < 0))
     assert cap.total <= np.sum(lam > 0) + 1e-9
 
 
 def test_hessian_decreasing_in_z(trained_tiny):
     model, data, _ = trained_tiny
-    values = [effective_capacity(model, "hessian", data=data, z=z).total for z in (1e-4, 0.03, 10)]
+    values = [effective_capacity(model, data, method="hessian", z=z).total for z in (1e-4, 0.03, 10)]
     assert all(a > b for a, b in zip(values, values[1:]))
     assert values[0] <= model.n_params
 
 
 def test_hessian_lanczos_top_k_brackets_dense(trained_tiny):
     model, data, _ = trained_tiny
-    full = effective_capacity(model, "hessian", data=data, z=0.01)
+    full = effective_capacity(model, data, method="hessian", z=0.01)
     dense = full.total
-    top = effective_capacity(model, "hessian", data=data, z=0.01, dense_max=0, k=10, eig_tol=1e-8)
+    top = effective_capacity(model, data, method="hessian", z=0.01, dense_max=0, k=10, eig_tol=1e-8)
     assert not top.info["complete"]
     assert top.info["lower"] == top.total
     assert top.total <= dense + 1e-6
@@ -193,15 +194,17 @@ def test_capacity_table_models_and_hessian(trained_tiny):
 def test_bad_input_names_the_argument():
     model = tiny_model()
     with pytest.raises(TypeError, match="^model"):
-        effective_capacity("digits_gap", "params")
+        effective_capacity("digits_gap", method="params")
     with pytest.raises(ValueError, match="^method"):
-        effective_capacity(model, "flatness")
+        effective_capacity(model, method="flatness")
     with pytest.raises(ValueError, match="^data"):
-        effective_capacity(model, "hessian")
+        effective_capacity(model, method="hessian")
     with pytest.raises(ValueError, match="^z"):
-        effective_capacity(model, "hessian", data=tiny_data(), z=0.0)
+        effective_capacity(model, tiny_data(), method="hessian", z=0.0)
+    with pytest.raises(TypeError, match="^data"):
+        effective_capacity(model, "manifold")
     with pytest.raises(ValueError, match="^at"):
-        effective_capacity(model, "manifold", at="somewhere")
+        effective_capacity(model, method="manifold", at="somewhere")
     with pytest.raises(ValueError, match="^methods"):
         capacity_table("digits_gap", methods=["params", "vc"])
     with pytest.raises(TypeError, match="^model_or_name"):

@@ -84,9 +84,18 @@ def test_bad_input(problem):
     with pytest.raises(ValueError, match="^scheme"):
         quantize_model(model, 4, scheme="huffman")
     with pytest.raises(TypeError, match="^data"):
-        compression_bound(model, (data.x_train, data.y_train))
+        compression_bound(model, "digits")
     with pytest.raises(ValueError, match="^k"):
         compression_bound(model, data, k=[])
     with pytest.raises(ValueError, match="^delta"):
         compression_bound(model, data, delta=1.5)
     assert math.isfinite(compression_bound(model, data, k=3).bound)
+
+
+def test_an_xy_pair_is_the_training_set_without_test_error(problem):
+    model, data = problem
+    full = compression_bound(model, data, k=(2, 8))
+    pair = compression_bound(model, (data.x_train, data.y_train), k=(2, 8))
+    assert (pair.bound, pair.k, pair.bits, pair.train_error, pair.m) == (full.bound, full.k, full.bits,
+                                                                       full.train_error, full.m)
+    assert math.isnan(pair.test_error)

@@ -150,7 +150,7 @@ def test_kmeans_deterministic_and_float32_levels():
     np.testing.assert_array_equal(a.levels, a.levels.astype(np.float32).astype(np.float64))
     assert np.all(np.diff(a.levels) > 0) and a.levels.size == 8
     r1 = kmeans_codebook(x, 8, seed=5, init="random")
-    r2 = kmeans_codebook(x, 8, rng=np.random.default_rng(5), init="random")
+    r2 = kmeans_codebook(x, 8, seed=np.random.default_rng(5), init="random")
     np.testing.assert_array_equal(r1.levels, r2.levels)
 
 

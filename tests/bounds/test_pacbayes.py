@@ -275,13 +275,13 @@ def test_dziugaite_roy_t600_published_bound():
     less than 3e-4. Recomputed: 0.1637 with the Monte-Carlo correction, 0.1610 without.
     """
     kw = dict(m=55_000, delta=0.025, b=100, c=0.1)
-    full = dziugaite_roy_bound(0.028, 5144.0, prior_grid_j=461, n_mc=150_000, delta_prime=0.01, **kw)
+    full = dziugaite_roy_bound(0.028, 5144.0, prior_grid_j=461, n_samples=150_000, delta_prime=0.01, **kw)
     assert 0.15 <= full <= 0.17
     assert full == pytest.approx(0.1637, abs=5e-4)
     no_mc = dziugaite_roy_bound(0.028, 5144.0, prior_grid_j=461, **kw)
     assert no_mc == pytest.approx(0.161, abs=1e-3)
     for j in (1, 2000):
-        other = dziugaite_roy_bound(0.028, 5144.0, prior_grid_j=j, n_mc=150_000, **kw)
+        other = dziugaite_roy_bound(0.028, 5144.0, prior_grid_j=j, n_samples=150_000, **kw)
         assert abs(other - full) < 3e-4
 
 
@@ -289,7 +289,7 @@ def test_dziugaite_roy_composes_two_inversions():
     e_up = kl_inverse_brentq(0.05, math.log(2 / 0.01) / 1000)
     assert sample_convergence_bound(0.05, 1000, 0.01) == pytest.approx(e_up, abs=1e-12)
     B = dziugaite_roy_complexity(300.0, 5000, 0.025, prior_grid_j=50)
-    got = dziugaite_roy_bound(0.05, 300.0, 5000, 0.025, prior_grid_j=50, n_mc=1000, delta_prime=0.01)
+    got = dziugaite_roy_bound(0.05, 300.0, 5000, 0.025, prior_grid_j=50, n_samples=1000, delta_prime=0.01)
     assert got == pytest.approx(kl_inverse_brentq(e_up, B), abs=1e-12)
 
 
@@ -300,7 +300,7 @@ def _bounds(emp, kl, m, delta):
         mcallester_bound(emp, kl, m, delta),
         langford_seeger_bound(emp, kl, m, delta),
         catoni_bound(emp, kl, m, delta).bound,
-        dziugaite_roy_bound(emp, kl, m, delta, prior_grid_j=100, n_mc=10_000),
+        dziugaite_roy_bound(emp, kl, m, delta, prior_grid_j=100, n_samples=10_000),
         dziugaite_roy_bound(emp, kl, m, delta),
     ]
 
@@ -423,7 +423,7 @@ def test_dziugaite_roy_rejects_emp_outside():
 
 def test_dziugaite_roy_rejects_delta_prime():
     with pytest.raises(ValueError, match="delta_prime: expected"):
-        dziugaite_roy_bound(0.1, 1.0, 100, n_mc=100, delta_prime=0.0)
+        dziugaite_roy_bound(0.1, 1.0, 100, n_samples=100, delta_prime=0.0)
 
 
 def test_dziugaite_roy_rejects_j_zero():
@@ -441,9 +441,9 @@ def test_dziugaite_roy_rejects_j_and_lambda():
         dziugaite_roy_bound(0.1, 1.0, 100, prior_grid_j=3, prior_lambda=0.1 * math.exp(-0.03))
 
 
-def test_dziugaite_roy_rejects_n_mc_zero():
-    with pytest.raises(ValueError, match="n_mc: expected an int >= 1"):
-        dziugaite_roy_bound(0.1, 1.0, 100, n_mc=0)
+def test_dziugaite_roy_rejects_n_samples_zero():
+    with pytest.raises(ValueError, match="n_samples: expected an int >= 1"):
+        dziugaite_roy_bound(0.1, 1.0, 100, n_samples=0)
 
 
 def test_kl_gaussians_rejects_zero_sigma():

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import genbound as gb
-from genbound.bounds import (GaussianPosterior, GaussianPrior, dziugaite_roy_bound, gibbs_error, init_scales,
-                             kl_diag_gaussians, optimize_posterior, pac_bayes_bounds, train_prior_mean)
+from genbound.bounds import (GaussianPosterior, GaussianPrior, dziugaite_roy_bound, gibbs_error, kl_diag_gaussians,
+                             optimize_posterior, pac_bayes_bounds)
 from genbound.bounds import posterior as post
 from genbound.data import Dataset
 from genbound.nn import Conv2d, CPConv2d, Dense, Flatten, GlobalAvgPool, MaxPool2d, ReLU, Sequential
@@ -95,9 +95,9 @@ def test_complexity_matches_dziugaite_roy_at_grid_points():
         assert dkl == 1 / 499
 
 
-def test_init_scales():
+def test_param_scales_as_prior_scales():
     model = tiny_model()
-    s = init_scales(model)
+    s = model.param_scales()
     parts = model.unflatten(s)
     assert s.shape == (model.n_params,) and np.all(s > 0)
     assert np.allclose(parts["0.weight"], math.sqrt(2 / 9))
@@ -106,29 +106,29 @@ def test_init_scales():
     assert np.allclose(parts["6.weight"], math.sqrt(1 / 6))
     # the initializer really draws with these scales (a large layer, loose check)
     big = gb.nn.reference_cnn("digits_gap")
-    w, sc = big.get_flat(), init_scales(big)
+    w, sc = big.get_flat(), big.param_scales()
     conv2 = big.unflatten(w)["3.weight"]
     assert np.std(conv2) == pytest.approx(big.unflatten(sc)["3.weight"][0, 0, 0, 0], rel=0.05)
 
 
 # ---------------------------------------------------------------- optimization
 
-def _dr_bound(model, q, prior, x, y, n=40, seed=5):
-    ge = gibbs_error(model, q, x, y, n, seed=seed)
-    return dziugaite_roy_bound(ge.error, q.kl(prior), x.shape[0], prior_grid_j=prior.j, n_mc=n)
+def _dr_bound(model, q, prior, data, n=40, seed=5):
+    ge = gibbs_error(model, data, q, n, seed=seed)
+    return dziugaite_roy_bound(ge.error, q.kl(prior), data.m, prior_grid_j=prior.j, n_samples=n)
 
 
 @pytest.mark.parametrize("objective", post.OBJECTIVES)
 def test_optimization_lowers_the_bound(linear_problem, objective):
     model, w0, data = linear_problem
     before = model.get_flat()
-    fit = optimize_posterior(model, data.x_train, data.y_train, w0, steps=300, batch_size=64, lr_mean=1e-2,
+    fit = optimize_posterior(model, data, w0, max_iter=300, batch_size=64, lr_mean=1e-2,
                              lr_std=5e-2, seed=0, objective=objective)
     assert np.array_equal(model.get_flat(), before)  # parameters restored
     assert fit.m == 600
     assert fit.kl == pytest.approx(fit.posterior.kl(fit.prior), rel=1e-12)
-    start = _dr_bound(model, fit.start, fit.start_prior, data.x_train, data.y_train)
-    end = _dr_bound(model, fit.posterior, fit.prior, data.x_train, data.y_train)
+    start = _dr_bound(model, fit.start, fit.start_prior, data)
+    end = _dr_bound(model, fit.posterior, fit.prior, data)
     assert end < start - 0.1
     assert fit.history["kl"].iloc[-1] < fit.history["kl"].iloc[0]
     assert list(fit.history.columns) == ["step", "surrogate", "kl", "prior_variance", "B", "objective"]
@@ -136,7 +136,7 @@ def test_optimization_lowers_the_bound(linear_problem, objective):
 
 def test_zero_steps_returns_start_and_grid_prior(problem):
     model, w0, data = problem
-    fit = optimize_posterior(model, data.x_train, data.y_train, w0, steps=0, std_init=0.02, prior_j_init=300,
+    fit = optimize_posterior(model, data, w0, max_iter=0, std_init=0.02, prior_j_init=300,
                              learn_prior=False)
     assert np.array_equal(fit.posterior.mean, model.get_flat())
     assert np.allclose(fit.posterior.std, 0.02)
@@ -147,9 +147,9 @@ def test_zero_steps_returns_start_and_grid_prior(problem):
 
 def test_optimization_is_seeded(problem):
     model, w0, data = problem
-    a = optimize_posterior(model, data.x_train, data.y_train, w0, steps=20, seed=3)
-    b = optimize_posterior(model, data.x_train, data.y_train, w0, steps=20, seed=3)
-    c = optimize_posterior(model, data.x_train, data.y_train, w0, steps=20, seed=4)
+    a = optimize_posterior(model, data, w0, max_iter=20, seed=3)
+    b = optimize_posterior(model, (data.x_train, data.y_train), w0, max_iter=20, seed=3)
+    c = optimize_posterior(model, data, w0, max_iter=20, seed=4)
     assert np.array_equal(a.posterior.mean, b.posterior.mean) and a.kl == b.kl
     assert not np.array_equal(a.posterior.mean, c.posterior.mean)
 
@@ -157,8 +157,8 @@ def test_optimization_is_seeded(problem):
 @pytest.mark.parametrize("objective", ["kl", "sqrt"])
 def test_other_objectives_run(problem, objective):
     model, w0, data = problem
-    fit = optimize_posterior(model, data.x_train, data.y_train, w0, steps=30, objective=objective,
-                             prior_scale=init_scales(model), c=1.0)
+    fit = optimize_posterior(model, data, w0, max_iter=30, objective=objective, prior_scale=model.param_scales(),
+                             c=1.0)
     assert np.isfinite(fit.kl) and fit.prior.c == 1.0 and fit.prior.j >= 1
 
 
@@ -167,25 +167,25 @@ def test_other_objectives_run(problem, objective):
 def test_gibbs_error_reproducible_with_seed(problem):
     model, _, data = problem
     q = GaussianPosterior(model.get_flat(), np.full(model.n_params, 0.05))
-    a = gibbs_error(model, q, data.x_train, data.y_train, 25, seed=11)
-    b = gibbs_error(model, q, data.x_train, data.y_train, 25, seed=11)
-    c = gibbs_error(model, q, data.x_train, data.y_train, 25, seed=12)
+    a = gibbs_error(model, data, q, 25, seed=11)
+    b = gibbs_error(model, (data.x_train, data.y_train), q, 25, seed=11)
+    c = gibbs_error(model, data, q, 25, seed=12)
     assert a.error == b.error and np.array_equal(a.errors, b.errors)
     assert not np.array_equal(a.errors, c.errors)
-    assert a.n == 25 and a.error == pytest.approx(a.errors.mean()) and a.std_error > 0
+    assert a.n_samples == 25 and a.error == pytest.approx(a.errors.mean()) and a.std_error > 0
 
 
 def test_gibbs_error_of_a_point_mass_is_the_deterministic_error(problem):
     model, _, data = problem
     q = GaussianPosterior(model.get_flat(), np.full(model.n_params, 1e-300))
-    ge = gibbs_error(model, q, data.x_train, data.y_train, 3, seed=0)
+    ge = gibbs_error(model, data, q, 3, seed=0)
     assert np.all(ge.errors == model.evaluate(data.x_train, data.y_train)[1])
 
 
 def test_gibbs_error_matches_manual_draws(problem):
     model, _, data = problem
     q = GaussianPosterior(model.get_flat(), np.full(model.n_params, 0.1))
-    ge = gibbs_error(model, q, data.x_train, data.y_train, 4, seed=7)
+    ge = gibbs_error(model, data, q, 4, seed=7)
     rng = np.random.default_rng(7)
     clone = model.copy()
     for k in range(4):
@@ -197,31 +197,22 @@ def test_gibbs_error_matches_manual_draws(problem):
 
 def test_pac_bayes_bounds_recompute_and_union_cost(problem):
     model, w0, data = problem
-    kw = dict(steps=60, seed=0, n_mc=30)
-    one = pac_bayes_bounds(model, data.x_train, data.y_train, w0, x_test=data.x_test, y_test=data.y_test, **kw)
-    dr = dziugaite_roy_bound(one.train.error, one.kl, one.m, prior_grid_j=one.prior_j, n_mc=30, delta_prime=0.01)
+    kw = dict(max_iter=60, seed=0, n_samples=30)
+    one = pac_bayes_bounds(model, data, w0, **kw)
+    dr = dziugaite_roy_bound(one.train.error, one.kl, one.m, prior_grid_j=one.prior_j, n_samples=30,
+                             delta_prime=0.01)
     assert one.bounds["dziugaite_roy"] == pytest.approx(dr, rel=1e-12)
     kl_all = one.kl + 2 * math.log(one.prior_j) + math.log(math.pi ** 2 / 6)
     assert one.bounds["langford_seeger"] == pytest.approx(
         gb.bounds.langford_seeger_bound(one.train_upper, kl_all, one.m, 0.025), rel=1e-12)
     assert one.train_upper >= one.train.error
-    assert one.test is not None and one.test.n == 7
-    many = pac_bayes_bounds(model, data.x_train, data.y_train, w0, n_configs=50, **kw)
+    assert one.test is not None and one.test.n_samples == 7
+    many = pac_bayes_bounds(model, (data.x_train, data.y_train), w0, n_configs=50, **kw)
+    assert many.test is None
     assert many.extra_nats == pytest.approx(math.log(50))
     assert many.delta_mc == pytest.approx(0.01 / 50)
     for key in one.bounds:
         assert many.bounds[key] > one.bounds[key]
-
-
-def test_train_prior_mean_leaves_model_alone(problem):
-    model, w0, data = problem
-    start = model.copy()
-    start.set_flat(w0)
-    part, _ = data.split_train(0.5, seed=0)
-    wp = train_prior_mean(start, part, epochs=2, seed=0)
-    assert np.array_equal(start.get_flat(), w0)
-    assert wp.shape == w0.shape and not np.array_equal(wp, w0)
-    assert np.array_equal(wp, train_prior_mean(start, part, epochs=2, seed=0))
 
 
 # ---------------------------------------------------------------- bad input
@@ -230,24 +221,26 @@ def test_bad_input_names_the_argument(problem):
     model, w0, data = problem
     x, y = data.x_train, data.y_train
     with pytest.raises(TypeError, match="^model"):
-        optimize_posterior("net", x, y, w0)
+        optimize_posterior("net", data, w0)
+    with pytest.raises(TypeError, match="^data"):
+        optimize_posterior(model, x, w0)
     with pytest.raises(ValueError, match="^m"):
-        optimize_posterior(model, x[:1], y[:1], w0)
+        optimize_posterior(model, (x[:1], y[:1]), w0)
     with pytest.raises(ValueError, match="^prior_mean"):
-        optimize_posterior(model, x, y, w0[:-1])
+        optimize_posterior(model, data, w0[:-1])
     with pytest.raises(ValueError, match="^objective"):
-        optimize_posterior(model, x, y, w0, objective="elbo")
+        optimize_posterior(model, data, w0, objective="elbo")
     with pytest.raises(ValueError, match="^std_init"):
-        optimize_posterior(model, x, y, w0, std_init=0.0)
-    with pytest.raises(ValueError, match="^steps"):
-        optimize_posterior(model, x, y, w0, steps=-1)
+        optimize_posterior(model, data, w0, std_init=0.0)
+    with pytest.raises(ValueError, match="^max_iter"):
+        optimize_posterior(model, data, w0, max_iter=-1)
     with pytest.raises(TypeError, match="^posterior"):
-        gibbs_error(model, (w0, w0), x, y)
+        gibbs_error(model, data, (w0, w0))
     with pytest.raises(ValueError, match="^n_samples"):
-        gibbs_error(model, GaussianPosterior(w0, np.ones_like(w0)), x, y, n_samples=0)
+        gibbs_error(model, data, GaussianPosterior(w0, np.ones_like(w0)), n_samples=0)
     with pytest.raises(ValueError, match="^n_configs"):
-        pac_bayes_bounds(model, x, y, w0, n_configs=0)
+        pac_bayes_bounds(model, data, w0, n_configs=0)
     with pytest.raises(TypeError, match="^extra_nats"):
-        pac_bayes_bounds(model, x, y, w0, extra_nats=1.0)
+        pac_bayes_bounds(model, data, w0, extra_nats=1.0)
     prior = GaussianPrior(w0, np.ones_like(w0), j=100)
     assert prior.variance == pytest.approx(0.1 * math.exp(-1))

@@ -1,14 +1,19 @@
 """Tests of genbound.bounds.report: columns, consistency of every row with the formulas it reports."""
+import dataclasses
+import json
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import genbound as gb
-from genbound.bounds import (REPORT_COLUMNS, dziugaite_roy_bound, effective_capacity, occam_bound, report,
-                             sqrt_gap_bound, vc_bound)
+from genbound.bounds import (REPORT_COLUMNS, DataDependentPrior, ReportConfig, dziugaite_roy_bound, effective_capacity,
+                             occam_bound, report, sqrt_gap_bound, vc_bound)
+from genbound.experiments import PriorTraining, bounds_report, data_dependent_prior
 
-FAST = dict(steps=40, n_mc=12, n_mc_test=5, prior_epochs=3, compression_k=(2, 8))
+FAST = ReportConfig(max_iter=40, n_samples=12, n_test_samples=5, compression_k=(2, 8))
+FAST_PRIOR = PriorTraining(epochs=3)
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +26,7 @@ def problem(trained_tiny_cnn):
 def table(problem):
     model, w0, data = problem
     before = model.get_flat()
-    out = report(model, data, w0=w0, **FAST)
+    out = bounds_report(model, data, w0=w0, config=FAST, prior_training=FAST_PRIOR)
     assert np.array_equal(model.get_flat(), before)
     return out
 
@@ -55,7 +60,7 @@ def test_deterministic_rows_recompute(problem, table):
     for name in ("Eq. 1, N = parameters", "VC, d = parameters"):
         assert rows.loc[name, "train_error"] == train and rows.loc[name, "test_error"] == test
     assert rows.loc["Eq. 1, N = parameters", "N"] == model.n_params
-    assert rows.loc["Eq. 1, N = manifold dimension", "N"] == effective_capacity(model, "manifold").total
+    assert rows.loc["Eq. 1, N = manifold dimension", "N"] == effective_capacity(model, method="manifold").total
     for name in ("Eq. 1, N = parameters", "Eq. 1, N = manifold dimension"):
         assert rows.loc[name, "value"] == sqrt_gap_bound(rows.loc[name, "N"], data.m)
         assert rows.loc[name, "m"] == data.m
@@ -69,7 +74,7 @@ def test_dziugaite_roy_rows_recompute(problem, table):
     assert len(dr) == 2
     for _, row in dr.iterrows():
         value = dziugaite_roy_bound(row["train_error"], row["kl"] + row["extra_nats"], int(row["m"]), row["delta"],
-                                    prior_grid_j=int(row["prior_j"]), n_mc=int(row["n_mc"]),
+                                    prior_grid_j=int(row["prior_j"]), n_samples=int(row["n_mc"]),
                                     delta_prime=row["delta_mc"])
         assert row["value"] == pytest.approx(value, rel=1e-12)
         assert row["bounds_what"] == "error of the Gibbs classifier Q"
@@ -101,7 +106,7 @@ def test_occam_row_is_the_measured_quantized_net(problem, table):
 
 def test_cheap_report_skips_expensive_rows(problem):
     model, w0, data = problem
-    out = report(model, data, w0=w0, pac_bayes=False, compression=False)
+    out = report(model, data, w0=w0, config=ReportConfig(pac_bayes=False, compression=False))
     assert list(out["bound"]) == ["Eq. 1, N = parameters", "Eq. 1, N = manifold dimension", "VC, d = parameters",
                                   "VC, d = BHLM bound"]
 
@@ -109,10 +114,10 @@ def test_cheap_report_skips_expensive_rows(problem):
 def test_hessian_row(problem):
     model, _, data = problem
     small = data.subset(np.arange(100))
-    out = report(model, small, pac_bayes=False, compression=False, hessian=True, z=0.5, hessian_k=6,
-                 hessian_dense_max=0).set_index("bound")
+    config = ReportConfig(pac_bayes=False, compression=False, hessian=True, z=0.5, hessian_k=6, hessian_dense_max=0)
+    out = report(model, small, config=config).set_index("bound")
     row = out.loc["Eq. 1, N = Hessian eff. dim. (z=0.5)"]
-    cap = effective_capacity(model, "hessian", data=small, z=0.5, k=6, dense_max=0)
+    cap = effective_capacity(model, small, method="hessian", z=0.5, k=6, dense_max=0)
     assert row["N"] == pytest.approx(cap.total, rel=1e-6)
     assert row["value"] == sqrt_gap_bound(row["N"], 100)
     assert 0 < row["N"] <= 6 and "Lanczos" in row["detail"]
@@ -120,8 +125,7 @@ def test_hessian_row(problem):
 
 def test_report_without_w0_uses_a_zero_mean_prior(problem):
     model, _, data = problem
-    out = report(model, data, data_dependent=False, compression=False, **{k: v for k, v in FAST.items()
-                                                                          if k != "compression_k"})
+    out = report(model, data, config=dataclasses.replace(FAST, compression=False))
     gibbs = out[out["bounds_what"] == "error of the Gibbs classifier Q"]
     assert len(gibbs) == 4 and gibbs["prior"].str.contains("N\\(0, lambda I\\)").all()
 
@@ -135,11 +139,17 @@ def test_bad_input(problem):
     with pytest.raises(ValueError, match="^w0"):
         report(model, data, w0=w0[:-1])
     with pytest.raises(ValueError, match="^delta"):
-        report(model, data, delta=0.0)
-    with pytest.raises(ValueError, match="^n_mc"):
-        report(model, data, n_mc=0)
-    with pytest.raises(ValueError, match="^prior_fraction"):
-        report(model, data, prior_fraction=1.0)
+        ReportConfig(delta=0.0)
+    with pytest.raises(ValueError, match="^n_samples"):
+        ReportConfig(n_samples=0)
+    with pytest.raises(ValueError, match="^fraction"):
+        PriorTraining(fraction=1.0)
+    with pytest.raises(TypeError, match="^config"):
+        report(model, data, config={"delta": 0.025})
+    with pytest.raises(TypeError, match="^prior"):
+        report(model, data, prior=w0)
+    with pytest.raises(ValueError, match="^prior.mean"):
+        report(model, data, prior=DataDependentPrior(w0[:-1], data))
 
     class Empty:
         x_train = y_train = x_test = y_test = np.zeros(0)
@@ -147,6 +157,26 @@ def test_bad_input(problem):
 
     with pytest.raises(ValueError, match="^data"):
         report(model, Empty())
+
+
+def test_report_config_is_printable_comparable_and_json_ready():
+    config = ReportConfig(n_samples=40, compression_k=[2, 8])
+    assert config == ReportConfig(n_samples=40, compression_k=(2, 8)) != ReportConfig()
+    assert "n_samples=40" in repr(config)
+    assert json.loads(json.dumps(dataclasses.asdict(config)))["compression_k"] == [2, 8]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.delta = 0.1
+
+
+def test_report_takes_the_trained_prior_and_accepts_a_generator(problem, table):
+    model, w0, data = problem
+    prior = data_dependent_prior(model, data, w0=w0, training=FAST_PRIOR, seed=0)
+    assert prior.data.m == data.m - round(0.5 * data.m) and "held-out" in prior.description
+    again = report(model, data, w0=w0, prior=prior, config=FAST, seed=0)
+    pd.testing.assert_frame_equal(again, table)
+    drawn = report(model, data, w0=w0, prior=prior, config=FAST, seed=np.random.default_rng(0))
+    assert list(drawn["bound"]) == list(table["bound"])
+    assert np.isfinite(drawn["value"]).all()
 
 
 @pytest.mark.slow
@@ -157,7 +187,8 @@ def test_digits_gap_rank1_data_dependent_bound_below_half():
     w0 = model.get_flat()
     gb.train(model, data, epochs=40, batch_size=64, optimizer=gb.nn.SGD(lr=0.05, momentum=0.9), seed=0,
              progress=False)
-    out = report(model, data, w0=w0, steps=1000, n_mc=500, compression=False).set_index("bound")
+    config = ReportConfig(max_iter=1000, n_samples=500, compression=False)
+    out = bounds_report(model, data, w0=w0, config=config).set_index("bound")
     assert out.loc["Dziugaite-Roy (data-dependent prior)", "value"] < 0.5
     assert out.loc["Eq. 1, N = parameters", "N"] == 1194
 

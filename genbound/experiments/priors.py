@@ -1,0 +1,152 @@
+"""Data-dependent PAC-Bayes priors: train a prior mean on part of the training set, then report the bounds.
+
+:func:`genbound.bounds.report` measures a trained network and never trains; this module does the training a
+data-dependent prior needs (Parrado-Hernández et al. 2012; Pérez-Ortiz et al. 2021): the training set is
+split at random, a copy of the network is trained from its initialization on one part, and the bounds are
+computed on the other part only.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from genbound._checks import check_dataset, check_int, check_model, check_positive, check_probability
+from genbound._rng import as_generator
+from genbound.bounds import DataDependentPrior, ReportConfig, report
+from genbound.nn.optim import SGD
+from genbound.nn.train import train
+
+__all__ = ["PriorTraining", "train_prior_mean", "data_dependent_prior", "bounds_report"]
+
+
+@dataclass(frozen=True)
+class PriorTraining:
+    """How the mean of a data-dependent prior is trained (printable, comparable, ``asdict``-able).
+
+    Attributes
+    ----------
+    fraction : float
+        Part of the training set the prior is trained on (and the bound does not use), in (0, 1).
+        Default 0.5.
+    epochs : int
+        SGD epochs, >= 1. Default 40.
+    batch_size : int
+        SGD mini-batch size. Default 64.
+    lr, momentum : float
+        SGD step size and momentum. Defaults 0.05 and 0.9.
+    """
+
+    fraction: float = 0.5
+    epochs: int = 40
+    batch_size: int = 64
+    lr: float = 0.05
+    momentum: float = 0.9
+
+    def __post_init__(self):
+        check_probability(self.fraction, "fraction")
+        check_int(self.epochs, "epochs", minimum=1)
+        check_int(self.batch_size, "batch_size", minimum=1)
+        check_positive(self.lr, "lr")
+        check_positive(self.momentum, "momentum", allow_zero=True)
+
+
+def train_prior_mean(model, data, *, epochs=40, batch_size=64, lr=0.05, momentum=0.9, seed=0):
+    """Train a copy of ``model`` on ``data`` (the held-out part) and return its flat parameters.
+
+    The copy starts from ``model``'s current parameters (pass the initialization) and is trained by
+    :func:`genbound.train` with SGD on examples that the bound will not use. ``model`` itself is not changed.
+
+    Returns
+    -------
+    numpy.ndarray (n_params,)
+        float64.
+    """
+    check_model(model)
+    clone = model.copy()
+    train(clone, data, epochs=epochs, batch_size=batch_size, optimizer=SGD(lr=lr, momentum=momentum), seed=seed,
+          progress=False)
+    return clone.get_flat().astype(np.float64)
+
+
+def _fresh_init(model, seed):
+    """A copy of ``model`` re-initialized from ``seed`` by each layer's own initializer."""
+    clone = model.copy()
+    rng = as_generator(seed)
+    for i, layer in enumerate(clone.layers):
+        for name, value in layer.init_params(rng, clone.dtype).items():
+            clone.params[f"{i}.{name}"][...] = value
+    return clone
+
+
+def data_dependent_prior(model, data, *, w0=None, training=None, seed=0):
+    """Split the training set, train a prior mean on one part, and keep the other part for the bound.
+
+    The split (:meth:`genbound.data.Dataset.split_train`, ``training.fraction`` for the prior), the start
+    (``w0``, or with None a fresh initialization of the architecture) and the SGD order all come from
+    ``seed`` (an int is used for each; a Generator's stream goes on from one to the next).
+
+    Parameters
+    ----------
+    model : genbound.nn.Sequential
+        The architecture; its parameters are not used (and not changed).
+    data : Dataset
+    w0 : array_like (n_params,) or Sequential, optional
+        The initialization the network was trained from: the start of the prior's training.
+    training : PriorTraining, optional
+        Default ``PriorTraining()``.
+    seed : int, numpy.random.Generator or None
+
+    Returns
+    -------
+    genbound.bounds.DataDependentPrior
+        The mean, the bound's part of ``data`` (sharing its test set) and a description for the table.
+    """
+    check_model(model)
+    check_dataset(data)
+    training = PriorTraining() if training is None else training
+    if not isinstance(training, PriorTraining):
+        raise TypeError(f"training: expected a PriorTraining, got {type(training).__name__}")
+    part_prior, part_bound = data.split_train(training.fraction, seed=seed)
+    if w0 is None:
+        start = _fresh_init(model, seed)
+    else:
+        start = model.copy()
+        start.set_flat(w0.get_flat() if hasattr(w0, "get_flat") else w0)
+    mean = train_prior_mean(start, part_prior, epochs=training.epochs, batch_size=training.batch_size,
+                            lr=training.lr, momentum=training.momentum, seed=seed)
+    description = f"trained on {part_prior.m} held-out examples ({training.fraction:g} of m, removed from m)"
+    return DataDependentPrior(mean, part_bound, description)
+
+
+def bounds_report(model, data, *, w0=None, config=None, prior_training=None, data_dependent=True, seed=0):
+    """:func:`genbound.bounds.report` of a trained network, with a data-dependent prior trained first.
+
+    With ``data_dependent`` (and ``config.pac_bayes``) the prior is trained by :func:`data_dependent_prior`
+    (from ``w0``, or a fresh initialization when ``w0`` is None) and its four rows join the table.
+
+    Parameters
+    ----------
+    model : genbound.nn.Sequential
+        The trained network.
+    data : Dataset
+        The training set it was trained on and a test set.
+    w0 : array_like (n_params,) or Sequential, optional
+        Its initialization (the data-independent prior mean, and the start of the prior's training).
+    config : genbound.bounds.ReportConfig, optional
+    prior_training : PriorTraining, optional
+    data_dependent : bool
+        Train the data-dependent prior and add its rows.
+    seed : int, numpy.random.Generator or None
+        Seed of the prior (split, start, SGD order) and of the report.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The columns of :data:`genbound.bounds.REPORT_COLUMNS`.
+    """
+    config = ReportConfig() if config is None else config
+    prior = None
+    if data_dependent and isinstance(config, ReportConfig) and config.pac_bayes:
+        prior = data_dependent_prior(model, data, w0=w0, training=prior_training, seed=seed)
+    return report(model, data, w0=w0, prior=prior, config=config, seed=seed)
