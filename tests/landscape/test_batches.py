@@ -75,7 +75,8 @@ def test_gradient_diversity_against_a_direct_loop(digits):
 def test_coherence_in_unit_interval_and_weighted_mean(batch_size, seed, init):
     data = DIGITS.subset(np.arange(30))
     model = model0(init)
-    df = L.batch_landscape(model, data, batch_size=batch_size, seed=seed, config=L.BatchLandscapeConfig(per_sample=False))
+    df = L.batch_landscape(model, data, batch_size=batch_size, seed=seed,
+                           config=L.BatchLandscapeConfig(per_sample=False))
     assert 0.0 <= df.attrs["coherence"] <= 1.0 + 1e-12
     full = model.loss(data.x_train, data.y_train)
     assert abs(np.sum(df["n_b"] * df["loss"]) / data.m - full) <= 1e-12 * full
