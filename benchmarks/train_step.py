@@ -92,7 +92,7 @@ def hessian_timing(gb):
     from genbound import landscape
 
     t0 = time.perf_counter()
-    eig = landscape.top_eigenvalues(model, x, y, k=1)
+    eig = landscape.top_eigenvalues(model, (x, y), k=1)
     seconds = time.perf_counter() - t0
     print(f"top Hessian eigenvalue {eig.values[0]:.6g} in {seconds:.2f} s ({eig.n_hvp} HVPs, "
           f"{seconds / max(eig.n_hvp, 1) / grad_s:.2f} gradients each)")

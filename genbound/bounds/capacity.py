@@ -177,15 +177,15 @@ def _hessian(model, data, z, k, dense_max, chunk_size, seed, tol):
     n = model.n_params
     dense_max = check_int(dense_max, "dense_max", minimum=0)
     if n <= dense_max:
-        H = dense_hessian(model, data=(x, y), batch_size=chunk_size, max_params=max(n, 1), symmetrize=True)
+        H = dense_hessian(model, (x, y), chunk_size=chunk_size, max_params=max(n, 1), symmetrize=True)
         values, vectors = np.linalg.eigh(H)
         values, vectors = values[::-1], vectors[:, ::-1]
         how, n_hvp, complete = f"dense Hessian ({n} HVPs) and numpy.linalg.eigh", n, True
     else:
         k = min(n - 1, 64) if k is None else check_int(k, "k", minimum=1)
         k = min(k, n)
-        res = top_eigenvalues(model, data=(x, y), k=k, batch_size=chunk_size, tol=tol, seed=seed,
-                              maxiter=min(n, max(3 * k, k + 40)))
+        res = top_eigenvalues(model, (x, y), k=k, chunk_size=chunk_size, tol=tol, seed=seed,
+                              max_iter=min(n, max(3 * k, k + 40)))
         values, vectors = np.asarray(res.values), np.asarray(res.vectors)
         how, n_hvp, complete = f"Lanczos, top {k} eigenvalues ({res.n_hvp} HVPs)", res.n_hvp, k >= n
     pos = values > 0

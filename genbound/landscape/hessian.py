@@ -1,10 +1,11 @@
 """Second-order analysis of the training loss: Hessian-vector products, dense Hessians, extreme eigenvalues
 (Lanczos), trace (Hutchinson), spectral density (stochastic Lanczos quadrature), effective dimension.
 
-Every function takes either a batch ``(x, y)`` or ``data=`` (a :class:`genbound.data.Dataset` or an
-``(x, y)`` pair). With ``data`` the analysis is of the loss on the *whole* training set, computed in batches
-of ``batch_size`` and summed with weights n_b / m, so the batching changes nothing but memory. Random
-estimators (Hutchinson, SLQ) report their spread, so a number is never given without its uncertainty.
+Every function takes ``(model, data, ...)`` with ``data`` a :class:`genbound.data.Dataset` (its training set)
+or an explicit ``(x, y)`` pair. The analysis is of the mean loss on all of it, computed in chunks of
+``chunk_size`` examples and summed with weights n_c / m (:class:`genbound.nn.Objective`), so the chunking
+changes nothing but memory. Random estimators (Hutchinson, SLQ) report their spread, so a number is never
+given without its uncertainty.
 """
 from __future__ import annotations
 
@@ -16,9 +17,9 @@ import numpy as np
 import pandas as pd
 from scipy.linalg import eigh_tridiagonal
 
-from genbound._checks import as_float_array, check_int, check_positive
+from genbound._checks import as_float_array, check_int, check_positive, check_vector
 from genbound._rng import as_generator
-from genbound.landscape._common import check_vector, objective
+from genbound.nn.objective import Objective
 
 __all__ = ["hvp", "hessian", "top_eigenvalues", "min_eigenvalue", "hessian_trace", "spectral_density",
            "effective_dimension", "EigenResult", "TraceResult", "SpectralDensity", "lanczos"]
@@ -32,7 +33,7 @@ DENSE_LIMIT = 20000
 # --------------------------------------------------------------------------------------------------------
 
 
-def hvp(model, x=None, y=None, v=None, *, data=None, batch_size=1024):
+def hvp(model, data, v, *, chunk_size=1024):
     """Exact Hessian-vector product of the mean cross-entropy (Pearlmutter's R-operator).
 
     .. math:: H v = \\nabla^2_w L(w)\\, v, \\qquad
@@ -40,21 +41,19 @@ def hvp(model, x=None, y=None, v=None, *, data=None, batch_size=1024):
               = \\sum_b \\frac{n_b}{m} L_b(w)
 
     Computed by the model's forward-over-reverse pass through every layer (one tangent forward and one
-    tangent backward pass, about the cost of two gradients), not by finite differences. With ``data`` the
-    training set is processed in batches of ``batch_size`` and the batch products are summed with weights
-    n_b / m, which is the full-data product (to rounding).
+    tangent backward pass, about the cost of two gradients), not by finite differences. The examples are
+    processed in chunks of ``chunk_size`` and the chunk products summed with weights n_c / m, which is the
+    full-data product (to rounding).
 
     Parameters
     ----------
     model : genbound.nn.Sequential
-    x, y : array_like, optional
-        A batch of inputs (n, C, H, W) and integer labels (n,).
+    data : Dataset or (x, y)
+        The training set of a Dataset, or an explicit batch: inputs (n, C, H, W) and integer labels (n,).
     v : array_like, shape (n_params,)
         The direction, in the order of ``model.get_flat()``.
-    data : Dataset or (x, y), optional
-        Use the whole training set instead of ``(x, y)``.
-    batch_size : int
-        Batch size of the internal loop over ``data`` (memory only; the result does not depend on it).
+    chunk_size : int
+        Memory chunk of the loop over the examples (the result does not depend on it).
 
     Returns
     -------
@@ -63,20 +62,19 @@ def hvp(model, x=None, y=None, v=None, *, data=None, batch_size=1024):
     Raises
     ------
     ValueError
-        ``v`` of the wrong length or with NaN/inf; both or neither of ``(x, y)`` and ``data``.
+        ``v`` of the wrong length or with NaN/inf.
+    TypeError
+        ``data`` neither a Dataset nor an ``(x, y)`` pair.
 
     References
     ----------
     B. A. Pearlmutter, "Fast exact multiplication by the Hessian", Neural Computation 6 (1994).
     """
-    obj = objective(model, x, y, data, batch_size)
-    if v is None:
-        raise ValueError("v: expected a vector of length n_params, got None")
+    obj = Objective(model, data, chunk_size)
     return obj.hvp(check_vector(v, obj.n, "v"))
 
 
-def hessian(model, x=None, y=None, *, data=None, batch_size=1024, max_params=DENSE_LIMIT, force=False,
-            symmetrize=False):
+def hessian(model, data, *, chunk_size=1024, max_params=DENSE_LIMIT, force=False, symmetrize=False):
     """Dense Hessian of the mean loss, built column by column from exact Hessian-vector products.
 
     .. math:: H_{:, j} = H e_j, \\qquad j = 1, \\dots, N
@@ -86,7 +84,7 @@ def hessian(model, x=None, y=None, *, data=None, batch_size=1024, max_params=DEN
 
     Parameters
     ----------
-    model, x, y, data, batch_size : see :func:`hvp`
+    model, data, chunk_size : see :func:`hvp`
     max_params : int
         Size limit (default 20,000 parameters, a 3.2 GB matrix).
     force : bool
@@ -98,7 +96,7 @@ def hessian(model, x=None, y=None, *, data=None, batch_size=1024, max_params=DEN
     -------
     numpy.ndarray, shape (n_params, n_params)
     """
-    obj = objective(model, x, y, data, batch_size)
+    obj = Objective(model, data, chunk_size)
     max_params = check_int(max_params, "max_params", 1)
     if obj.n > max_params and not force:
         raise ValueError(f"model: a dense Hessian of {obj.n} parameters needs {obj.n ** 2 * 8 / 1e9:.1f} GB and "
@@ -152,7 +150,7 @@ class LanczosRun:
         return np.abs(self.residual_beta * s[-1, :])
 
 
-def lanczos(matvec, v0, steps, *, rng=None, keep_basis=True, restart=True, stop=None, check_every=1):
+def lanczos(matvec, v0, max_iter, *, seed=0, keep_basis=True, restart=True, stop=None, check_every=1):
     """Symmetric Lanczos iteration with full reorthogonalization (classical Gram-Schmidt, applied twice).
 
     .. math:: \\beta_{j} q_{j+1} = H q_j - \\alpha_j q_j - \\beta_{j-1} q_{j-1}, \\qquad
@@ -169,10 +167,10 @@ def lanczos(matvec, v0, steps, *, rng=None, keep_basis=True, restart=True, stop=
         A symmetric linear map on R^n.
     v0 : numpy.ndarray (n,)
         Start vector (normalized here).
-    steps : int
-        Maximum number of steps (at most n).
-    rng : numpy.random.Generator, optional
-        Source of restart vectors.
+    max_iter : int
+        Maximum number of steps, each one product with H (capped at n).
+    seed : int, numpy.random.Generator or None
+        Source of restart vectors (a Generator is advanced only when a restart happens).
     keep_basis : bool
         Keep Q (needed for Ritz vectors); SLQ does not need it but still uses it for reorthogonalization.
     restart : bool
@@ -191,8 +189,8 @@ def lanczos(matvec, v0, steps, *, rng=None, keep_basis=True, restart=True, stop=
     """
     v0 = np.asarray(v0, dtype=np.float64)
     n = v0.shape[0]
-    steps = min(int(steps), n)
-    rng = as_generator(rng if rng is not None else 0)
+    steps = min(check_int(max_iter, "max_iter", 1), n)
+    gen = as_generator(seed)
     cap = min(steps, 64)
     q_rows = np.empty((cap, n))
     alpha, beta = [], []
@@ -233,7 +231,7 @@ def lanczos(matvec, v0, steps, *, rng=None, keep_basis=True, restart=True, stop=
             if not restart:
                 b = 0.0
                 break
-            r = rng.standard_normal(n)
+            r = gen.standard_normal(n)
             for _ in range(2):
                 r -= basis.T @ (basis @ r)
             q = r / np.linalg.norm(r)
@@ -293,8 +291,8 @@ class EigenResult:
         return float(self.values[0])
 
 
-def _extreme_eigs(obj, k, which, method, tol, maxiter, seed, rng):
-    gen = as_generator(seed, rng)
+def _extreme_eigs(obj, k, which, method, tol, max_iter, seed):
+    gen = as_generator(seed)
     n = obj.n
     v0 = gen.standard_normal(n)
     start = time.perf_counter()
@@ -311,7 +309,7 @@ def _extreme_eigs(obj, k, which, method, tol, maxiter, seed, rng):
             res = run.residual_bounds(s)[idx]
             return bool(np.all(res <= tol * max(np.max(np.abs(theta)), 1e-300)))
 
-        run = lanczos(obj.hvp, v0, maxiter, rng=gen, stop=stop)
+        run = lanczos(obj.hvp, v0, max_iter, seed=gen, stop=stop)
         theta, s = run.ritz()
         idx = pick(theta)
         values = theta[idx]
@@ -327,12 +325,12 @@ def _extreme_eigs(obj, k, which, method, tol, maxiter, seed, rng):
         op = LinearOperator((n, n), matvec=lambda v: obj.hvp(np.ravel(v)), dtype=np.float64)
         ncv = min(n, max(2 * k + 1, 20))
         try:
-            vals, vecs = eigsh(op, k=k, which=which, v0=v0, tol=tol, maxiter=maxiter, ncv=ncv)
+            vals, vecs = eigsh(op, k=k, which=which, v0=v0, tol=tol, maxiter=max_iter, ncv=ncv)
             ok = True
         except ArpackNoConvergence as exc:
             vals, vecs, ok = exc.eigenvalues, exc.eigenvectors, False
             if vals.size == 0:
-                raise RuntimeError(f"maxiter: eigsh found no converged eigenvalue in {maxiter} restarts") from exc
+                raise RuntimeError(f"max_iter: eigsh found no converged eigenvalue in {max_iter} restarts") from exc
         order = np.argsort(vals)[::-1] if which == "LA" else np.argsort(vals)
         values, vectors = vals[order], vecs[:, order]
         residuals = np.array([np.linalg.norm(obj.hvp(vectors[:, i]) - values[i] * vectors[:, i])
@@ -340,8 +338,8 @@ def _extreme_eigs(obj, k, which, method, tol, maxiter, seed, rng):
         converged = np.full(values.size, ok)
         info = {"ncv": ncv}
     if not np.all(converged):
-        warnings.warn(f"Lanczos did not converge to tol={tol} in {maxiter} steps; residuals {residuals} "
-                      "(raise maxiter or tol)", RuntimeWarning, stacklevel=3)
+        warnings.warn(f"{method} did not converge to tol={tol} in max_iter={max_iter}; residuals {residuals} "
+                      "(raise max_iter or tol)", RuntimeWarning, stacklevel=3)
     return EigenResult(values=np.asarray(values, dtype=np.float64), vectors=np.asarray(vectors),
                        residuals=np.asarray(residuals, dtype=np.float64), converged=np.asarray(converged),
                        n_hvp=obj.n_hvp - n0, seconds=time.perf_counter() - start, method=method, info=info)
@@ -353,8 +351,7 @@ def _check_method(method):
     return method
 
 
-def top_eigenvalues(model, x=None, y=None, k=1, *, data=None, batch_size=1024, method="lanczos", tol=1e-8,
-                    maxiter=None, seed=0, rng=None):
+def top_eigenvalues(model, data, k=1, *, chunk_size=1024, method="lanczos", tol=1e-8, max_iter=None, seed=0):
     """The k largest (algebraic) eigenvalues of the Hessian of the mean loss, with eigenvectors.
 
     Lanczos with full reorthogonalization (default), stopped when the k largest Ritz pairs have residual
@@ -366,17 +363,18 @@ def top_eigenvalues(model, x=None, y=None, k=1, *, data=None, batch_size=1024, m
 
     Parameters
     ----------
-    model, x, y, data, batch_size : see :func:`hvp` (``data``: the whole training set, the default for
-        analysis; a small batch gives a different Hessian, not an estimate of the full one)
+    model, data, chunk_size : see :func:`hvp` (pass the whole training set for analysis: a small batch gives
+        a different Hessian, not an estimate of the full one)
     k : int, 1 <= k <= n_params
     method : {"lanczos", "eigsh"}
     tol : float > 0
         Relative residual tolerance. The eigenvalue error is at most the residual, and typically its
         square over the gap to the next eigenvalue.
-    maxiter : int, optional
-        Lanczos steps (default min(n_params, max(300, 20 k))); for eigsh, restarts (default n_params).
-        Lanczos keeps its basis: memory 8 n_params maxiter bytes.
-    seed, rng : start vector
+    max_iter : int, optional
+        Lanczos steps (default min(n_params, max(300, 20 k))); for eigsh, restarts (default 10 n_params).
+        Lanczos keeps its basis: memory 8 n_params max_iter bytes.
+    seed : int, numpy.random.Generator or None
+        Start vector (and Lanczos restart vectors).
 
     Returns
     -------
@@ -394,11 +392,10 @@ def top_eigenvalues(model, x=None, y=None, k=1, *, data=None, batch_size=1024, m
     C. Lanczos (1950); B. A. Pearlmutter (1994); Z. Yao, A. Gholami, K. Keutzer, M. W. Mahoney,
     "PyHessian: neural networks through the lens of the Hessian" (2020).
     """
-    return _eigs_entry(model, x, y, k, data, batch_size, method, tol, maxiter, seed, rng, "LA")
+    return _eigs_entry(model, data, k, chunk_size, method, tol, max_iter, seed, "LA")
 
 
-def min_eigenvalue(model, x=None, y=None, *, data=None, batch_size=1024, method="lanczos", tol=1e-8,
-                   maxiter=None, seed=0, rng=None, k=1):
+def min_eigenvalue(model, data, k=1, *, chunk_size=1024, method="lanczos", tol=1e-8, max_iter=None, seed=0):
     """The most negative (smallest algebraic) eigenvalue(s) of the Hessian, with eigenvector(s).
 
     Same solver and arguments as :func:`top_eigenvalues`, at the other end of the spectrum (eigsh:
@@ -411,22 +408,22 @@ def min_eigenvalue(model, x=None, y=None, *, data=None, batch_size=1024, method=
     EigenResult
         ``values`` ascending (``values[0]`` = ``result.value`` is the minimum).
     """
-    return _eigs_entry(model, x, y, k, data, batch_size, method, tol, maxiter, seed, rng, "SA")
+    return _eigs_entry(model, data, k, chunk_size, method, tol, max_iter, seed, "SA")
 
 
-def _eigs_entry(model, x, y, k, data, batch_size, method, tol, maxiter, seed, rng, which):
-    obj = objective(model, x, y, data, batch_size)
+def _eigs_entry(model, data, k, chunk_size, method, tol, max_iter, seed, which):
+    obj = Objective(model, data, chunk_size)
     k = check_int(k, "k", 1)
     if k > obj.n:
         raise ValueError(f"k: expected at most n_params = {obj.n} eigenvalues, got {k}")
     method = _check_method(method)
     tol = check_positive(tol, "tol")
-    if maxiter is None:
-        maxiter = min(obj.n, max(300, 20 * k)) if method == "lanczos" else obj.n * 10
-    maxiter = check_int(maxiter, "maxiter", 1)
+    if max_iter is None:
+        max_iter = min(obj.n, max(300, 20 * k)) if method == "lanczos" else obj.n * 10
+    max_iter = check_int(max_iter, "max_iter", 1)
     if method == "eigsh" and k >= obj.n:
         raise ValueError(f"k: eigsh needs k < n_params = {obj.n}; use method='lanczos' or numpy.linalg.eigh")
-    return _extreme_eigs(obj, k, which, method, tol, maxiter, seed, rng)
+    return _extreme_eigs(obj, k, which, method, tol, max_iter, seed)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -466,8 +463,7 @@ def _probe(gen, n, kind):
     return gen.standard_normal(n)
 
 
-def hessian_trace(model, x=None, y=None, *, data=None, batch_size=1024, n_probes=100, seed=0, rng=None,
-                  probes="rademacher"):
+def hessian_trace(model, data, *, chunk_size=1024, n_probes=100, seed=0, probes="rademacher"):
     """Hutchinson's stochastic estimate of the Hessian trace, with its standard error.
 
     .. math:: \\operatorname{tr} H = \\mathbb{E}_z[z^T H z], \\qquad
@@ -478,9 +474,10 @@ def hessian_trace(model, x=None, y=None, *, data=None, batch_size=1024, n_probes
 
     Parameters
     ----------
-    model, x, y, data, batch_size : see :func:`hvp`
+    model, data, chunk_size : see :func:`hvp`
     n_probes : int >= 2
-    seed, rng : probes
+    seed : int, numpy.random.Generator or None
+        Source of the probes.
     probes : {"rademacher", "gaussian"}
 
     Returns
@@ -493,11 +490,11 @@ def hessian_trace(model, x=None, y=None, *, data=None, batch_size=1024, n_probes
     M. F. Hutchinson, "A stochastic estimator of the trace of the influence matrix for Laplacian smoothing
     splines", Comm. Statist. Simulation Comput. 18 (1989).
     """
-    obj = objective(model, x, y, data, batch_size)
+    obj = Objective(model, data, chunk_size)
     n_probes = check_int(n_probes, "n_probes", 2)
     if probes not in ("rademacher", "gaussian"):
         raise ValueError(f"probes: expected 'rademacher' or 'gaussian', got {probes!r}")
-    gen = as_generator(seed, rng)
+    gen = as_generator(seed)
     start = time.perf_counter()
     samples = np.empty(n_probes)
     for p in range(n_probes):
@@ -550,8 +547,8 @@ class SpectralDensity:
         return self.n_params * self.expectation(lambda t: np.maximum(t, 0) / (np.maximum(t, 0) + z))
 
 
-def spectral_density(model, x=None, y=None, *, data=None, batch_size=1024, n_probes=10, lanczos_steps=80,
-                     seed=0, rng=None, grid=2000, sigma=None):
+def spectral_density(model, data, *, chunk_size=1024, n_probes=10, lanczos_steps=80, seed=0, grid=2000,
+                     sigma=None):
     """Spectral density of the Hessian by stochastic Lanczos quadrature (SLQ), Gaussian-smoothed.
 
     For each probe v (Rademacher, normalized), m Lanczos steps give T_m = S diag(theta) S^T, and the Gauss
@@ -567,10 +564,13 @@ def spectral_density(model, x=None, y=None, *, data=None, batch_size=1024, n_pro
 
     Parameters
     ----------
-    model, x, y, data, batch_size : see :func:`hvp`
+    model, data, chunk_size : see :func:`hvp`
     n_probes : int >= 1
     lanczos_steps : int >= 1 (capped at n_params)
-    seed, rng : probes
+        The quadrature degree m: every probe runs exactly m steps (a Krylov dimension, not an iteration limit:
+        there is no stopping rule), unless its Krylov space becomes invariant earlier.
+    seed : int, numpy.random.Generator or None
+        Source of the probes: the same Rademacher probes as :func:`hessian_trace` with the same seed.
     grid : int or array_like
         Number of grid points spanning [min node - 6 sigma, max node + 6 sigma], or the grid itself.
     sigma : float > 0, optional
@@ -588,12 +588,12 @@ def spectral_density(model, x=None, y=None, *, data=None, batch_size=1024, n_pro
     quadrature", SIAM J. Matrix Anal. Appl. 38 (2017). G. H. Golub, G. Meurant, Matrices, Moments and
     Quadrature with Applications (2010).
     """
-    obj = objective(model, x, y, data, batch_size)
+    obj = Objective(model, data, chunk_size)
     n_probes = check_int(n_probes, "n_probes", 1)
     steps = min(check_int(lanczos_steps, "lanczos_steps", 1), obj.n)
     if sigma is not None:
         sigma = check_positive(sigma, "sigma")
-    gen = as_generator(seed, rng)
+    gen = as_generator(seed)
     start = time.perf_counter()
     nodes = np.full((n_probes, steps), np.nan)
     weights = np.zeros((n_probes, steps))
@@ -601,7 +601,7 @@ def spectral_density(model, x=None, y=None, *, data=None, batch_size=1024, n_pro
     n0 = obj.n_hvp
     for p in range(n_probes):
         v = _probe(gen, obj.n, "rademacher")
-        run = lanczos(obj.hvp, v, steps, rng=gen, keep_basis=False, restart=False)
+        run = lanczos(obj.hvp, v, steps, seed=gen, keep_basis=False, restart=False)
         theta, s = run.ritz()
         nodes[p, :theta.size] = theta
         weights[p, :theta.size] = s[0, :] ** 2

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import Bounds, minimize
 
-from genbound._checks import check_int, check_positive
+from genbound._checks import check_int, check_model, check_positive
 from genbound._rng import as_generator
-from genbound.landscape._common import Objective, check_model, restored, train_xy
+from genbound.nn.objective import Objective, restored
 
 __all__ = ["sharpness", "SharpnessResult"]
 
@@ -36,7 +36,7 @@ class SharpnessResult:
     n_iter : int
         L-BFGS-B iterations.
     converged : bool
-        Whether L-BFGS-B stopped on its own tolerance rather than ``maxiter``.
+        Whether L-BFGS-B stopped on its own tolerance rather than ``max_iter``.
     message : str
     seconds : float
     """
@@ -70,9 +70,9 @@ class _SharpnessProblem:
     them. A = I in the full space. Keeps the best point seen.
     """
 
-    def __init__(self, model, x, y, eps, subspace_dim, seed, batch_size):
+    def __init__(self, model, data, eps, subspace_dim, seed, chunk_size):
         self.model = model
-        self.obj = Objective(model, x, y, batch_size)
+        self.obj = Objective(model, data, chunk_size)
         self.w = model.get_flat().astype(np.float64)
         n = self.w.size
         if subspace_dim is None:
@@ -107,7 +107,7 @@ class _SharpnessProblem:
         return -(loss - self.loss0) / self.fscale, -self.radius * grad / self.fscale
 
 
-def sharpness(model, data, eps=1e-3, subspace_dim=None, seed=0, maxiter=10, *, batch_size=1024):
+def sharpness(model, data, eps=1e-3, subspace_dim=None, seed=0, max_iter=10, *, chunk_size=1024):
     """Epsilon-sharpness of the training loss at the model's weights (Keskar et al. 2017).
 
     .. math:: \\phi_{w,f}(\\epsilon, A) = 100 \\cdot
@@ -117,10 +117,9 @@ def sharpness(model, data, eps=1e-3, subspace_dim=None, seed=0, maxiter=10, *, b
     In the full space A = I_n (p = n, the box |z_i| <= eps (|w_i| + 1)); with ``subspace_dim`` = p, A is a
     random n x p Gaussian matrix (entries N(0, 1/n), drawn from ``seed``) and A^+ its pseudo-inverse. The
     inner maximum is computed by L-BFGS-B (``scipy.optimize.minimize`` on -L, with the exact gradient
-    -A^T grad L by the chain rule, in variables scaled to the unit box) from z = 0 for at most ``maxiter``
+    -A^T grad L by the chain rule, in variables scaled to the unit box) from z = 0 for at most ``max_iter``
     iterations; the largest loss seen is kept, so the value is a lower bound on the true maximum and is
-    never negative. The loss is the mean over
-    the whole training set (computed in batches of ``batch_size``).
+    never negative. The loss is the mean over the whole training set (computed in chunks of ``chunk_size``).
 
     Parameters
     ----------
@@ -128,9 +127,12 @@ def sharpness(model, data, eps=1e-3, subspace_dim=None, seed=0, maxiter=10, *, b
     data : Dataset or (x, y)
     eps : float > 0 (Keskar et al. report 1e-3 and 5e-4)
     subspace_dim : int, 1 <= p <= n_params, optional
-    seed : int, seed of A
-    maxiter : int >= 1
-    batch_size : int
+    seed : int, numpy.random.Generator or None
+        Source of A.
+    max_iter : int >= 1
+        L-BFGS-B iteration limit.
+    chunk_size : int
+        Memory chunk of the loss evaluations (the result does not depend on it).
 
     Returns
     -------
@@ -144,17 +146,16 @@ def sharpness(model, data, eps=1e-3, subspace_dim=None, seed=0, maxiter=10, *, b
     """
     check_model(model)
     eps = check_positive(eps, "eps")
-    maxiter = check_int(maxiter, "maxiter", 1)
+    max_iter = check_int(max_iter, "max_iter", 1)
     if subspace_dim is not None:
         subspace_dim = check_int(subspace_dim, "subspace_dim", 1)
         if subspace_dim > model.n_params:
             raise ValueError(f"subspace_dim: expected at most n_params = {model.n_params}, got {subspace_dim}")
-    x, y = train_xy(data)
     start = time.perf_counter()
     with restored(model):
-        prob = _SharpnessProblem(model, x, y, eps, subspace_dim, seed, batch_size)
+        prob = _SharpnessProblem(model, data, eps, subspace_dim, seed, chunk_size)
         res = minimize(prob.fun_and_grad, np.zeros(prob.radius.size), jac=True, method="L-BFGS-B",
-                       bounds=prob.bounds, options={"maxiter": maxiter, "gtol": 0.0, "ftol": 0.0})
+                       bounds=prob.bounds, options={"maxiter": max_iter, "gtol": 0.0, "ftol": 0.0})
     max_loss, u = prob.best
     loss0 = prob.loss0
     value = 100.0 * max(max_loss - loss0, 0.0) / (1.0 + loss0)

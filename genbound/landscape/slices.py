@@ -8,12 +8,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from genbound._checks import as_float_array, check_int
+from genbound._checks import as_float_array, check_int, check_model, check_vector
 from genbound._rng import as_generator
-from genbound.landscape._common import check_model, check_vector, restored, train_xy
 from genbound.landscape.batches import batch_partition
 from genbound.nn.layers import CPConv2d
 from genbound.nn.loss import log_softmax
+from genbound.nn.objective import restored, training_pair
 
 __all__ = ["random_direction", "slice_1d", "slice_2d", "interpolate", "plot_slice_1d", "plot_slice_2d"]
 
@@ -27,7 +27,7 @@ def _unit_rescale(d, theta, axes):
     return d * np.where(dn > 0, tn / np.where(dn > 0, dn, 1.0), 0.0)
 
 
-def random_direction(model, seed=0, normalization="filter", include_bias=False, *, rng=None):
+def random_direction(model, seed=0, normalization="filter", include_bias=False):
     """A random direction in parameter space, filter-normalized as in Li et al. (2018).
 
     A Gaussian vector d ~ N(0, I) is drawn for every parameter and, with ``normalization="filter"``,
@@ -55,10 +55,10 @@ def random_direction(model, seed=0, normalization="filter", include_bias=False, 
     Parameters
     ----------
     model : genbound.nn.Sequential
-    seed : int or numpy.random.Generator
+    seed : int, numpy.random.Generator or None
+        Source of the Gaussian draws (a Generator is advanced, so two calls give two directions).
     normalization : {"filter", "layer", None}
     include_bias : bool
-    rng : numpy.random.Generator, optional (takes precedence over ``seed``)
 
     Returns
     -------
@@ -72,7 +72,7 @@ def random_direction(model, seed=0, normalization="filter", include_bias=False, 
     check_model(model)
     if normalization not in NORMALIZATIONS:
         raise ValueError(f"normalization: expected one of {NORMALIZATIONS}, got {normalization!r}")
-    gen = as_generator(seed, rng)
+    gen = as_generator(seed)
     out = {}
     for i, layer in enumerate(model.layers):
         for name in layer.param_shapes():
@@ -100,34 +100,36 @@ def random_direction(model, seed=0, normalization="filter", include_bias=False, 
 # --------------------------------------------------------------------------------------------------------
 
 
-def _sample_losses(model, x, y, eval_batch_size):
-    """Per-example cross-entropy and correctness at the current weights."""
+def _sample_losses(model, x, y, chunk_size):
+    """Per-example cross-entropy and correctness at the current weights, ``chunk_size`` examples at a time."""
     losses = np.empty(x.shape[0])
     wrong = np.empty(x.shape[0], dtype=bool)
-    for s in range(0, x.shape[0], eval_batch_size):
-        logits = model.forward_with_caches(x[s:s + eval_batch_size])[0]
-        yb = y[s:s + eval_batch_size]
+    for s in range(0, x.shape[0], chunk_size):
+        logits = model.forward_with_caches(x[s:s + chunk_size])[0]
+        yb = y[s:s + chunk_size]
         logp = log_softmax(logits)
-        losses[s:s + eval_batch_size] = -logp[np.arange(yb.size), yb]
-        wrong[s:s + eval_batch_size] = logits.argmax(axis=1) != yb
+        losses[s:s + chunk_size] = -logp[np.arange(yb.size), yb]
+        wrong[s:s + chunk_size] = logits.argmax(axis=1) != yb
     return losses, wrong
 
 
 class _Evaluator:
-    def __init__(self, model, data, per_batch, batch_size, seed, eval_batch_size, test=False):
+    """Training loss and error (and per-batch losses, test loss and error when asked) at the current weights."""
+
+    def __init__(self, model, data, per_batch, batch_size, seed, chunk_size, test=False):
         self.model = model
-        self.x, self.y = model.check_xy(*train_xy(data))
-        self.eval_batch_size = check_int(eval_batch_size, "eval_batch_size", 1)
+        self.x, self.y = model.check_xy(*training_pair(data))
+        self.chunk_size = check_int(chunk_size, "chunk_size", 1)
         self.partition = batch_partition(data, batch_size, seed=seed) if per_batch else None
         self.test = None
         if test and hasattr(data, "x_test") and len(data.y_test):
             self.test = model.check_xy(data.x_test, data.y_test)
 
     def __call__(self):
-        losses, wrong = _sample_losses(self.model, self.x, self.y, self.eval_batch_size)
+        losses, wrong = _sample_losses(self.model, self.x, self.y, self.chunk_size)
         row = {"loss": float(losses.mean()), "error": float(wrong.mean())}
         if self.test is not None:
-            tl, tw = _sample_losses(self.model, *self.test, self.eval_batch_size)
+            tl, tw = _sample_losses(self.model, *self.test, self.chunk_size)
             row.update(test_loss=float(tl.mean()), test_error=float(tw.mean()))
         if self.partition is not None:
             for b, idx in enumerate(self.partition):
@@ -150,7 +152,7 @@ def _grid(values, name, default):
 
 
 def slice_1d(model, data, direction=None, alphas=None, per_batch=False, batch_size=64, seed=0, *,
-             normalization="filter", include_bias=False, eval_batch_size=1024):
+             normalization="filter", include_bias=False, chunk_size=1024):
     """Training loss along a line through the current weights, L(theta + alpha d), for the full training set
     and optionally for every mini-batch of one epoch.
 
@@ -162,9 +164,15 @@ def slice_1d(model, data, direction=None, alphas=None, per_batch=False, batch_si
         Default: :func:`random_direction` (``seed``, ``normalization``, ``include_bias``).
     alphas : array_like, default ``numpy.linspace(-1, 1, 41)``
     per_batch : bool
-        Add a column ``loss_batch_{b}`` per batch of ``data.batch_indices(batch_size, seed=seed)``.
+        Add a column ``loss_batch_{b}`` per batch of :func:`~genbound.landscape.batch_partition`
+        ``(data, batch_size, seed)``.
     batch_size : int >= 1
-    seed : int, seed of the default direction and of the batches
+        The SGD mini-batch size of the per-batch losses.
+    seed : int, numpy.random.Generator or None
+        Source of the default direction and of the batches.
+    normalization, include_bias : see :func:`random_direction`
+    chunk_size : int
+        Memory chunk of the loss evaluations (the result does not depend on it).
 
     Returns
     -------
@@ -177,7 +185,7 @@ def slice_1d(model, data, direction=None, alphas=None, per_batch=False, batch_si
         direction = random_direction(model, seed, normalization, include_bias)
     direction = check_vector(direction, model.n_params, "direction")
     alphas = _grid(alphas, "alphas", np.linspace(-1.0, 1.0, 41))
-    ev = _Evaluator(model, data, per_batch, batch_size, seed, eval_batch_size)
+    ev = _Evaluator(model, data, per_batch, batch_size, seed, chunk_size)
     rows = []
     with restored(model) as theta:
         for a in alphas:
@@ -189,7 +197,7 @@ def slice_1d(model, data, direction=None, alphas=None, per_batch=False, batch_si
 
 
 def slice_2d(model, data, d1=None, d2=None, alphas=None, betas=None, per_batch=False, batch_size=64, seed=0, *,
-             normalization="filter", include_bias=False, eval_batch_size=1024):
+             normalization="filter", include_bias=False, chunk_size=1024):
     """Training loss on a plane through the current weights, L(theta + alpha d1 + beta d2) (Li et al. 2018),
     for the full training set and optionally every mini-batch.
 
@@ -200,7 +208,7 @@ def slice_2d(model, data, d1=None, d2=None, alphas=None, betas=None, per_batch=F
     d1, d2 : array_like (n_params,), optional
         Default: two independent :func:`random_direction` draws from ``seed``.
     alphas, betas : array_like, default ``numpy.linspace(-1, 1, 21)``
-    per_batch, batch_size, seed, normalization, include_bias : see :func:`slice_1d`
+    per_batch, batch_size, seed, normalization, include_bias, chunk_size : see :func:`slice_1d`
 
     Returns
     -------
@@ -212,14 +220,14 @@ def slice_2d(model, data, d1=None, d2=None, alphas=None, betas=None, per_batch=F
     batch_size = check_int(batch_size, "batch_size", 1)
     gen = as_generator(seed)
     if d1 is None:
-        d1 = random_direction(model, normalization=normalization, include_bias=include_bias, rng=gen)
+        d1 = random_direction(model, gen, normalization, include_bias)
     if d2 is None:
-        d2 = random_direction(model, normalization=normalization, include_bias=include_bias, rng=gen)
+        d2 = random_direction(model, gen, normalization, include_bias)
     d1 = check_vector(d1, model.n_params, "d1")
     d2 = check_vector(d2, model.n_params, "d2")
     alphas = _grid(alphas, "alphas", np.linspace(-1.0, 1.0, 21))
     betas = _grid(betas, "betas", np.linspace(-1.0, 1.0, 21))
-    ev = _Evaluator(model, data, per_batch, batch_size, seed, eval_batch_size)
+    ev = _Evaluator(model, data, per_batch, batch_size, seed, chunk_size)
     rows = []
     with restored(model) as theta:
         for a in alphas:
@@ -231,8 +239,8 @@ def slice_2d(model, data, d1=None, d2=None, alphas=None, betas=None, per_batch=F
     return df
 
 
-def interpolate(model, theta_a, theta_b, alphas=None, data=None, per_batch=False, batch_size=64, seed=0, *,
-                eval_batch_size=1024):
+def interpolate(model, data, theta_a, theta_b, alphas=None, per_batch=False, batch_size=64, seed=0, *,
+                chunk_size=1024):
     """Loss and error along the line between two solutions, theta(alpha) = (1 - alpha) theta_a + alpha theta_b.
 
     alpha = 0 is ``theta_a``, 1 is ``theta_b``; values outside [0, 1] extrapolate. A barrier between two
@@ -241,10 +249,11 @@ def interpolate(model, theta_a, theta_b, alphas=None, data=None, per_batch=False
     Parameters
     ----------
     model : genbound.nn.Sequential (weights restored afterwards)
+    data : Dataset or (x, y)
+        The training set (and the test set of a Dataset).
     theta_a, theta_b : array_like (n_params,)
     alphas : array_like, default ``numpy.linspace(-0.25, 1.25, 31)``
-    data : Dataset or (x, y)
-    per_batch, batch_size, seed : see :func:`slice_1d`
+    per_batch, batch_size, seed, chunk_size : see :func:`slice_1d`
 
     Returns
     -------
@@ -258,13 +267,11 @@ def interpolate(model, theta_a, theta_b, alphas=None, data=None, per_batch=False
     problems", ICLR 2015.
     """
     check_model(model)
-    if data is None:
-        raise ValueError("data: expected a Dataset or an (x, y) pair to evaluate the loss on, got None")
     theta_a = check_vector(theta_a, model.n_params, "theta_a")
     theta_b = check_vector(theta_b, model.n_params, "theta_b")
     batch_size = check_int(batch_size, "batch_size", 1)
     alphas = _grid(alphas, "alphas", np.linspace(-0.25, 1.25, 31))
-    ev = _Evaluator(model, data, per_batch, batch_size, seed, eval_batch_size, test=True)
+    ev = _Evaluator(model, data, per_batch, batch_size, seed, chunk_size, test=True)
     rows = []
     with restored(model):
         for a in alphas:

@@ -1,5 +1,7 @@
-"""Tests of genbound.landscape.batches: per-batch tables and their summaries, trajectories, the common-minimum
-test, SGD versus GD."""
+"""Tests of genbound.landscape.batches: per-batch tables and their summaries, the partition, the configuration,
+the common-minimum test."""
+import dataclasses
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -32,6 +34,7 @@ def test_batch_landscape_table_and_identities(small):
     df = L.batch_landscape(model, small, batch_size=10, seed=3)
     assert np.array_equal(model.get_flat(), w0)
     batches = small.batch_indices(10, seed=3)
+    assert all(np.array_equal(a, b) for a, b in zip(L.batch_partition(small, 10, seed=3), batches))
     assert list(df["n_b"]) == [b.size for b in batches] == [10, 10, 10, 10, 5]
     assert list(df.columns[:6]) == ["batch", "n_b", "loss", "error", "grad_norm", "cos_full"]
     for row, idx in zip(df.itertuples(), batches):
@@ -62,7 +65,7 @@ def test_gradient_diversity_against_a_direct_loop(digits):
     assert L.gradient_diversity(model, small) == pytest.approx(direct, rel=1e-10)
     assert direct >= 1 / small.m
     # the per-batch analogue is the per-sample one at batch size 1
-    one = L.batch_landscape(model, small, batch_size=1, seed=0, per_sample=False)
+    one = L.batch_landscape(model, small, batch_size=1, seed=0, config=L.BatchLandscapeConfig(per_sample=False))
     assert one.attrs["batch_gradient_diversity"] == pytest.approx(direct, rel=1e-10)
     assert np.isnan(one.attrs["gradient_diversity"])
 
@@ -72,7 +75,8 @@ def test_gradient_diversity_against_a_direct_loop(digits):
 def test_coherence_in_unit_interval_and_weighted_mean(batch_size, seed, init):
     data = DIGITS.subset(np.arange(30))
     model = model0(init)
-    df = L.batch_landscape(model, data, batch_size=batch_size, seed=seed, per_sample=False)
+    df = L.batch_landscape(model, data, batch_size=batch_size, seed=seed,
+                           config=L.BatchLandscapeConfig(per_sample=False))
     assert 0.0 <= df.attrs["coherence"] <= 1.0 + 1e-12
     full = model.loss(data.x_train, data.y_train)
     assert abs(np.sum(df["n_b"] * df["loss"]) / data.m - full) <= 1e-12 * full
@@ -81,16 +85,41 @@ def test_coherence_in_unit_interval_and_weighted_mean(batch_size, seed, init):
 
 def test_batch_hessian_columns(small):
     model = model0(2)
-    df = L.batch_landscape(model, small, batch_size=23, seed=1, hessian=True, per_sample=False, eig_tol=1e-6)
+    config = L.BatchLandscapeConfig(hessian=True, per_sample=False, eig_tol=1e-6)
+    df = L.batch_landscape(model, small, batch_size=23, seed=1, config=config)
     assert df["eig_converged"].all() and len(df) == 2
     idx = small.batch_indices(23, seed=1)[0]
     xb, yb = small.x_train[idx], small.y_train[idx]
-    top = L.top_eigenvalues(model, xb, yb, tol=1e-7).value
-    low = L.min_eigenvalue(model, xb, yb, tol=1e-7).value
+    top = L.top_eigenvalues(model, (xb, yb), tol=1e-7).value
+    low = L.min_eigenvalue(model, (xb, yb), tol=1e-7).value
     assert df.loc[0, "top_eig"] == pytest.approx(top, rel=1e-5)
     assert abs(df.loc[0, "min_eig"] - low) <= 1e-5 * top
-    full_top = L.top_eigenvalues(model, data=small, tol=1e-7).value
+    full_top = L.top_eigenvalues(model, small, tol=1e-7).value
     assert df.attrs["full_top_eig"] == pytest.approx(full_top, rel=1e-5)
+    # the Lanczos start vectors follow the seed unless eig_seed is given
+    again = L.batch_landscape(model, small, batch_size=23, seed=1, config=config)
+    assert np.array_equal(again["eig_steps"], df["eig_steps"]) and np.array_equal(again["top_eig"], df["top_eig"])
+    pinned = L.BatchLandscapeConfig(hessian=True, per_sample=False, eig_tol=1e-6, eig_seed=1)
+    assert np.array_equal(L.batch_landscape(model, small, 23, 1, pinned)["top_eig"], df["top_eig"])
+
+
+def test_batch_landscape_config():
+    config = L.BatchLandscapeConfig(hessian=True)
+    assert config.measures_full_hessian and not L.BatchLandscapeConfig().measures_full_hessian
+    assert not L.BatchLandscapeConfig(hessian=True, full_hessian=False).measures_full_hessian
+    assert dataclasses.asdict(config) == {"hessian": True, "full_hessian": None, "per_sample": True,
+                                          "eig_tol": 1e-3, "eig_max_iter": 150, "eig_seed": None}
+    assert config == L.BatchLandscapeConfig(hessian=True) and "eig_max_iter=150" in repr(config)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.hessian = False
+    with pytest.raises(ValueError, match="eig_tol"):
+        L.BatchLandscapeConfig(eig_tol=0.0)
+    with pytest.raises(ValueError, match="eig_max_iter"):
+        L.BatchLandscapeConfig(eig_max_iter=0)
+    with pytest.raises(TypeError, match="hessian"):
+        L.BatchLandscapeConfig(hessian="yes")
+    with pytest.raises(ValueError, match="eig_seed"):
+        L.BatchLandscapeConfig(eig_seed=-1)
 
 
 def test_batch_landscape_bad_input(small):
@@ -103,32 +132,20 @@ def test_batch_landscape_bad_input(small):
         L.batch_landscape(model, small.x_train)
     with pytest.raises(TypeError, match="model: "):
         L.batch_landscape("not a model", small)
+    with pytest.raises(TypeError, match="config: "):
+        L.batch_landscape(model, small, config={"hessian": True})
     # an (x, y) pair uses the same shuffling convention as Dataset.batch_indices
-    a = L.batch_landscape(model, small, batch_size=7, seed=2, per_sample=False)
-    b = L.batch_landscape(model, (small.x_train, small.y_train), batch_size=7, seed=2, per_sample=False)
+    config = L.BatchLandscapeConfig(per_sample=False)
+    a = L.batch_landscape(model, small, batch_size=7, seed=2, config=config)
+    b = L.batch_landscape(model, (small.x_train, small.y_train), batch_size=7, seed=2, config=config)
     assert np.array_equal(a["loss"], b["loss"])
-
-
-def test_trajectory_landscape_follows_training(small):
-    model, twin = model0(4), model0(4)
-    res = L.trajectory_landscape(model, small, epochs=3, batch_size=15, optimizer=gb.nn.SGD(lr=0.05), seed=7,
-                                 every=2, per_sample=False)
-    hist = gb.train(twin, small, epochs=3, batch_size=15, optimizer=gb.nn.SGD(lr=0.05), seed=7, progress=False)
-    assert np.array_equal(model.get_flat(), twin.get_flat())  # measuring does not disturb training
-    assert list(res.summary["epoch"]) == [0, 2, 3]
-    assert list(res.summary["step"]) == [0, 6, 9]
-    assert len(res.batches) == 3 * 3 and set(res.batches["batch"]) == {0, 1, 2}
-    assert np.allclose(res.summary["full_loss"], hist.set_index("epoch").loc[[0, 2, 3], "train_loss"], rtol=1e-12)
-    assert {"max_loss", "loss_std", "coherence", "batch_gradient_diversity", "test_error"} <= set(res.summary)
-    with pytest.raises(ValueError, match="every"):
-        L.trajectory_landscape(model, small, epochs=1, every=0)
 
 
 def test_common_minimum_test_reports_values_and_verdicts(small):
     model = model0(5)
     init = model.get_flat()
     gb.train(model, small, epochs=3, batch_size=15, seed=0, progress=False)
-    kw = dict(batch_size=15, seed=0, eig_tol=1e-2)
+    kw = dict(batch_size=15, seed=0, config=L.BatchLandscapeConfig(hessian=True, per_sample=False, eig_tol=1e-2))
     res = L.common_minimum_test(model, small, reference=init, **kw)
     t = res.table
     assert {"grad_norm", "ref_grad_norm", "grad_ratio", "top_eig", "min_eig", "curvature_ratio", "passes"} <= set(t)
@@ -157,33 +174,5 @@ def test_common_minimum_test_reports_values_and_verdicts(small):
         L.common_minimum_test(model, small, reference=init[:-1])
     with pytest.raises(ValueError, match="grad_tol"):
         L.common_minimum_test(model, small, grad_tol=0)
-
-
-def test_sgd_vs_gd(small):
-    model = model0(6)
-    w0 = model.get_flat()
-    cmp = L.sgd_vs_gd_batch_losses(model, small, batch_size=15, sgd_lr=0.05, sgd_epochs=3, gd_lr=0.05,
-                                   hessian=False, per_sample=False)
-    assert np.array_equal(model.get_flat(), w0) and np.array_equal(cmp.weights["init"], w0)
-    assert list(cmp.summary["optimizer"]) == ["SGD", "GD"]
-    assert set(cmp.table["optimizer"]) == {"SGD", "GD"} and len(cmp.table) == 2 * 3
-    sgd, gd = cmp.summary.iloc[0], cmp.summary.iloc[1]
-    assert sgd["steps"] == 9
-    assert gd["steps"] <= 9
-    if gd["steps"] < 9:
-        assert gd["train_loss"] <= sgd["train_loss"]
-    assert gd["full_loss"] == pytest.approx(gd["train_loss"], rel=1e-10)
-
-
-def test_sgd_vs_several_gd_learning_rates(small):
-    model = model0(7)
-    cmp = L.sgd_vs_gd_batch_losses(model, small, batch_size=15, sgd_epochs=2, gd_lr=[0.05, 0.1], gd_max_epochs=4,
-                                   hessian=False, per_sample=False, match_loss=False)
-    assert list(cmp.summary["optimizer"]) == ["SGD", "GD lr=0.05", "GD lr=0.1"]
-    assert list(cmp.summary["steps"]) == [6, 4, 4]
-    assert set(cmp.weights) == {"init", "SGD", "GD lr=0.05", "GD lr=0.1"}
-    one = gb.nn.reference_cnn("digits", rank=1, seed=7)
-    gb.train(one, small, epochs=4, batch_size=15, optimizer=gb.nn.GD(lr=0.1), seed=0, progress=False)
-    assert np.array_equal(one.get_flat(), cmp.weights["GD lr=0.1"])
-    with pytest.raises(ValueError, match="gd_lr"):
-        L.sgd_vs_gd_batch_losses(model, small, gd_lr=[0.1, -1.0])
+    with pytest.raises(ValueError, match="config: "):
+        L.common_minimum_test(model, small, config=L.BatchLandscapeConfig(hessian=False))

@@ -129,7 +129,7 @@ def test_interpolate(small):
     model = gb.nn.reference_cnn("digits", rank=1, seed=2)
     ta = model.get_flat()
     tb = ta + 0.1 * L.random_direction(model, seed=0)
-    df = L.interpolate(model, ta, tb, alphas=[0.0, 0.5, 1.0], data=small)
+    df = L.interpolate(model, small, ta, tb, alphas=[0.0, 0.5, 1.0])
     assert np.array_equal(model.get_flat(), ta)
     assert {"alpha", "loss", "error", "test_loss", "test_error"} <= set(df.columns)
     assert df.loc[0, "loss"] == pytest.approx(model.loss(small.x_train, small.y_train), rel=1e-12)
@@ -138,18 +138,19 @@ def test_interpolate(small):
     assert df.loc[2, "loss"] == pytest.approx(model.loss(small.x_train, small.y_train), rel=1e-12)
     model.set_flat(ta)
     with pytest.raises(ValueError, match="theta_b: "):
-        L.interpolate(model, ta, tb[:5], data=small)
-    with pytest.raises(ValueError, match="data: "):
-        L.interpolate(model, ta, tb)
+        L.interpolate(model, small, ta, tb[:5])
+    with pytest.raises(TypeError, match="data: "):
+        L.interpolate(model, ta, ta, tb)
+    # an (x, y) pair has no test set
+    pair = L.interpolate(model, (small.x_train, small.y_train), ta, tb, alphas=[0.0, 0.5, 1.0], chunk_size=7)
+    assert "test_loss" not in pair and np.allclose(pair["loss"], df["loss"], rtol=1e-12)
 
 
 def test_weights_restored_on_error(small, monkeypatch):
     model = gb.nn.reference_cnn("digits", rank=1, seed=3)
     w0 = model.get_flat()
-    from genbound.landscape import slices
-
     calls = {"n": 0}
-    real = slices._sample_losses
+    real = model.forward_with_caches
 
     def flaky(*args):
         calls["n"] += 1
@@ -157,7 +158,7 @@ def test_weights_restored_on_error(small, monkeypatch):
             raise RuntimeError("boom")
         return real(*args)
 
-    monkeypatch.setattr(slices, "_sample_losses", flaky)
+    monkeypatch.setattr(model, "forward_with_caches", flaky)
     with pytest.raises(RuntimeError, match="boom"):
         L.slice_1d(model, small, alphas=[0.3, 0.6, 0.9])
     assert np.array_equal(model.get_flat(), w0)
