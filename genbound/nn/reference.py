@@ -7,7 +7,7 @@ from genbound._checks import check_int
 from genbound.nn.layers import Conv2d, CPConv2d, Dense, Flatten, GlobalAvgPool, MaxPool2d, ReLU
 from genbound.nn.model import Sequential
 
-REFERENCE_NETWORKS = ("digits", "digits_gap", "mnist")
+REFERENCE_NETWORKS = ("digits", "digits_gap", "mnist", "mnist_gap")
 
 
 def _conv(c_in, c_out, rank):
@@ -24,11 +24,14 @@ def reference_cnn(name, rank=None, seed=0, dtype=np.float64, width=1.0):
     - ``"digits_gap"``: input 1x8x8; conv 1->16, ReLU, maxpool 2; conv 16->32, ReLU; global average pool;
       dense 32 -> 10. Its parameters sit mostly in conv filters (5,130 full, 1,194 rank 1).
     - ``"mnist"``: input 1x28x28; conv 1->32, ReLU, maxpool 2; conv 32->64, ReLU, maxpool 2; flatten;
-      dense 64*7*7 -> 10.
+      dense 64*7*7 -> 10 (the dense layer holds 31,370 of its 50,186 parameters).
+    - ``"mnist_gap"``: input 1x28x28; conv 1->32, ReLU, maxpool 2; conv 32->64, ReLU; global average pool;
+      dense 64 -> 10. As in ``"digits_gap"`` the parameters sit in the conv filters (19,466 full, 3,402
+      rank 1), so the CP rank is what changes N.
 
     Parameters
     ----------
-    name : {"digits", "digits_gap", "mnist"}
+    name : {"digits", "digits_gap", "mnist", "mnist_gap"}
     rank : int >= 1 or None
         CP rank of every convolution; None gives full filters.
     seed : int or numpy.random.Generator
@@ -46,12 +49,12 @@ def reference_cnn(name, rank=None, seed=0, dtype=np.float64, width=1.0):
         rank = check_int(rank, "rank", 1)
     if not (isinstance(width, (int, float)) and width > 0):
         raise ValueError(f"width: expected a positive number, got {width!r}")
-    if name == "mnist":
+    if name.startswith("mnist"):
         c1, c2, side = max(1, round(32 * width)), max(1, round(64 * width)), 28
     else:
         c1, c2, side = max(1, round(16 * width)), max(1, round(32 * width)), 8
     layers = [_conv(1, c1, rank), ReLU(), MaxPool2d(2), _conv(c1, c2, rank), ReLU()]
-    if name == "digits_gap":
+    if name.endswith("_gap"):
         layers += [GlobalAvgPool(), Dense(c2, 10)]
     else:
         layers += [MaxPool2d(2), Flatten(), Dense(c2 * (side // 4) ** 2, 10)]
