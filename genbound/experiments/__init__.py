@@ -3,5 +3,6 @@ sweeps and the report writer. ``genbound.landscape`` and ``genbound.bounds`` mea
 package composes them with training.
 """
 from genbound.experiments.departure import DepartureRecorder
+from genbound.experiments.sweep import sweep
 
-__all__ = ["DepartureRecorder"]
+__all__ = ["DepartureRecorder", "sweep"]
