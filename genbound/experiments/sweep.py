@@ -101,8 +101,8 @@ def sweep(fn, grid, *, backend="local", scheduler=None, workers=None, out, key_e
 
     Notes
     -----
-    ``out/index.csv`` lists every cell of this sweep (parameters, key, status, seconds, error type, record
-    file); it is rewritten atomically while cells complete (at most every few seconds) and at the end. A
+    ``out/index.csv`` lists every cell of this sweep (parameters, key, status, seconds, cpu_seconds, error
+    type, record file); it is rewritten atomically while cells complete (at most every few seconds) and at the end. A
     sweep killed at any point leaves only complete records and, at worst, ``.tmp-*`` files that the next
     sweep into the same folder deletes before it starts. Do not run two sweeps into one folder at once.
 
@@ -282,10 +282,11 @@ def _run_cell(fn, params, threads=1):
     What each worker executes for :func:`sweep`. Returns a dict of JSON values: ``status`` ("ok" with
     ``rows``, a list of dicts of scalars, and ``columns``, their names in ``fn``'s order; or "error" with
     ``error``: type, message, traceback),
-    ``seconds`` (wall time of the call), ``host``, ``pid`` and ``provenance``. Non-finite floats in the rows
+    ``seconds`` (wall time of the call), ``cpu_seconds`` (CPU time of the worker process meanwhile: far
+    below ``seconds`` when the cell waited for a busy CPU), ``host``, ``pid`` and ``provenance``. Non-finite floats in the rows
     are stored as ``{"float": "nan"}``, ``{"float": "inf"}`` or ``{"float": "-inf"}`` (JSON has none).
     """
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     try:
         with _thread_limits(threads):
             result = fn(**params)
@@ -295,8 +296,8 @@ def _run_cell(fn, params, threads=1):
     except Exception as exc:  # the record keeps it; other cells go on
         status = {"status": "error", "error": {"type": f"{type(exc).__module__}.{type(exc).__qualname__}",
                                                "message": str(exc), "traceback": traceback.format_exc()}}
-    return {**status, "seconds": time.perf_counter() - t0, "host": platform.node(), "pid": os.getpid(),
-            "provenance": provenance()}
+    return {**status, "seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - cpu0,
+            "host": platform.node(), "pid": os.getpid(), "provenance": provenance()}
 
 
 @contextlib.contextmanager
@@ -410,7 +411,7 @@ def _result(future):
     except Exception as exc:
         return {"status": "error", "error": {"type": f"{type(exc).__module__}.{type(exc).__qualname__}",
                                              "message": str(exc), "traceback": traceback.format_exc()},
-                "seconds": None, "host": None, "pid": None, "provenance": None}
+                "seconds": None, "cpu_seconds": None, "host": None, "pid": None, "provenance": None}
 
 
 # ---------------------------------------------------------------------------------------------- tables
@@ -436,8 +437,8 @@ class _Index:
         for params, key, rec in zip(self.cells, self.keys, self.records):
             rec = rec or {}
             rows.append({**_flat(params), "key": key, "status": rec.get("status", "pending"),
-                         "seconds": rec.get("seconds"), "error": (rec.get("error") or {}).get("type"),
-                         "record": f"cells/{key}.json"})
+                         "seconds": rec.get("seconds"), "cpu_seconds": rec.get("cpu_seconds"),
+                         "error": (rec.get("error") or {}).get("type"), "record": f"cells/{key}.json"})
         atomic_write_text(self.path, pd.DataFrame(rows).to_csv(index=False))
         self.last = time.monotonic()
 
