@@ -41,7 +41,6 @@ def test_local_and_dask_backends_give_the_same_table(tmp_path, marker):
     assert list(one.columns) == ["seed", "scale", "mean", "top", "argmax", "big", "status"]
     assert list(zip(one.seed, one.scale)) == [(0, 0.5), (0, 2.0), (1, 0.5), (1, 2.0), (2, 0.5), (2, 2.0)]
     assert (one.status == "ok").all()
-    pids = set()
     two = sweep(cells.stats, GRID, out=tmp_path / "two", workers=2, progress=False)
     pids = {line.split()[-1] for line in marker.read_text().splitlines()[6:]}
     assert len(pids) == 2 and str(os.getpid()) not in pids  # two worker processes did the work
@@ -55,6 +54,20 @@ def test_local_and_dask_backends_give_the_same_table(tmp_path, marker):
     assert len(index) == 6 and (index.status == "ok").all() and set(index.key) == set(_records(tmp_path / "one"))
     rec = next(iter(_records(tmp_path / "dask").values()))
     assert rec["status"] == "ok" and rec["provenance"]["genbound"] and rec["seconds"] >= 0
+
+
+def test_dask_backend_on_a_running_cluster_leaves_it_running(tmp_path):
+    from dask.distributed import Client, LocalCluster
+
+    grid = {"seed": [5, 6], "scale": [1.0]}
+    expected = sweep(cells.stats, grid, out=tmp_path / "here", workers=1, progress=False)
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        table = sweep(cells.stats, grid, backend="dask", scheduler=cluster.scheduler_address, out=tmp_path / "there",
+                      progress=False)
+        with Client(cluster) as client:
+            assert client.submit(sum, [1, 2]).result() == 3  # not closed by the sweep
+            assert len(client.scheduler_info()["workers"]) == 1
+    pd.testing.assert_frame_equal(expected, table)
 
 
 def test_several_rows_per_cell_and_non_finite_values(tmp_path):
