@@ -4,8 +4,9 @@ Each cell trains ``genbound.nn.reference_cnn("digits", rank=1, seed=s)`` on ``ge
 for 5 epochs (batch 64, SGD lr 0.05) and returns the final row of the training history. The same cells run
 on a LocalCluster of 1 worker, then of 2 workers (1 thread each), each time into a fresh output folder; the
 time is the whole ``sweep`` call (cluster start and stop included) and, separately, the sum of the cells'
-own wall and CPU seconds from the records (on a busy machine the wall time of a cell exceeds its CPU time). Also timed: 1 worker with 2 threads (numba + BLAS), the alternative use of the
-cores. The numba cache is filled first by one cell in this process, so no worker compiles.
+own wall and CPU seconds from the records (on a busy machine the wall time of a cell exceeds its CPU
+time). Also timed: 1 worker with 2 threads (numba + BLAS), the alternative use of the cores. The numba
+cache is filled first by one cell in this process, so no worker compiles.
 
     python benchmarks/sweep_speedup.py [--cells 4] [--epochs 5] [--reps 1]
 
@@ -62,8 +63,8 @@ def main(argv=None):
         for workers, threads in ((1, 1), (2, 1), (1, 2)):
             wall, cells, cpu, table = timed_sweep(grid, workers, threads)
             tables.append(table)
-            rows.append({"workers": workers, "threads": threads, "rep": rep, "wall_s": wall, "cell_s_sum": cells, "cell_cpu_s_sum": cpu,
-                         "load": _common.load()})
+            rows.append({"workers": workers, "threads": threads, "rep": rep, "wall_s": wall, "cell_s_sum": cells,
+                         "cell_cpu_s_sum": cpu, "load": _common.load()})
             print({k: round(v, 2) if isinstance(v, float) else v for k, v in rows[-1].items()}, flush=True)
     for table in tables[1:]:
         pd.testing.assert_frame_equal(tables[0], table)  # same numbers whatever the workers and threads

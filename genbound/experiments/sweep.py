@@ -102,8 +102,8 @@ def sweep(fn, grid, *, backend="local", scheduler=None, workers=None, out, key_e
     Notes
     -----
     ``out/index.csv`` lists every cell of this sweep (parameters, key, status, seconds, cpu_seconds, error
-    type, record file); it is rewritten atomically while cells complete (at most every few seconds) and at the end. A
-    sweep killed at any point leaves only complete records and, at worst, ``.tmp-*`` files that the next
+    type, record file); it is rewritten atomically while cells complete (at most every few seconds) and at
+    the end. A sweep killed at any point leaves only complete records and, at worst, ``.tmp-*`` files that the next
     sweep into the same folder deletes before it starts. Do not run two sweeps into one folder at once.
 
     Examples
@@ -112,7 +112,7 @@ def sweep(fn, grid, *, backend="local", scheduler=None, workers=None, out, key_e
     >>> from mypaper.cells import train_cell  # def train_cell(seed, rank, width) -> dict
     >>> table = gb.experiments.sweep(train_cell, {"seed": [0, 1, 2], "rank": [1, 2, None],
     ...                                           "width": [0.5, 1.0]}, out="runs/capacity",
-    ...                              workers=2, key_extra=gb.data.load_digits().fingerprint)  # doctest: +SKIP
+    ...                              workers=2, key_extra={"data": "digits, seed 0"})      # doctest: +SKIP
     """
     name = _fn_name(fn)
     if backend not in BACKENDS:
@@ -196,7 +196,7 @@ def _plain(value, name):
         return bool(value)
     if isinstance(value, numbers.Integral):
         return int(value)
-    if isinstance(value, numbers.Real) and not isinstance(value, np.ndarray):
+    if isinstance(value, numbers.Real):
         value = float(value)
         if not math.isfinite(value):
             raise ValueError(f"{name}: expected finite numbers, got {value}")
@@ -281,10 +281,10 @@ def _run_cell(fn, params, threads=1):
 
     What each worker executes for :func:`sweep`. Returns a dict of JSON values: ``status`` ("ok" with
     ``rows``, a list of dicts of scalars, and ``columns``, their names in ``fn``'s order; or "error" with
-    ``error``: type, message, traceback),
-    ``seconds`` (wall time of the call), ``cpu_seconds`` (CPU time of the worker process meanwhile: far
-    below ``seconds`` when the cell waited for a busy CPU), ``host``, ``pid`` and ``provenance``. Non-finite floats in the rows
-    are stored as ``{"float": "nan"}``, ``{"float": "inf"}`` or ``{"float": "-inf"}`` (JSON has none).
+    ``error``: type, message, traceback), ``seconds`` (wall time of the call), ``cpu_seconds`` (CPU time
+    of the worker process meanwhile: far below ``seconds`` when the cell waited for a busy CPU), ``host``,
+    ``pid`` and ``provenance``. Non-finite floats in the rows are stored as ``{"float": "nan"}``,
+    ``{"float": "inf"}`` or ``{"float": "-inf"}`` (JSON has none).
     """
     t0, cpu0 = time.perf_counter(), time.process_time()
     try:
