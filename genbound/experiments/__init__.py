@@ -2,12 +2,21 @@
 sweeps and the report writer. ``genbound.landscape`` and ``genbound.bounds`` measure a given model; this
 package composes them with training.
 """
+from genbound.experiments.datasets import DATA_NAMES, data_fingerprint, load_data
 from genbound.experiments.departure import DepartureRecorder
 from genbound.experiments.landscape import (BatchComparison, BatchLandscapeStudy, BatchLandscapeStudyConfig,
                                             TrajectoryLandscape, batch_landscape_study, plot_batch_landscape_study,
                                             sgd_vs_gd_batch_losses, trajectory_landscape)
 from genbound.experiments.priors import PriorTraining, bounds_report, data_dependent_prior, train_prior_mean
+from genbound.experiments.results import Claim, ExperimentResult, seed_summary, t_interval, verdict
+from genbound.experiments.sweep import sweep
 
-__all__ = ["DepartureRecorder", "PriorTraining", "bounds_report", "data_dependent_prior", "train_prior_mean",
-           "trajectory_landscape", "TrajectoryLandscape", "sgd_vs_gd_batch_losses", "BatchComparison",
-           "batch_landscape_study", "BatchLandscapeStudyConfig", "BatchLandscapeStudy", "plot_batch_landscape_study"]
+__all__ = [
+    "DATA_NAMES", "data_fingerprint", "load_data",
+    "DepartureRecorder",
+    "trajectory_landscape", "TrajectoryLandscape", "sgd_vs_gd_batch_losses", "BatchComparison",
+    "batch_landscape_study", "BatchLandscapeStudyConfig", "BatchLandscapeStudy", "plot_batch_landscape_study",
+    "PriorTraining", "bounds_report", "data_dependent_prior", "train_prior_mean",
+    "Claim", "ExperimentResult", "seed_summary", "t_interval", "verdict",
+    "sweep",
+]
