@@ -19,6 +19,7 @@ except ImportError:  # a source checkout that was not installed
     from genbound import symbolic
 from genbound import factor
 
+
 def numeric_check(seed=0):
     import sympy
 

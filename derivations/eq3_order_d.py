@@ -21,6 +21,7 @@ except ImportError:  # a source checkout that was not installed
     from genbound import symbolic
 from genbound import factor
 
+
 def numeric_check(order, seed=0):
     """The exact identity prod(f - lr g) = W - lr*Delta in float64, norm-wise, including tiny lr."""
     import sympy

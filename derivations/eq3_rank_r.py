@@ -20,6 +20,7 @@ except ImportError:  # a source checkout that was not installed
     from genbound import symbolic
 from genbound import factor
 
+
 def numeric_check(rank, seed=0):
     """factor.delta against the Delta generated from sympy, on random (2, R, 3/2/4) factors."""
     import sympy

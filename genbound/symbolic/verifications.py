@@ -97,6 +97,12 @@ def residual_matrix(entries):
     return sp.ImmutableMatrix([sp.expand(e) for e in entries])
 
 
+def _entrywise(name, statement, entries, latex):
+    """A Verification of an identity checked entry by entry: it holds when every residual entry is 0."""
+    residual = residual_matrix(entries)
+    return Verification(name=name, statement=statement, holds=is_zero(residual), residual=residual, latex=latex)
+
+
 def verify_eq3(printed=False):
     r"""Check Eq. 3: :math:`(p - \alpha g_p)(q - \alpha g_q)(t - \alpha g_t) = pqt - \alpha \Delta`.
 
@@ -240,14 +246,12 @@ def verify_chain_rule(I=2, J=2, K=2):
     for n in range(3):
         for i in range(sizes[n]):
             entries.append(sp.diff(L, factors[n][0][i]) - contraction[n][0][i])
-    residual = residual_matrix(entries)
-    return Verification(
-        name=_sized_name("chain_rule", sizes, (2, 2, 2)),
-        statement=f"chain rule on {I}x{J}x{K}: dL/dp_i = sum_jk G_ijk q_j t_k (and for q, t), "
-                  "L = sum G_ijk p_i q_j t_k",
-        holds=is_zero(residual), residual=residual,
-        latex=r"\frac{\partial L}{\partial p_i} = \sum_{jk} G_{ijk}\, q_j t_k" + "\n"
-              + r"\frac{\partial L}{\partial p_1} = " + to_latex(contraction[0][0][0]))
+    return _entrywise(
+        _sized_name("chain_rule", sizes, (2, 2, 2)),
+        f"chain rule on {I}x{J}x{K}: dL/dp_i = sum_jk G_ijk q_j t_k (and for q, t), L = sum G_ijk p_i q_j t_k",
+        entries,
+        r"\frac{\partial L}{\partial p_i} = \sum_{jk} G_{ijk}\, q_j t_k" + "\n"
+        + r"\frac{\partial L}{\partial p_1} = " + to_latex(contraction[0][0][0]))
 
 
 def verify_eq2(I=2, J=2, K=2):
@@ -278,14 +282,13 @@ def verify_eq2(I=2, J=2, K=2):
         w1 = w_ijk - ALPHA * G[flat]
         d_ijk = delta.subs(dict(zip(base_f[0] + base_g[0], vals + gvals)), simultaneous=True)
         entries.append(w2 - (w1 - ALPHA * (d_ijk - G[flat])))
-    residual = residual_matrix(entries)
-    return Verification(
-        name=_sized_name("eq2", sizes, (2, 2, 2)),
-        statement=f"Eq. 2 on {I}x{J}x{K}: w'' = w' - a(Delta - G), w' = w - a G, w'' the factored step, "
-                  "gradients of p, q, t from G by the chain rule",
-        holds=is_zero(residual), residual=residual,
-        latex=r"w''_{ijk} = w'_{ijk} - \alpha\left(\Delta_{ijk} - \frac{\partial L}{\partial w_{ijk}}\right),"
-              r"\qquad w'_{ijk} = w_{ijk} - \alpha \frac{\partial L}{\partial w_{ijk}}")
+    return _entrywise(
+        _sized_name("eq2", sizes, (2, 2, 2)),
+        f"Eq. 2 on {I}x{J}x{K}: w'' = w' - a(Delta - G), w' = w - a G, w'' the factored step, "
+        "gradients of p, q, t from G by the chain rule",
+        entries,
+        r"w''_{ijk} = w'_{ijk} - \alpha\left(\Delta_{ijk} - \frac{\partial L}{\partial w_{ijk}}\right),"
+        r"\qquad w'_{ijk} = w_{ijk} - \alpha \frac{\partial L}{\partial w_{ijk}}")
 
 
 def verify_first_order_departure(I=2, J=2, K=2, rank=1):
