@@ -19,8 +19,6 @@ except ImportError:  # a source checkout that was not installed
     from genbound import symbolic
 from genbound import factor
 
-SIZES = ((2, 2, 2), (1, 3, 2), (3, 2, 2))
-
 
 def numeric_check(seed=0):
     import sympy
@@ -28,13 +26,13 @@ def numeric_check(seed=0):
     rng = np.random.default_rng(seed)
     fs = [rng.normal(size=(2, 2, n)) for n in (4, 3, 3)]
     G = rng.normal(size=(2, 4, 3, 3))
-    grads = factor.factor_grads(G, fs)
+    grads = factor.factor_grads(G, factors=fs)
     h, worst = 1e-4, 0.0
     for n in range(3):
         v = rng.normal(size=fs[n].shape)
         plus = [f + h * v if m == n else f for m, f in enumerate(fs)]
         minus = [f - h * v if m == n else f for m, f in enumerate(fs)]
-        fd = (np.sum(G * factor.reconstruct(plus)) - np.sum(G * factor.reconstruct(minus))) / (2 * h)
+        fd = (np.sum(G * factor.reconstruct(factors=plus)) - np.sum(G * factor.reconstruct(factors=minus))) / (2 * h)
         worst = max(worst, abs(fd - np.sum(grads[n] * v)) / abs(fd))
     return symbolic.Verification(
         name="chain_rule_numeric", statement=f"factor_grads against central differences of <G, W> "
@@ -42,7 +40,7 @@ def numeric_check(seed=0):
 
 
 def checks():
-    return [symbolic.verify_chain_rule(*s) for s in SIZES] + [numeric_check()]
+    return symbolic.run_checks("chain_rule") + [numeric_check()]
 
 
 def test_chain_rule():
@@ -51,9 +49,7 @@ def test_chain_rule():
 
 
 def main():
-    results = checks()
-    print(symbolic.format_report(results, title="Chain rule for CP factors"))
-    return symbolic.exit_code(results)
+    return symbolic.report(checks(), title="Chain rule for CP factors")
 
 
 if __name__ == "__main__":

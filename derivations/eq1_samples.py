@@ -34,7 +34,7 @@ def numeric_check():
 
 
 def checks():
-    return [symbolic.verify_eq1_samples(), numeric_check()]
+    return symbolic.run_checks("eq1_samples") + [numeric_check()]
 
 
 def test_eq1_samples():
@@ -43,9 +43,7 @@ def test_eq1_samples():
 
 
 def main():
-    results = checks()
-    print(symbolic.format_report(results, title="Eq. 1 as a sample size"))
-    return symbolic.exit_code(results)
+    return symbolic.report(checks(), title="Eq. 1 as a sample size")
 
 
 if __name__ == "__main__":

@@ -19,8 +19,6 @@ except ImportError:  # a source checkout that was not installed
     from genbound import symbolic
 from genbound import factor
 
-SIZES = ((2, 2, 2), (1, 2, 3))
-
 
 def numeric_check(seed=0):
     import sympy
@@ -42,7 +40,7 @@ def numeric_check(seed=0):
 
 
 def checks():
-    return [symbolic.verify_eq2(*s) for s in SIZES] + [numeric_check()]
+    return symbolic.run_checks("eq2") + [numeric_check()]
 
 
 def test_eq2():
@@ -51,9 +49,7 @@ def test_eq2():
 
 
 def main():
-    results = checks()
-    print(symbolic.format_report(results, title="Eq. 2"))
-    return symbolic.exit_code(results)
+    return symbolic.report(checks(), title="Eq. 2")
 
 
 if __name__ == "__main__":

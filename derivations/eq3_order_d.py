@@ -2,7 +2,8 @@
 
 prod_n (a_n - a g_n) = prod_n a_n - a*Delta with
 Delta = sum_{k=1..d} (-a)^(k-1) sum over k-subsets S of modes of prod_{n in S} g_n prod_{n not in S} a_n,
-checked symbolically for d = 1..6 and numerically (genbound.factor.delta) for d = 2..5.
+checked symbolically for the orders registered in genbound.symbolic (d = 1..6) and numerically
+(genbound.factor.delta) for d = 2..5.
 
 Run: python derivations/eq3_order_d.py
 """
@@ -20,8 +21,6 @@ except ImportError:  # a source checkout that was not installed
     from genbound import symbolic
 from genbound import factor
 
-ORDERS = (1, 2, 3, 4, 5, 6)
-
 
 def numeric_check(order, seed=0):
     """The exact identity prod(f - lr g) = W - lr*Delta in float64, norm-wise, including tiny lr."""
@@ -33,9 +32,9 @@ def numeric_check(order, seed=0):
     gs = [rng.normal(size=(2, 2, n)) for n in sizes]
     worst = 0.0
     for lr in (1e-12, 1e-4, 0.3, 2.0):
-        W = factor.reconstruct(fs)
-        D = factor.delta(fs, gs, lr)
-        W2 = factor.reconstruct(factor.factor_step(fs, gs, lr))
+        W = factor.reconstruct(factors=fs)
+        D = factor.delta(factors=fs, grads=gs, lr=lr)
+        W2 = factor.reconstruct(factors=factor.factor_step(factors=fs, grads=gs, lr=lr))
         scale = np.linalg.norm(W2) + np.linalg.norm(W) + np.linalg.norm(lr * D)
         worst = max(worst, float(np.linalg.norm(W2 - (W - lr * D)) / scale))
     return symbolic.Verification(
@@ -46,7 +45,7 @@ def numeric_check(order, seed=0):
 
 
 def checks():
-    return [symbolic.verify_order(d) for d in ORDERS] + [numeric_check(d) for d in (2, 3, 4, 5)]
+    return symbolic.run_checks("eq3_order_d") + [numeric_check(d) for d in (2, 3, 4, 5)]
 
 
 def test_eq3_order_d():

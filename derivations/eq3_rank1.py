@@ -18,7 +18,7 @@ except ImportError:  # a source checkout that was not installed
 
 
 def checks():
-    return [symbolic.verify_eq3(printed=False), symbolic.verify_eq3(printed=True), symbolic.verify_eq3_misprint()]
+    return symbolic.run_checks("eq3_rank1")
 
 
 def test_eq3_rank1():

@@ -1,7 +1,8 @@
 """Eq. 3 for a rank-R filter: Delta is the sum of the rank-1 Deltas of the R terms.
 
 sum_r (p_r - a gp_r)(q_r - a gq_r)(t_r - a gt_r) = sum_r p_r q_r t_r - a*Delta_R, checked symbolically
-for R = 1..4, and the numeric update (genbound.factor.delta) against the lambdified symbolic Delta.
+for the ranks registered in genbound.symbolic (R = 1..4), and the numeric update (genbound.factor.delta)
+against the lambdified symbolic Delta.
 
 Run: python derivations/eq3_rank_r.py
 """
@@ -19,8 +20,6 @@ except ImportError:  # a source checkout that was not installed
     from genbound import symbolic
 from genbound import factor
 
-RANKS = (1, 2, 3, 4)
-
 
 def numeric_check(rank, seed=0):
     """factor.delta against the Delta generated from sympy, on random (2, R, 3/2/4) factors."""
@@ -29,8 +28,8 @@ def numeric_check(rank, seed=0):
     rng = np.random.default_rng(seed)
     fs = [rng.normal(size=(2, rank, n)) for n in (3, 2, 4)]
     gs = [rng.normal(size=(2, rank, n)) for n in (3, 2, 4)]
-    got = factor.delta(fs, gs, 0.05)
-    want = symbolic.lambdify_delta(3, rank)(fs, gs, 0.05)
+    got = factor.delta(factors=fs, grads=gs, lr=0.05)
+    want = symbolic.lambdify_delta(3, rank)(factors=fs, grads=gs, lr=0.05)
     err = float(np.linalg.norm(got - want) / np.linalg.norm(want))
     return symbolic.Verification(
         name=f"rank_{rank}_numeric", statement=f"factor.delta equals the lambdified symbolic Delta, rank {rank} "
@@ -38,7 +37,7 @@ def numeric_check(rank, seed=0):
 
 
 def checks():
-    return [symbolic.verify_rank(R) for R in RANKS] + [numeric_check(R) for R in RANKS]
+    return symbolic.run_checks("eq3_rank_r") + [numeric_check(R) for R in (1, 2, 3, 4)]
 
 
 def test_eq3_rank_r():

@@ -35,17 +35,16 @@ def numeric_check(seed=0):
         first = -lr * (J @ (J.T @ G[o].ravel()) - G[o].ravel())
         worst = max(worst, float(np.linalg.norm(first - dep.first[o].ravel()) / np.linalg.norm(first)))
     split = float(np.linalg.norm(dep.remainder) / (np.linalg.norm(factor.reconstruct(p, q, t)) + np.linalg.norm(G)))
-    table = factor.departure_table(dep)
+    norms = factor.departure_table(dep)[["order_1", "order_2", "order_3"]].round(4).values.tolist()[0]
     return symbolic.Verification(
         name="departure_numeric",
         statement=f"float64 departure: first order equals -lr (J J^T - I) G (rel. {worst:.1e}), orders sum to "
-                  f"w'' - w' (rel. {split:.1e}); norms by order {table[['order_1', 'order_2', 'order_3']].round(4).values.tolist()[0]}",
+                  f"w'' - w' (rel. {split:.1e}); norms by order {norms}",
         holds=worst < 1e-12 and split < 1e-12, residual=sympy.Float(max(worst, split)), latex="")
 
 
 def checks():
-    return [symbolic.verify_first_order_departure(2, 2, 2), symbolic.verify_first_order_departure(2, 1, 2, rank=2),
-            numeric_check()]
+    return symbolic.run_checks("first_order_departure") + [numeric_check()]
 
 
 def test_first_order_departure():
@@ -54,9 +53,7 @@ def test_first_order_departure():
 
 
 def main():
-    results = checks()
-    print(symbolic.format_report(results, title="Departure of the factored step from the plain step"))
-    return symbolic.exit_code(results)
+    return symbolic.report(checks(), title="Departure of the factored step from the plain step")
 
 
 if __name__ == "__main__":

@@ -18,14 +18,13 @@ except ImportError:  # a source checkout that was not installed
     from genbound import symbolic
 from genbound import factor
 
-SYMBOLIC_SIZES = ((2, 2, 2), (1, 3, 3), (2, 3, 4), (3, 3, 3))
 NUMERIC_SIZES = ((1, 3, 3), (16, 3, 3), (32, 3, 3), (64, 3, 3), (8, 5, 7))
 
 
 def numeric_check(sizes):
     import sympy
 
-    dim, tol, s = symbolic.rank1_manifold_dimension(*sizes, seed=0)
+    dim, tol, s = factor.cp_manifold_dimension(*sizes, rank=1, seed=0)
     expected = sum(sizes) - 2
     gap = s[dim - 1] / max(tol, 1e-300)
     return symbolic.Verification(
@@ -45,7 +44,7 @@ def rank_r_table():
 
 
 def checks():
-    return [symbolic.verify_rank1_dimension(*s) for s in SYMBOLIC_SIZES] + [numeric_check(s) for s in NUMERIC_SIZES]
+    return symbolic.run_checks("rank1_dimension") + [numeric_check(s) for s in NUMERIC_SIZES]
 
 
 def test_rank1_dimension():

@@ -35,11 +35,14 @@ def _cmd_train(args):
 
 
 def _cmd_derive(args):
+    import pandas as pd
+
     from genbound import symbolic
 
+    # the one registry of checks, as run by derivations/ (genbound.symbolic.REGISTRY)
     results = symbolic.all_verifications()
     table = symbolic.derivation_table(results)
-    with __import__("pandas").option_context("display.max_colwidth", 90, "display.width", 200):
+    with pd.option_context("display.max_colwidth", 90, "display.width", 200):
         print(table.to_string(index=False))
     if args.latex:
         symbolic.write_latex(args.latex, results)

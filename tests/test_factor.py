@@ -57,7 +57,7 @@ def naive_delta(factors, grads, lr):
     for k in range(1, d + 1):
         for S in itertools.combinations(range(d), k):
             arrs = [grads[n] if n in S else factors[n] for n in range(d)]
-            out += (-lr) ** (k - 1) * F.reconstruct(arrs)
+            out += (-lr) ** (k - 1) * F.reconstruct(factors=arrs)
     return out
 
 
@@ -76,14 +76,14 @@ def test_reconstruct_rank1_and_rank_r():
     assert W.shape == (2, 4, 3, 2)
     expected = np.array([sum(outer(p[o, r], q[o, r], t[o, r]) for r in range(3)) for o in range(2)])
     np.testing.assert_allclose(W, expected, rtol=1e-13, atol=1e-13)
-    np.testing.assert_array_equal(F.reconstruct([p, q, t]), W)
+    np.testing.assert_array_equal(F.reconstruct(factors=[p, q, t]), W)
 
 
 @pytest.mark.parametrize("sizes", [(3,), (2, 5), (2, 3, 2, 2)])
 def test_reconstruct_other_orders(sizes):
     rng = np.random.default_rng(1)
     fs = random_factors(rng, 2, 2, sizes)
-    W = F.reconstruct(fs)
+    W = F.reconstruct(factors=fs)
     expected = np.array([sum(outer(*[f[o, r] for f in fs]) for r in range(2)) for o in range(2)])
     np.testing.assert_allclose(W, expected, rtol=1e-13, atol=1e-13)
 
@@ -103,13 +103,13 @@ def test_chain_rule_matches_finite_differences(seed, shapes):
     rng = np.random.default_rng(seed)
     fs = random_factors(rng, O, R, sizes)
     G = rng.normal(size=(O,) + tuple(sizes))
-    grads = F.factor_grads(G, fs)
+    grads = F.factor_grads(G, factors=fs)
     h = 1e-3
     for n in range(len(fs)):
         v = rng.normal(size=fs[n].shape)
         plus = [f + h * v if m == n else f for m, f in enumerate(fs)]
         minus = [f - h * v if m == n else f for m, f in enumerate(fs)]
-        fd = (np.sum(G * F.reconstruct(plus)) - np.sum(G * F.reconstruct(minus))) / (2 * h)
+        fd = (np.sum(G * F.reconstruct(factors=plus)) - np.sum(G * F.reconstruct(factors=minus))) / (2 * h)
         analytic = np.sum(grads[n] * v)
         scale = np.linalg.norm(G) * np.prod([np.linalg.norm(f) for f in fs]) * np.linalg.norm(v)
         assert abs(fd - analytic) <= 1e-9 * (scale + 1.0)
@@ -155,7 +155,7 @@ def test_cp_jacobian_explicit(R, sizes):
 
 @pytest.mark.parametrize("I,J,K", [(1, 3, 3), (2, 2, 2), (3, 4, 5), (16, 3, 3), (32, 3, 3)])
 def test_rank1_manifold_dimension(I, J, K):
-    dim, tol, s = F.rank1_manifold_dimension(I, J, K, seed=0)
+    dim, tol, s = F.cp_manifold_dimension(I, J, K, rank=1, seed=0)
     assert dim == I + J + K - 2
     assert tol > 0 and s.shape == (I + J + K,)
     # the gap is clear: the two scaling directions are at rounding level
@@ -184,9 +184,9 @@ def test_delta_identity_any_order_and_rank(seed, shapes, lr):
     rng = np.random.default_rng(seed)
     fs = random_factors(rng, O, R, sizes)
     gs = random_factors(rng, O, R, sizes, scale=rng.uniform(0.1, 3.0))
-    W = F.reconstruct(fs)
-    D = F.delta(fs, gs, lr)
-    W2 = F.reconstruct(F.factor_step(fs, gs, lr))
+    W = F.reconstruct(factors=fs)
+    D = F.delta(factors=fs, grads=gs, lr=lr)
+    W2 = F.reconstruct(factors=F.factor_step(factors=fs, grads=gs, lr=lr))
     assert D.shape == W.shape
     assert_sum_close(W2, [W, -lr * D])
     # Eq. 2: w'' = w' - lr (Delta - G), for any weight-space G
@@ -225,7 +225,7 @@ def test_delta_order3_explicit_and_misprint():
 def test_delta_is_accurate_as_lr_goes_to_zero():
     rng = np.random.default_rng(6)
     p, q, t, gp, gq, gt = random_factors(rng, 2, 2, (3, 3, 3) * 2)
-    first = F.reconstruct([gp, q, t]) + F.reconstruct([p, gq, t]) + F.reconstruct([p, q, gt])
+    first = F.reconstruct(gp, q, t) + F.reconstruct(p, gq, t) + F.reconstruct(p, q, gt)
     np.testing.assert_allclose(F.delta(p, q, t, gp, gq, gt, 0.0), first, rtol=1e-13, atol=1e-13)
     for lr in (1e-8, 1e-12, 1e-200):
         D = F.delta(p, q, t, gp, gq, gt, lr)
@@ -236,8 +236,8 @@ def test_delta_rank_r_is_sum_of_rank1():
     rng = np.random.default_rng(7)
     fs = random_factors(rng, 3, 4, (2, 3, 2))
     gs = random_factors(rng, 3, 4, (2, 3, 2))
-    total = F.delta(fs, gs, 0.2)
-    parts = [F.delta([f[:, r:r + 1] for f in fs], [g[:, r:r + 1] for g in gs], 0.2) for r in range(4)]
+    total = F.delta(factors=fs, grads=gs, lr=0.2)
+    parts = [F.delta(factors=[f[:, r:r + 1] for f in fs], grads=[g[:, r:r + 1] for g in gs], lr=0.2) for r in range(4)]
     assert_sum_close(total, parts)
 
 
@@ -246,12 +246,48 @@ def test_call_forms_agree():
     p, q, t, gp, gq, gt = random_factors(rng, 2, 1, (3, 2, 2) * 2)
     a = F.delta(p, q, t, gp, gq, gt, 0.1)
     np.testing.assert_array_equal(a, F.delta(p, q, t, gp, gq, gt, lr=0.1))
-    np.testing.assert_array_equal(a, F.delta([p, q, t], [gp, gq, gt], 0.1))
-    np.testing.assert_array_equal(a, F.delta((p, q, t), (gp, gq, gt), lr=0.1))
+    np.testing.assert_array_equal(a, F.delta(factors=[p, q, t], grads=[gp, gq, gt], lr=0.1))
+    np.testing.assert_array_equal(a, F.delta(factors=(p, q, t), grads=(gp, gq, gt), lr=0.1))
     stepped = F.factor_step(p, q, t, gp, gq, gt, 0.1)
     assert isinstance(stepped, tuple) and len(stepped) == 3
     np.testing.assert_array_equal(stepped[0], p - 0.1 * gp)
-    assert isinstance(F.factor_step([p, q, t], [gp, gq, gt], 0.1), list)
+    assert isinstance(F.factor_step(factors=[p, q, t], grads=[gp, gq, gt], lr=0.1), list)
+    G = rng.normal(size=(2, 3, 2, 2))
+    np.testing.assert_array_equal(F.reconstruct(p, q, t), F.reconstruct(factors=[p, q, t]))
+    grads = F.factor_grads(G, p, q, t)
+    assert isinstance(grads, tuple)
+    for g, h in zip(grads, F.factor_grads(G, factors=[p, q, t])):
+        np.testing.assert_array_equal(g, h)
+    np.testing.assert_array_equal(F.departure(p, q, t, G, 0.1).total, F.departure(factors=[p, q, t], G=G, lr=0.1).total)
+    np.testing.assert_array_equal(F.cp_jacobian(p[0], q[0], t[0]), F.cp_jacobian(factors=[p[0], q[0], t[0]]))
+
+
+@pytest.mark.parametrize("call,message", [
+    # the old list form, positional: refused, not guessed
+    (lambda p, q, t, G: F.delta([p, q, t], [p, q, t], 0.1), r"delta: missing gp, gq, gt.*factors=\[f1, \.\.\., fd\]"),
+    (lambda p, q, t, G: F.factor_step([p, q, t], [p, q, t], 0.1), r"factor_step: missing gp, gq, gt"),
+    (lambda p, q, t, G: F.reconstruct([p, q, t]), r"reconstruct: missing q, t; call as reconstruct\(p, q, t\)"),
+    (lambda p, q, t, G: F.factor_grads(G, [p, q, t]), r"factor_grads: missing q, t"),
+    (lambda p, q, t, G: F.departure([p, q, t], G, 0.1), r"p: expected an array, got a list"),
+    (lambda p, q, t, G: F.cp_jacobian([p[0], q[0], t[0]]), r"cp_jacobian: missing q, t"),
+    # a list where an array belongs
+    (lambda p, q, t, G: F.reconstruct([p], q, t), r"p: expected an array, got a list"),
+    # the two forms mixed
+    (lambda p, q, t, G: F.reconstruct(p, q, t, factors=[p, q, t]), r"reconstruct: give either p, q, t or factors="),
+    (lambda p, q, t, G: F.delta(p, q, t, p, q, t, 0.1, factors=[p, q, t], grads=[p, q, t]), r"delta: give either"),
+    (lambda p, q, t, G: F.departure(p, factors=[p, q, t], G=G, lr=0.1), r"departure: give either"),
+    # half of the keyword form
+    (lambda p, q, t, G: F.delta(factors=[p, q, t], lr=0.1), r"delta: missing grads="),
+    (lambda p, q, t, G: F.delta(factors=p, grads=[p, q, t], lr=0.1), r"factors: expected a list of factor arrays"),
+    (lambda p, q, t, G: F.delta(factors=[p, q, t], grads=[p, q, t]), r"lr: a learning rate is required"),
+    (lambda p, q, t, G: F.departure(factors=[p, q, t], lr=0.1), r"departure: missing G"),
+])
+def test_ambiguous_and_mixed_calls_are_refused(call, message):
+    rng = np.random.default_rng(22)
+    p, q, t = random_factors(rng, 2, 1, (3, 2, 2))
+    G = rng.normal(size=(2, 3, 2, 2))
+    with pytest.raises(TypeError, match=message):
+        call(p, q, t, G)
 
 
 def test_weight_step_and_eq2_step():
@@ -290,19 +326,19 @@ def test_sgd_direction_gives_the_exact_weight_move(mu, wd, damp, nesterov):
     lr = 0.05
     for _ in range(4):
         G = rng.normal(size=(2, 3, 3, 3))
-        grads = F.factor_grads(G, fs)
+        grads = F.factor_grads(G, factors=fs)
         dirs = []
         for n in range(3):
             d, bufs[n] = sgd_direction(grads[n], fs[n], bufs[n], momentum=mu, weight_decay=wd,
                                          dampening=damp, nesterov=nesterov)
             dirs.append(d)
-        W = F.reconstruct(fs)
-        D = F.delta(fs, dirs, lr)
-        new = F.factor_step(fs, dirs, lr)
+        W = F.reconstruct(factors=fs)
+        D = F.delta(factors=fs, grads=dirs, lr=lr)
+        new = F.factor_step(factors=fs, grads=dirs, lr=lr)
         ref, ref_bufs = reference_sgd(ref, grads, ref_bufs, lr, mu, wd, damp, nesterov)
         for a, b in zip(new, ref):
             np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-14)
-        assert_sum_close(F.reconstruct(new), [W, -lr * D])
+        assert_sum_close(F.reconstruct(factors=new), [W, -lr * D])
         fs = new
         if mu == 0:
             assert all(b is None for b in bufs)
@@ -331,7 +367,7 @@ def test_departure_orders_sum_to_total(seed, O, R, sizes, lr):
     G = rng.normal(size=(O,) + sizes)
     dep = F.departure(p, q, t, G, lr)
     W = F.reconstruct(p, q, t)
-    w2 = F.reconstruct(F.factor_step(p, q, t, *F.factor_grads(G, p, q, t), lr))
+    w2 = F.reconstruct(*F.factor_step(p, q, t, *F.factor_grads(G, p, q, t), lr))
     w1 = F.weight_step(W, G, lr)
     np.testing.assert_array_equal(dep.total, w2 - w1)
     assert_sum_close(dep.total, [dep.first, dep.second, dep.third], inputs=[w2, w1])
@@ -351,9 +387,9 @@ def test_departure_other_orders(sizes):
     rng = np.random.default_rng(11)
     fs = random_factors(rng, 2, 2, sizes)
     G = rng.normal(size=(2,) + sizes)
-    dep = F.departure(fs, G, 0.3)
+    dep = F.departure(factors=fs, G=G, lr=0.3)
     assert dep.order == len(sizes)
-    assert_sum_close(dep.total, list(dep.terms), inputs=[F.reconstruct(fs), G])
+    assert_sum_close(dep.total, list(dep.terms), inputs=[F.reconstruct(factors=fs), G])
     if len(sizes) == 2:
         assert np.all(dep.third == 0)
 
@@ -383,7 +419,7 @@ def test_departure_table():
 def test_decompose_recovers_planted_rank(shape, R):
     O, C, kh, kw = shape
     rng = np.random.default_rng(100 * R + C)
-    W = F.reconstruct(random_factors(rng, O, R, (C, kh, kw)))
+    W = F.reconstruct(factors=random_factors(rng, O, R, (C, kh, kw)))
     with warnings.catch_warnings():
         warnings.simplefilter("error", DegeneracyWarning)
         res = F.decompose(W, R, seed=0)
@@ -399,7 +435,7 @@ def test_decompose_recovers_planted_rank(shape, R):
        sizes=st.tuples(st.integers(2, 6), st.integers(2, 4), st.integers(2, 4)))
 def test_decompose_recovery_property(seed, R, sizes):
     rng = np.random.default_rng(seed)
-    W = F.reconstruct(random_factors(rng, 2, R, sizes))
+    W = F.reconstruct(factors=random_factors(rng, 2, R, sizes))
     res = F.decompose(W, R, seed=seed % 1000)
     assert np.linalg.norm(res.reconstruct() - W) <= 1e-10 * np.linalg.norm(W)
 
@@ -427,10 +463,11 @@ def test_decompose_no_worse_than_its_restarts(R):
     W = rng.normal(size=(4, 4, 3, 3))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DegeneracyWarning)
-        res = F.decompose(W, R, seed=7, n_restarts=3)
+        res = F.decompose(W, R, seed=7, config=F.DecomposeConfig(n_restarts=3))
         assert len(res.restart_seeds) == 3 and res.restart_errors.shape == (4, 4)
-        alone = [F.decompose(W, R, seed=7, n_restarts=0).errors]
-        alone += [F.decompose(W, R, seed=s, init="random", n_restarts=0).errors for s in res.restart_seeds]
+        alone = [F.decompose(W, R, seed=7, config=F.DecomposeConfig(n_restarts=0)).errors]
+        alone += [F.decompose(W, R, seed=s, init="random", config=F.DecomposeConfig(n_restarts=0)).errors
+                  for s in res.restart_seeds]
     alone = np.array(alone)
     np.testing.assert_allclose(res.restart_errors, alone, rtol=1e-12, atol=1e-15)
     assert np.all(res.errors <= alone.min(axis=0) * (1 + 1e-12))
@@ -442,7 +479,7 @@ def test_decompose_no_worse_than_its_restarts(R):
 def test_decompose_is_seeded():
     W = np.random.default_rng(15).normal(size=(2, 3, 3, 3))
     a = F.decompose(W, 2, seed=3, warn=False)
-    b = F.decompose(W, 2, rng=np.random.default_rng(3), warn=False)
+    b = F.decompose(W, 2, seed=np.random.default_rng(3), warn=False)
     np.testing.assert_array_equal(a.p, b.p)
     assert a.restart_seeds == b.restart_seeds
 
@@ -470,6 +507,55 @@ def test_decompose_warns_on_degenerate_rank2(n):
         assert F.decompose(T, 3, seed=0).errors[0] < 1e-10
 
 
+@pytest.mark.parametrize("layer_seed", range(20))
+def test_decompose_rank2_of_exact_rank1_layer_never_fails(layer_seed):
+    # 32 exact rank-1 filters fitted with rank 2: components become collinear and the ALS Gram matrix
+    # singular (this raised LinAlgError: Singular matrix for 3 of these 20 layers); every filter is fitted
+    rng = np.random.default_rng(layer_seed)
+    W = F.reconstruct(*random_factors(rng, 32, 1, (16, 3, 3)))
+    res = F.decompose(W, 2, seed=layer_seed, warn=False)
+    assert np.all(np.isfinite(res.p)) and np.all(res.best_start >= 0)
+    assert res.error <= 1e-10 and np.all(res.errors <= 1e-10)
+
+
+def test_decompose_singular_start_keeps_the_best_other_start():
+    # a start with a zero factor makes every Gram matrix singular for that filter: it is solved by least
+    # squares (no LinAlgError), and the filter keeps the restart that fits it
+    rng = np.random.default_rng(23)
+    W = F.reconstruct(*random_factors(rng, 3, 2, (4, 3, 3)))
+    start = [f.copy() for f in random_factors(rng, 3, 2, (4, 3, 3))]
+    start[1][1] = 0.0
+    start[2][1] = 0.0
+    res = F.decompose(W, 2, seed=0, init=tuple(start))
+    assert res.restart_errors[0, 1] > 1e-3 and res.best_start[1] > 0
+    assert np.all(res.errors <= 1e-10)
+
+
+def test_decompose_restarts_are_diverse():
+    W = np.random.default_rng(24).normal(size=(3, 4, 3, 3))
+    res = F.decompose(W, 2, seed=5, config=F.DecomposeConfig(n_restarts=4, max_iter=0, n_polish=0), warn=False)
+    assert len(set(res.restart_seeds)) == 4
+    # with no iterations every start is its own point: distinct errors for every filter
+    for o in range(3):
+        assert len(set(np.round(res.restart_errors[:, o], 12))) == 5
+    a = F.decompose(W, 2, seed=5, config=F.DecomposeConfig(n_restarts=2), warn=False)
+    b = F.decompose(W, 2, seed=6, config=F.DecomposeConfig(n_restarts=2), warn=False)
+    assert a.restart_seeds != b.restart_seeds
+
+
+def test_decompose_config_is_data():
+    import dataclasses
+
+    cfg = F.DecomposeConfig(n_restarts=3)
+    assert cfg == F.DecomposeConfig(n_restarts=3) and "n_restarts=3" in repr(cfg)
+    assert dataclasses.asdict(cfg) == {"n_restarts": 3, "max_iter": 500, "tol": 1e-12, "n_polish": 200,
+                                       "degeneracy_threshold": 5.0}
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.n_restarts = 1
+    with pytest.raises(ValueError, match="degeneracy_threshold"):
+        F.DecomposeConfig(degeneracy_threshold=0.0)
+
+
 def test_decompose_single_filter_zero_and_float32():
     rng = np.random.default_rng(16)
     f = rng.normal(size=(4, 3, 3))
@@ -486,21 +572,21 @@ def test_decompose_single_filter_zero_and_float32():
 def test_project_rank():
     rng = np.random.default_rng(17)
     fs = random_factors(rng, 3, 2, (5, 3, 3))
-    W = F.reconstruct(fs)
+    W = F.reconstruct(*fs)
     start = [f + 0.05 * rng.normal(size=f.shape) for f in fs]
-    p, q, t = F.project_rank(W, *start, n_iter=200)
+    p, q, t = F.project_rank(W, *start, max_iter=200)
     assert p.shape == (3, 2, 5)
     assert np.linalg.norm(F.reconstruct(p, q, t) - W) <= 1e-6 * np.linalg.norm(W)
     # one gradient step in weight space then projection: stays close to the stepped weight
     G = rng.normal(size=W.shape)
     stepped = W - 1e-3 * G
-    proj = F.project_rank(stepped, *fs, n_iter=5)
-    err_proj = np.linalg.norm(F.reconstruct(proj) - stepped)
+    proj = F.project_rank(stepped, *fs, max_iter=5)
+    err_proj = np.linalg.norm(F.reconstruct(*proj) - stepped)
     assert err_proj <= np.linalg.norm(W - stepped)
-    # n_iter = 0 only rebalances
-    same = F.project_rank(W, *start, n_iter=0)
-    np.testing.assert_allclose(F.reconstruct(same), F.reconstruct(start), rtol=1e-12, atol=1e-12)
-    p32 = F.project_rank(W.astype(np.float32), *[f.astype(np.float32) for f in fs], n_iter=1)[0]
+    # max_iter = 0 only rebalances
+    same = F.project_rank(W, *start, max_iter=0)
+    np.testing.assert_allclose(F.reconstruct(*same), F.reconstruct(*start), rtol=1e-12, atol=1e-12)
+    p32 = F.project_rank(W.astype(np.float32), *[f.astype(np.float32) for f in fs], max_iter=1)[0]
     assert p32.dtype == np.float32
     with pytest.raises(ValueError, match=r"q0|q: expected shape"):
         F.project_rank(W, fs[0], fs[1][:, :, :2], fs[2])
@@ -524,7 +610,7 @@ def test_errors_mismatched_factors():
     with pytest.raises(ValueError, match=r"gq: expected shape \(2, 1, 3\) to match q, got \(2, 1, 4\)"):
         F.delta(p, q, t, p, _f(rng, 2, 1, 4), t, 0.1)
     with pytest.raises(ValueError, match=r"3 factor arrays but 2 gradient arrays"):
-        F.delta([p, q, t], [p, q], 0.1)
+        F.delta(factors=[p, q, t], grads=[p, q], lr=0.1)
     with pytest.raises(ValueError, match=r"p: expected a 3-d factor array"):
         F.reconstruct(p[0], q, t)
     with pytest.raises(ValueError, match=r"G: expected shape \(2, 3, 3, 3\)"):
@@ -546,7 +632,7 @@ def test_errors_non_finite_lr(lr):
     with pytest.raises(ValueError, match="lr: expected a finite number"):
         F.delta(*fs, *fs, lr)
     with pytest.raises(ValueError, match="lr: expected a finite number"):
-        F.factor_step(fs, fs, lr)
+        F.factor_step(factors=fs, grads=fs, lr=lr)
     with pytest.raises(ValueError, match="lr: expected a finite number"):
         F.departure(*fs, _f(rng, 1, 2, 2, 2), lr)
     with pytest.raises(ValueError, match="lr: expected a finite number"):
@@ -586,7 +672,9 @@ def test_errors_decompose_arguments():
     with pytest.raises(ValueError, match=r"init: expected 'hosvd', 'random'"):
         F.decompose(W, 1, init="svd")
     with pytest.raises(ValueError, match=r"n_restarts: expected an int >= 0"):
-        F.decompose(W, 1, n_restarts=-1)
+        F.decompose(W, 1, config=F.DecomposeConfig(n_restarts=-1))
+    with pytest.raises(TypeError, match=r"config: expected a DecomposeConfig"):
+        F.decompose(W, 1, config={"n_restarts": 1})
     with pytest.raises(ValueError, match=r"p0: expected shape \(2, 2, 3\)"):
         F.decompose(W, 2, init=(np.ones((2, 1, 3)),) * 3)
     with pytest.raises(ValueError, match=r"rank: expected an int >= 1"):

@@ -121,8 +121,10 @@ def test_verify_rank1_dimension(sizes):
 
 
 def test_rank1_dimension_numeric_larger():
+    # the one numeric counterpart is genbound.factor.cp_manifold_dimension (symbolic keeps no alias)
+    assert not hasattr(S, "rank1_manifold_dimension") and not hasattr(F, "rank1_manifold_dimension")
     for sizes in [(16, 3, 3), (32, 3, 3), (1, 5, 5)]:
-        dim, tol, s = S.rank1_manifold_dimension(*sizes)
+        dim, tol, s = F.cp_manifold_dimension(*sizes, rank=1)
         assert dim == sum(sizes) - 2 and s[dim - 1] > 1e6 * tol
 
 
@@ -145,10 +147,10 @@ def test_lambdify_delta_agrees_with_factor_delta(seed, order, rank, O, lr):
     fs = [rng.normal(size=(O, rank, n)) for n in sizes]
     gs = [rng.normal(size=(O, rank, n)) for n in sizes]
     fn = S.lambdify_delta(order, rank)
-    got = fn(fs, gs, lr)
-    want = F.delta(fs, gs, lr)
+    got = fn(factors=fs, grads=gs, lr=lr)
+    want = F.delta(factors=fs, grads=gs, lr=lr)
     assert got.shape == want.shape
-    scale = sum(np.linalg.norm(F.reconstruct([g if m in S_ else f for m, (f, g) in enumerate(zip(fs, gs))]))
+    scale = sum(np.linalg.norm(F.reconstruct(factors=[g if m in S_ else f for m, (f, g) in enumerate(zip(fs, gs))]))
                 for S_ in [set(range(order))] + [{m} for m in range(order)]) + 1.0
     assert np.linalg.norm(got - want) <= 1e-12 * scale * 2**order
 
@@ -161,10 +163,16 @@ def test_lambdify_delta_order3_call_forms_and_errors():
     np.testing.assert_allclose(fn(*fs, *gs, 0.1), F.delta(*fs, *gs, 0.1), rtol=1e-12, atol=1e-13)
     np.testing.assert_allclose(fn(*fs, *gs, lr=0.1), F.delta(*fs, *gs, 0.1), rtol=1e-12, atol=1e-13)
     assert sp.expand(fn.expr - S.eq3_corrected()) == 0
+    np.testing.assert_allclose(fn(factors=fs, grads=gs, lr=0.1), F.delta(*fs, *gs, 0.1), rtol=1e-12, atol=1e-13)
     with pytest.raises(ValueError, match="generated for order 3 and rank 1"):
-        fn([f.repeat(2, axis=1) for f in fs], [g.repeat(2, axis=1) for g in gs], 0.1)
+        fn(factors=[f.repeat(2, axis=1) for f in fs], grads=[g.repeat(2, axis=1) for g in gs], lr=0.1)
     with pytest.raises(ValueError, match="lr: expected a finite number"):
-        fn(fs, gs, float("nan"))
+        fn(factors=fs, grads=gs, lr=float("nan"))
+    # the old positional list form is refused, not guessed
+    with pytest.raises(TypeError, match=r"delta_from_sympy: missing gp, gq, gt"):
+        fn(fs, gs, 0.1)
+    with pytest.raises(TypeError, match=r"delta_from_sympy: give either"):
+        fn(*fs, *gs, 0.1, factors=fs, grads=gs)
 
 
 def test_printed_eq3_numerically_off_by_the_residual():
@@ -234,6 +242,50 @@ def test_bad_arguments():
         S.verify_chain_rule(1.5)
     with pytest.raises(ValueError, match="order: expected an int >= 1"):
         S.factor_symbols(0)
+
+
+@pytest.mark.parametrize("call,message", [
+    (lambda: S.verify_order(10**6), r"d: expected an int <= 10"),
+    (lambda: S.verify_order(11), r"d: expected an int <= 10"),
+    (lambda: S.verify_rank(10**5), r"R: expected an int <= 40"),
+    (lambda: S.derive_delta(order=40), r"order: expected an int <= 10"),
+    (lambda: S.derive_delta(10, 3), r"order, rank: expected rank \* 2\*\*order <= 2048"),
+    (lambda: S.delta_elementary(order=12), r"order: expected an int <= 10"),
+    (lambda: S.expansion(3, rank=41), r"rank: expected an int <= 40"),
+    (lambda: S.lambdify_delta(order=40), r"order: expected an int <= 10"),
+    (lambda: S.factor_symbols(10**6), r"order: expected an int <= 10"),
+    (lambda: S.verify_eq2(4, 4, 4), r"I, J, K: expected I \* J \* K <= 20 entries"),
+    (lambda: S.verify_chain_rule(10**6), r"I, J, K: expected I \* J \* K <= 216 entries"),
+    (lambda: S.verify_first_order_departure(3, 3, 3), r"I, J, K: expected I \* J \* K <= 18 entries"),
+    (lambda: S.verify_first_order_departure(2, 3, 3, rank=3), r"rank: expected an int <= 2"),
+    (lambda: S.verify_rank1_dimension(9, 9, 9), r"I, J, K: expected I \* J \* K <= 512 entries"),
+])
+def test_sizes_have_a_documented_maximum(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+def test_maxima_are_reachable():
+    assert S.verify_order(S.MAX_ORDER).holds
+    assert S.verify_rank(S.MAX_RANK).holds
+
+
+def test_registry_names_sizes_other_than_the_defaults():
+    assert S.verify_chain_rule(1, 3, 2).name == "chain_rule_1x3x2"
+    assert S.verify_first_order_departure(2, 1, 2, rank=2).name == "first_order_departure_2x1x2_rank2"
+    assert S.verify_rank1_dimension().name == "rank1_dimension"
+    check = S.registered("eq2")[1]
+    assert check == S.Check("eq2", "verify_eq2", (1, 2, 3)) and check.run().name == "eq2_1x2x3"
+
+
+def test_symbolic_uses_no_private_name_of_factor():
+    import pathlib
+    import re
+
+    root = pathlib.Path(S.__file__).parent
+    for path in root.glob("*.py"):
+        text = path.read_text()
+        assert not re.search(r"factor\._|from genbound\.factor\S* import .*\b_", text), path.name
 
 
 def test_import_genbound_does_not_import_sympy():

@@ -132,7 +132,7 @@ class SGD:
                 layer = model.layers[i]
                 w = layer.full_weight()
                 w_new = w - self.lr * self.direction(f"{i}.W", weight_grads[i], w)
-                p, q, t = project_rank(w_new, layer.p, layer.q, layer.t, n_iter=self.project_iters)
+                p, q, t = project_rank(w_new, layer.p, layer.q, layer.t, max_iter=self.project_iters)
                 layer.p[...], layer.q[...], layer.t[...] = p, q, t
                 skip.update({f"{i}.p", f"{i}.q", f"{i}.t"})
         for name, param in model.params.items():
