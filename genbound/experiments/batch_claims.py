@@ -505,12 +505,20 @@ _COLORS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:
 
 
 def _plain_log(ax):
-    """Log y axis with plain-number tick labels."""
-    from matplotlib.ticker import LogFormatter
+    """Log y axis with plain-number tick labels (call after plotting: minor ticks at 2 and 5 are labelled when
+    the axis spans less than two decades)."""
+    from matplotlib.ticker import FuncFormatter, NullFormatter
 
     ax.set_yscale("log")
-    ax.yaxis.set_major_formatter(LogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
-    ax.yaxis.set_minor_formatter(LogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    lo, hi = ax.get_ylim()
+    if lo > 0 and hi / lo < 100:
+        def minor(v, _):
+            lead = v / 10 ** np.floor(np.log10(v))
+            return f"{v:g}" if np.isclose(lead, 2) or np.isclose(lead, 5) else ""
+        ax.yaxis.set_minor_formatter(FuncFormatter(minor))
+    else:
+        ax.yaxis.set_minor_formatter(NullFormatter())
 
 
 def _seed_lines(ax, runs, x, col, color, label, ls="-"):
@@ -545,13 +553,13 @@ def plot_batch_landscape_experiment(runs, config):
         _seed_lines(axes[1, 1], r, "epoch", "fraction_passing", c, f"{filters}: batches passing")
         _seed_lines(axes[1, 1], r, "epoch", "fraction_stationary", c, f"{filters}: batches with small gradient",
                     ls=":")
-    axes[0, 0].set_yscale("log")
+    _plain_log(axes[0, 0])
     axes[0, 0].set_ylabel("loss")
     axes[0, 0].set_title("(a) full loss and the range of batch losses")
     axes[0, 1].set_ylim(0, 1.02)
     axes[0, 1].set_ylabel(r"coherence $\|\bar g\|^2 / \overline{\|g_b\|^2}$")
     axes[0, 1].set_title("(b) gradient coherence over the batches")
-    axes[1, 0].set_yscale("log")
+    _plain_log(axes[1, 0])
     axes[1, 0].set_ylabel("top Hessian eigenvalue")
     axes[1, 0].set_title("(c) curvature of the full loss and of the batch losses")
     axes[1, 1].set_ylim(-0.02, 1.02)
