@@ -94,6 +94,12 @@ class Layer:
         (:class:`genbound.nn.runtime.Workspace`)."""
         return self.workspace.empty(role, shape, dtype)
 
+    def _zeros(self, role, shape, dtype):
+        """A zeroed array from :meth:`_buffer` (gradient accumulators)."""
+        out = self._buffer(role, shape, dtype)
+        out.fill(0)
+        return out
+
     def __repr__(self):
         return f"{type(self).__name__}()"
 
@@ -160,8 +166,8 @@ class _ConvBase(Layer):
         dy23 = dy3 if dy2 is None else _arr(dy2, x.dtype).reshape(n, o, -1)
         x2 = x if x2 is None else x2
         w22 = w2 if w22 is None else w22
-        gw_c = np.zeros((geo.chunks, *w2.shape), dtype=x.dtype)
-        gb_c = np.zeros((geo.chunks, o), dtype=x.dtype)
+        gw_c = self._zeros("gw_c", (geo.chunks, *w2.shape), x.dtype)
+        gb_c = self._zeros("gb_c", (geo.chunks, o), x.dtype)
         dx = self._buffer(role, x.shape, x.dtype) if need_dx else x[:1]
         terms = 2 if gw_adds_x2 or dx_adds_w22 else 1
         self._run(lambda lo, hi: kconv.conv_backward(x, dy3, w2, x2, dy23, w22, gw_adds_x2, dx_adds_w22, geo, lo,
@@ -319,8 +325,9 @@ class CPConv2d(_ConvBase):
 
     def _accumulators(self, geo, factors):
         """Zeroed per-chunk gradient accumulators for p, q, t, bias."""
-        return tuple(np.zeros((geo.chunks, *shape), dtype=factors[0].dtype)
-                     for shape in (*(f.shape for f in factors), (self.out_channels,)))
+        shapes = (*(f.shape for f in factors), (self.out_channels,))
+        return tuple(self._zeros(role, (geo.chunks, *shape), factors[0].dtype)
+                     for role, shape in zip(("gp_c", "gq_c", "gt_c", "gb_c"), shapes))
 
     def _sum_chunks(self, acc):
         """Factor gradients from the per-chunk accumulators, summed in chunk order."""
