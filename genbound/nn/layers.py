@@ -147,11 +147,6 @@ class _ConvBase(Layer):
         k, s, p = self.kernel_size, self.stride, self.padding
         return kernels.Geometry(h, w, k, k, s, p, ho, wo, image_group(plane), batch_chunks(n))
 
-    def _run(self, call, geo, work):
-        """Run ``call(c_lo, c_hi)`` over the batch chunks of ``geo``, in parallel when ``work`` (multiply-adds)
-        is large enough."""
-        run_parallel(call, geo.chunks, work)
-
     def _full_adjoint(self, x, dy, w2, need_dx, role, x2=None, dy2=None, w22=None):
         """Gradients of a full convolution y = conv(x, W2): ``{"weight": G (O, C, kh, kw), "bias": ...}`` with
         G = sum_n dy[n] im2col(x[n])^T, and dx = col2im(W2^T dy) if ``need_dx`` (written into the buffer
@@ -170,9 +165,9 @@ class _ConvBase(Layer):
         gb_c = self._zeros("gb_c", (geo.chunks, o), x.dtype)
         dx = self._buffer(role, x.shape, x.dtype) if need_dx else x[:1]
         terms = 2 if gw_adds_x2 or dx_adds_w22 else 1
-        self._run(lambda lo, hi: kconv.conv_backward(x, dy3, w2, x2, dy23, w22, gw_adds_x2, dx_adds_w22, geo, lo,
-                                                     hi, True, need_dx, gw_c, gb_c, dx),
-                  geo, dy3.size * w2.shape[1] * terms * (1 + int(need_dx)))
+        work = dy3.size * w2.shape[1] * terms * (1 + int(need_dx))
+        run_parallel(lambda lo, hi: kconv.conv_backward(x, dy3, w2, x2, dy23, w22, gw_adds_x2, dx_adds_w22, geo,
+                                                        lo, hi, True, need_dx, gw_c, gb_c, dx), geo.chunks, work)
         grads = {"weight": gw_c.sum(axis=0).reshape(o, c, k, k), "bias": gb_c.sum(axis=0)}
         return (dx if need_dx else None), grads
 
@@ -218,8 +213,8 @@ class Conv2d(_ConvBase):
         y = self._buffer(role, (n, self.out_channels, geo.ho * geo.wo), x.dtype)
         add2 = x2 is not None
         x2, w22 = (x2, w22) if add2 else (x, w2)
-        self._run(lambda lo, hi: kconv.conv_forward(x, w2, x2, w22, add2, bias, geo, lo, hi, y),
-                  geo, y.size * w2.shape[1] * (1 + add2))
+        run_parallel(lambda lo, hi: kconv.conv_forward(x, w2, x2, w22, add2, bias, geo, lo, hi, y),
+                     geo.chunks, y.size * w2.shape[1] * (1 + add2))
         return y.reshape(n, self.out_channels, geo.ho, geo.wo)
 
     # -- rules --------------------------------------------------------------------------------------------
@@ -341,7 +336,8 @@ class CPConv2d(_ConvBase):
         x3 = self._flat_in(x)
         factors, bias = self._factors(self.params), self._param(self.params, "bias")
         y = self._buffer("y", (n, self.out_channels, geo.ho * geo.wo), x3.dtype)
-        self._run(lambda lo, hi: kcp.cp_forward(x3, factors, bias, geo, lo, hi, y), geo, self._work(y.size))
+        run_parallel(lambda lo, hi: kcp.cp_forward(x3, factors, bias, geo, lo, hi, y), geo.chunks,
+                     self._work(y.size))
         return y.reshape(n, self.out_channels, geo.ho, geo.wo), {"x": x3, "x_shape": x.shape}
 
     def backward(self, dy, cache, need_dx=True):
@@ -352,8 +348,8 @@ class CPConv2d(_ConvBase):
         dy3 = _arr(dy, x3.dtype).reshape(n, self.out_channels, -1)
         acc = self._accumulators(geo, factors)
         dx = self._buffer("dx", x3.shape, x3.dtype) if need_dx else x3[:1]
-        self._run(lambda lo, hi: kcp.cp_backward(x3, dy3, factors, geo, lo, hi, need_dx, acc, dx),
-                  geo, self._work(dy3.size * (2 + need_dx)))
+        run_parallel(lambda lo, hi: kcp.cp_backward(x3, dy3, factors, geo, lo, hi, need_dx, acc, dx),
+                     geo.chunks, self._work(dy3.size * (2 + need_dx)))
         return (dx.reshape(cache["x_shape"]) if need_dx else None), self._sum_chunks(acc)
 
     def jvp(self, rx, tparams, cache):
@@ -364,8 +360,8 @@ class CPConv2d(_ConvBase):
         factors, tangents = self._factors(self.params), self._factors(tparams)
         ry = self._buffer("ry", (n, self.out_channels, geo.ho * geo.wo), x3.dtype)
         rx_, vb = x3 if rx3 is None else rx3, self._param(tparams, "bias")
-        self._run(lambda lo, hi: kcp.cp_jvp(x3, rx_, rx3 is not None, factors, tangents, vb, geo, lo, hi, ry),
-                  geo, self._work(ry.size * 3))
+        run_parallel(lambda lo, hi: kcp.cp_jvp(x3, rx_, rx3 is not None, factors, tangents, vb, geo, lo, hi, ry),
+                     geo.chunks, self._work(ry.size * 3))
         return ry.reshape(n, self.out_channels, geo.ho, geo.wo), {"rx": rx3}
 
     def backward_jvp(self, dy, rdy, cache, tcache, tparams, need_dx=True):
@@ -378,9 +374,9 @@ class CPConv2d(_ConvBase):
         acc = self._accumulators(geo, factors)
         rdx = self._buffer("rdx", x3.shape, x3.dtype) if need_dx else x3[:1]
         rx_ = x3 if rx3 is None else rx3
-        self._run(lambda lo, hi: kcp.cp_backward_jvp(x3, rx_, rx3 is not None, dy3, rdy3, factors, tangents, geo,
-                                                     lo, hi, need_dx, acc, rdx),
-                  geo, self._work(dy3.size * (5 + need_dx)))
+        run_parallel(lambda lo, hi: kcp.cp_backward_jvp(x3, rx_, rx3 is not None, dy3, rdy3, factors, tangents,
+                                                        geo, lo, hi, need_dx, acc, rdx),
+                     geo.chunks, self._work(dy3.size * (5 + need_dx)))
         return (rdx.reshape(cache["x_shape"]) if need_dx else None), self._sum_chunks(acc)
 
     def weight_grad(self, dy, cache):
