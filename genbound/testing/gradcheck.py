@@ -5,7 +5,7 @@ import numpy as np
 
 from genbound._rng import as_generator
 from genbound.nn.layers import MaxPool2d, ReLU
-from genbound.nn.objective import restored
+from genbound.nn.objective import restored, training_pair
 
 
 def numerical_gradient(f, x, h=1e-5):
@@ -61,11 +61,13 @@ def check_layer_grads(layer, x, seed=0, h=1e-5, rtol=1e-6):
     return errors
 
 
-def check_model_grads(model, x, y, h=1e-5, rtol=1e-6):
+def check_model_grads(model, data, h=1e-5, rtol=1e-6):
     """Compare ``model.loss_and_grad`` with central differences of ``model.loss`` for every parameter.
 
-    Returns the norm-wise relative error; raises AssertionError above ``rtol``.
+    ``data`` is a :class:`genbound.data.Dataset` (its training set is used) or an ``(x, y)`` pair. Returns the
+    norm-wise relative error; raises AssertionError above ``rtol``.
     """
+    x, y = training_pair(data)
     _, grads = model.loss_and_grad(x, y, flat=True)
     with restored(model) as w0:
         w = w0.copy()
@@ -81,24 +83,23 @@ def check_model_grads(model, x, y, h=1e-5, rtol=1e-6):
     return err
 
 
-def check_hvp(model, x, y, v=None, seed=0, h=1e-5, rtol=1e-6):
+def check_hvp(model, data, v=None, seed=0, h=1e-5, rtol=1e-6):
     """Compare ``model.hvp`` with central differences of exact gradients along ``v``.
 
     .. math:: H v \\approx \\frac{\\nabla L(w + h v) - \\nabla L(w - h v)}{2h}
 
-    Returns the norm-wise relative error; raises AssertionError above ``rtol``.
+    ``data`` is a Dataset (its training set) or an ``(x, y)`` pair; ``v`` defaults to a standard normal
+    direction drawn from ``seed``. Returns the norm-wise relative error; raises AssertionError above ``rtol``.
     """
-    w0 = model.get_flat()
+    x, y = training_pair(data)
     if v is None:
-        v = as_generator(seed).normal(size=w0.size)
+        v = as_generator(seed).normal(size=model.n_params)
     hv = model.hvp(x, y, v)
-    try:
+    with restored(model) as w0:
         model.set_flat(w0 + h * v)
         gp = model.loss_and_grad(x, y, flat=True)[1]
         model.set_flat(w0 - h * v)
         gm = model.loss_and_grad(x, y, flat=True)[1]
-    finally:
-        model.set_flat(w0)
     err = relative_error(hv, (gp - gm) / (2 * h))
     if not err <= rtol:
         raise AssertionError(f"Hessian-vector product check failed: relative error {err:.3e} > {rtol}")

@@ -64,7 +64,7 @@ def test_a_layer_used_twice_in_a_model():
     model = gb.nn.Sequential([gb.nn.Conv2d(1, 2, 3, padding=1), relu, gb.nn.Conv2d(2, 2, 3, padding=1), relu,
                               gb.nn.Flatten(), gb.nn.Dense(2 * 6 * 6, 3)], seed=0, input_shape=(1, 6, 6))
     x = np.random.default_rng(1).normal(size=(4, 1, 6, 6))
-    check_model_grads(model, x, [0, 1, 2, 0])
+    check_model_grads(model, (x, [0, 1, 2, 0]))
 
 
 def test_chunks_and_groups():
