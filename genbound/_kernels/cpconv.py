@@ -7,9 +7,9 @@ enough images for a few hundred pixels for small ones), so that Z, U and their a
 backward recomputes Z and U instead of storing them for the whole batch (recomputing costs less than
 writing and reading them back).
 
-Parallel layout: the batch is cut into ``nch`` chunks (a number fixed by the caller, never the thread
-count: ``geo.chunks``); one call processes chunks [c_lo, c_hi), and the caller runs calls on disjoint chunk ranges in
-parallel threads (the kernels release the GIL). Each chunk adds its factor gradients into its own slot of
+Parallel layout: the batch is cut into ``geo.chunks`` chunks (a number fixed by the caller, never the
+thread count); one call processes chunks [c_lo, c_hi), and the caller runs calls on disjoint chunk ranges
+in parallel threads (the kernels release the GIL). Each chunk adds its factor gradients into its own slot of
 the accumulators (shape (chunks, ...), zeroed by the caller), which the caller sums in chunk order.
 BLAS must be single-threaded meanwhile (the layers see to it). Results are therefore bit-for-bit the same
 whatever the number of threads.
