@@ -157,9 +157,15 @@ def run_parallel(call, total, work):
 # Reused buffers
 # --------------------------------------------------------------------------------------------------------
 
-# References to a workspace's array while Workspace.empty checks it: the workspace's dict, the local
-# variable, and getrefcount's argument. Any view, cache or caller holding it adds one.
-_HELD_BY_WORKSPACE_ONLY = 3
+def _references(arrays, role):
+    """References to ``arrays[role]``: the dict's, this frame's, getrefcount's argument, and any holder's."""
+    kept = arrays[role]
+    return sys.getrefcount(kept)
+
+
+#: What :func:`_references` counts for an array nothing else holds, measured rather than assumed (interpreter
+#: versions count borrowed references differently).
+_UNHELD = _references({"probe": np.empty(0)}, "probe")
 
 
 class Workspace:
@@ -180,10 +186,9 @@ class Workspace:
     def empty(self, role, shape, dtype):
         """An uninitialized array of ``shape`` and ``dtype`` for ``role`` (the caller overwrites it all)."""
         shape, dtype = tuple(shape), np.dtype(dtype)
-        kept = self._arrays.get(role)
-        if kept is not None and kept.shape == shape and kept.dtype == dtype:
-            if sys.getrefcount(kept) <= _HELD_BY_WORKSPACE_ONLY:
-                return kept
+        if role in self._arrays and self._arrays[role].shape == shape and self._arrays[role].dtype == dtype:
+            if _references(self._arrays, role) <= _UNHELD:
+                return self._arrays[role]
             return np.empty(shape, dtype)
         fresh = np.empty(shape, dtype)
         if fresh.nbytes >= REUSE_MIN_BYTES:

@@ -70,3 +70,17 @@ def test_a_layer_used_twice_in_a_model():
 def test_chunks_and_groups():
     assert [batch_chunks(n) for n in (1, 16, 31, 32, 10_000)] == [1, 1, 1, 2, BATCH_CHUNKS]
     assert image_group(16) == 32 and image_group(784) == 1
+
+
+def test_training_steps_reuse_the_layers_memory():
+    model = gb.nn.reference_cnn("mnist", rank=1, seed=0)
+    x = np.random.default_rng(0).normal(size=(64, 1, 28, 28))
+    y = np.arange(64) % 10
+
+    def kept():
+        return {(i, role): id(a) for i, layer in enumerate(model.layers) for role, a in layer.workspace._arrays.items()}
+
+    model.loss_and_grad(x, y)
+    first = kept()
+    model.loss_and_grad(x, y)
+    assert len(first) >= 10 and kept() == first
