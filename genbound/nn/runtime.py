@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numba
@@ -53,6 +54,7 @@ def image_group(plane):
 # --------------------------------------------------------------------------------------------------------
 
 _BLAS = {"libs": None, "depth": 0, "saved": ()}
+_BLAS_LOCK = threading.Lock()
 
 
 @contextlib.contextmanager
@@ -62,32 +64,33 @@ def serial_blas():
     The kernels run in parallel threads and call BLAS inside; a multi-threaded BLAS would oversubscribe the
     cores. Around a whole training step it also keeps BLAS worker threads, woken by the small products of
     other layers, from spinning against the kernels' threads (every computation of
-    :class:`genbound.nn.Sequential` runs under it). Re-entrant; the controller is built once (it scans the
-    loaded libraries), afterwards only thread counts are switched.
+    :class:`genbound.nn.Sequential` runs under it). Re-entrant and thread-safe: the thread counts come back
+    when the last block, in any thread, ends. The controller is built once (it scans the loaded libraries),
+    afterwards only thread counts are switched.
     """
     state = _BLAS
-    if state["libs"] is None:
-        import scipy.linalg.cython_blas  # noqa: F401  (the BLAS that numba's np.dot calls)
-        from threadpoolctl import ThreadpoolController
+    with _BLAS_LOCK:
+        if state["libs"] is None:
+            import scipy.linalg.cython_blas  # noqa: F401  (the BLAS that numba's np.dot calls)
+            from threadpoolctl import ThreadpoolController
 
-        state["libs"] = [_thread_switch(lib) for lib in ThreadpoolController().lib_controllers
-                         if lib.user_api == "blas"]
-    outer = state["depth"] == 0
-    if outer:
-        saved = [get() for get, _ in state["libs"]]
-        for (_, put), count in zip(state["libs"], saved):
-            if count != 1:
-                put(1)
-        state["saved"] = saved
-    state["depth"] += 1
+            state["libs"] = [_thread_switch(lib) for lib in ThreadpoolController().lib_controllers
+                             if lib.user_api == "blas"]
+        if state["depth"] == 0:
+            state["saved"] = [get() for get, _ in state["libs"]]
+            for (_, put), count in zip(state["libs"], state["saved"]):
+                if count != 1:
+                    put(1)
+        state["depth"] += 1
     try:
         yield
     finally:
-        state["depth"] -= 1
-        if outer:
-            for (_, put), count in zip(state["libs"], state["saved"]):
-                if count != 1:
-                    put(count)
+        with _BLAS_LOCK:
+            state["depth"] -= 1
+            if state["depth"] == 0:
+                for (_, put), count in zip(state["libs"], state["saved"]):
+                    if count != 1:
+                        put(count)
 
 
 def _thread_switch(lib):
@@ -182,17 +185,20 @@ class Workspace:
 
     def __init__(self):
         self._arrays = {}
+        self._lock = threading.Lock()
 
     def empty(self, role, shape, dtype):
         """An uninitialized array of ``shape`` and ``dtype`` for ``role`` (the caller overwrites it all)."""
         shape, dtype = tuple(shape), np.dtype(dtype)
-        if role in self._arrays and self._arrays[role].shape == shape and self._arrays[role].dtype == dtype:
-            if _references(self._arrays, role) <= _UNHELD:
-                return self._arrays[role]
-            return np.empty(shape, dtype)
-        fresh = np.empty(shape, dtype)
-        if fresh.nbytes >= REUSE_MIN_BYTES:
-            self._arrays[role] = fresh
-        else:
-            self._arrays.pop(role, None)
-        return fresh
+        with self._lock:  # two threads running the same model never get the same array
+            if role in self._arrays and self._arrays[role].shape == shape and self._arrays[role].dtype == dtype:
+                if _references(self._arrays, role) <= _UNHELD:
+                    free = self._arrays[role]  # held by this frame until returned, so counted as in use
+                    return free
+                return np.empty(shape, dtype)
+            fresh = np.empty(shape, dtype)
+            if fresh.nbytes >= REUSE_MIN_BYTES:
+                self._arrays[role] = fresh
+            else:
+                self._arrays.pop(role, None)
+            return fresh

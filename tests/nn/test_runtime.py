@@ -84,3 +84,16 @@ def test_training_steps_reuse_the_layers_memory():
     first = kept()
     model.loss_and_grad(x, y)
     assert len(first) >= 10 and kept() == first
+
+
+def test_threads_running_one_model_get_their_own_buffers():
+    from concurrent.futures import ThreadPoolExecutor
+
+    model = gb.nn.reference_cnn("mnist", rank=1, seed=0)
+    rng = np.random.default_rng(0)
+    batches = [(rng.normal(size=(32, 1, 28, 28)), rng.integers(0, 10, 32)) for _ in range(4)]
+    expected = [model.loss_and_grad(x, y, flat=True)[1] for x, y in batches]
+    with ThreadPoolExecutor(4) as pool:
+        for _ in range(3):
+            got = list(pool.map(lambda b: model.loss_and_grad(*b, flat=True)[1], batches))
+            assert all(np.array_equal(a, b) for a, b in zip(got, expected))
