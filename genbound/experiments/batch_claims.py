@@ -855,6 +855,14 @@ def escape_experiment(data="digits", *, seeds=5, quick=False, out=None, backend=
                              sgd - gd, 0.0, "above", "fraction of batches passing, SGD minus GD, from the bad "
                              "minimum"))
     differences = pd.concat(diffs, ignore_index=True)
+    gd = runs[runs["optimizer"] == "GD"]
+    if len(gd):
+        hit = gd["reached_target"].map(lambda x: isinstance(x, (bool, np.bool_)) and bool(x))
+        reached = hit.groupby(gd["start"]).apply(lambda v: f"{int(v.sum())} of {len(v)}")
+        note = (" GD runs that reached the SGD runs' training loss: "
+                + ", ".join(f"from {'the initialization' if k == 'init' else 'the bad minimum'} {v}"
+                            for k, v in reached.items()) + " (the others stopped at the step limit).")
+        claims = [dataclasses.replace(c, evidence=c.evidence + note) for c in claims]
 
     gd_rule = ("each GD run stops at the first step whose training loss is at most the largest final training "
                f"loss of the SGD runs from the same start (at most {cfg.gd_max_steps} steps)" if cfg.match_loss
