@@ -282,6 +282,9 @@ def compression_cell(data, data_seed, scaling, n_train, n_test, network, rank, w
 # analysis
 # ------------------------------------------------------------------------------------------------------
 
+#: Part of every cell key: raise it when the cell function's results change, so stored cells are recomputed.
+CELL_VERSION = 1
+
 GROUP = ["data", "network", "filters", "width"]
 
 
@@ -521,7 +524,7 @@ def compression_experiment(data="digits", *, seeds=5, quick=False, out=None, bac
                   n_test=config.n_test, network=network, rank=rank, width=width, seed=seed, epochs=config.epochs,
                   batch_size=config.batch_size, lr=config.lr, momentum=config.momentum, report=report)
              for width in config.widths for rank in config.ranks for seed in seeds]
-    long = run_cells(compression_cell, cells, out=out, key_extra={"data_fingerprint": fingerprint},
+    long = run_cells(compression_cell, cells, out=out, key_extra={"data_fingerprint": fingerprint, "cell_version": CELL_VERSION},
                      backend=backend, scheduler=scheduler, workers=workers, progress=progress)
     long = long.drop(columns=["report", "status"]).assign(data=data_label(spec))
     runs = _runs_table(long)
