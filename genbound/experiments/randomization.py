@@ -346,7 +346,7 @@ def randomization_experiment(data="digits", *, seeds=5, quick=False, out=None, b
            "quick": bool(quick), "data_fingerprint": fingerprint, "backend": backend}
     return ExperimentResult(
         name="randomization",
-        title=f"Experiment 2: randomization tests ({data_label(spec)}, {network}, width {width:g})",
+        title=f"Experiment 2: randomization tests ({data_label(spec)} data, {network} network, width {width:g})",
         description=DESCRIPTION,
         tables={"runs": runs, "summary": summary, "curves": curves},
         figures={"training_curves": plot_randomization(curves, [c[0] for c in config.conditions])},
