@@ -19,12 +19,12 @@ from genbound._checks import check_int, check_positive, check_probability
 from genbound.bounds import ReportConfig
 from genbound.data import RANDOMIZATIONS
 from genbound.experiments.compression import (cell_data, check_backend, check_config, config_dict, data_label,
-                                              data_spec, filters_label, fmt_interval, interval_text, run_cells,
+                                              data_spec, expand_grid, filters_label, fmt_interval, interval_text, run_cells,
                                               seed_list, slug)
 from genbound.experiments.datasets import data_fingerprint
 from genbound.experiments.results import Claim, ExperimentResult, seed_summary, t_interval, verdict
 
-__all__ = ["CONDITIONS", "RandomizationConfig", "randomization_experiment", "randomization_cell",
+__all__ = ["CONDITIONS", "RandomizationConfig", "randomization_experiment", "randomization_cell", "grid_cells",
            "plot_randomization"]
 
 #: The randomizations of Zhang et al. (2017): (label, kind of :func:`genbound.data.randomize`, fraction).
@@ -275,6 +275,46 @@ def plot_randomization(curves, conditions):
     return fig
 
 
+def grid_cells(data="digits", grid=None, *, quick=False, config=None):
+    """The cells of :func:`randomization_cell` over a grid, and the ``key_extra`` of their sweep.
+
+    Every parameter not in ``grid`` takes its value from ``config`` (default :class:`RandomizationConfig`,
+    or its quick setting): the first rank and condition, seed 0, and the training and report settings.
+    A ``condition`` given by its label (one of ``config.conditions``, e.g. ``"labels 0.5"``) sets ``kind``
+    and ``fraction``; ``kind`` and ``fraction`` given directly name the condition ``"<kind> <fraction>"``.
+
+    Returns
+    -------
+    cells : list of dict
+    key_extra : dict
+        The data fingerprint and the cell version, for :func:`genbound.experiments.sweep`.
+    """
+    config = check_config(config, RandomizationConfig, quick)
+    spec = data_spec(data)
+    mnist_like = cell_data(spec, config.data_seed, config.scaling).input_shape[-1] >= 28
+    label, kind, fraction = config.conditions[0]
+    base = dict(data=spec, data_seed=config.data_seed, scaling=config.scaling, n_train=config.n_train,
+                n_test=config.n_test, network=config.network or ("mnist" if mnist_like else "digits"),
+                rank=config.ranks[0], width=config.width or (1.0 if mnist_like else 2.0), condition=label, kind=kind,
+                fraction=fraction, seed=0, max_epochs=config.max_epochs, batch_size=config.batch_size, lr=config.lr,
+                report=config_dict(config.report))
+    grid = dict(grid or {})
+    known = {c[0]: c for c in (*config.conditions, *CONDITIONS)}
+    cells = expand_grid(base, grid, "randomization_cell")
+    for cell in cells:
+        if "condition" in grid:
+            if cell["condition"] not in known:
+                raise ValueError(f"grid['condition']: unknown condition {cell['condition']!r}; expected one of "
+                                 f"{sorted(known)} (or give kind and fraction)")
+            _, cell["kind"], cell["fraction"] = known[cell["condition"]]
+        elif "kind" in grid or "fraction" in grid:
+            cell["condition"] = f"{cell['kind']} {cell['fraction']:g}"
+        if cell["kind"] not in RANDOMIZATIONS:
+            raise ValueError(f"grid['kind']: expected one of {RANDOMIZATIONS}, got {cell['kind']!r}")
+    fingerprint = data_fingerprint(cell_data(spec, config.data_seed, config.scaling))
+    return cells, {"data_fingerprint": fingerprint, "cell_version": CELL_VERSION}
+
+
 DESCRIPTION = (
     "Zhang et al. (2017) showed that networks fit random labels and random inputs, so the parameter count alone "
     "cannot explain why they generalize on real data. Each network (full and rank-1 CP filters) is trained by "
@@ -321,18 +361,11 @@ def randomization_experiment(data="digits", *, seeds=5, quick=False, out=None, b
     seeds = seed_list(seeds)
     spec = data_spec(data)
     check_backend(backend, scheduler, workers)
-    mnist_like = cell_data(spec, config.data_seed, config.scaling).input_shape[-1] >= 28
-    network = config.network or ("mnist" if mnist_like else "digits")
-    width = config.width or (1.0 if mnist_like else 2.0)
-    fingerprint = data_fingerprint(cell_data(spec, config.data_seed, config.scaling))
-    report = config_dict(config.report)
-    cells = [dict(data=spec, data_seed=config.data_seed, scaling=config.scaling, n_train=config.n_train,
-                  n_test=config.n_test, network=network, rank=rank, width=width, condition=label, kind=kind,
-                  fraction=fraction, seed=seed, max_epochs=config.max_epochs, batch_size=config.batch_size,
-                  lr=config.lr, report=report)
-             for rank in config.ranks for label, kind, fraction in config.conditions for seed in seeds]
-    curves = run_cells(randomization_cell, cells, out=out, key_extra={"data_fingerprint": fingerprint, "cell_version": CELL_VERSION},
-                       backend=backend, scheduler=scheduler, workers=workers, progress=progress)
+    cells, key_extra = grid_cells(spec, {"rank": list(config.ranks), "condition": [c[0] for c in config.conditions],
+                                         "seed": seeds}, config=config)
+    network, width = cells[0]["network"], cells[0]["width"]
+    curves = run_cells(randomization_cell, cells, out=out, key_extra=key_extra, backend=backend, scheduler=scheduler,
+                       workers=workers, progress=progress)
     curves = curves.drop(columns=["report", "status"]).assign(data=data_label(spec))
     order = {label: i for i, (label, _, _) in enumerate(config.conditions)}
     last = curves.groupby(GROUP + ["seed"], sort=False).tail(1)
@@ -343,7 +376,7 @@ def randomization_experiment(data="digits", *, seeds=5, quick=False, out=None, b
     bounds = [c for c in runs if c.startswith("bound_")]
     summary = seed_summary(runs, GROUP, RUN_VALUES + ["time_ratio"] + bounds)
     cfg = {**config_dict(config), "network": network, "width": width, "data": spec, "seeds": seeds,
-           "quick": bool(quick), "data_fingerprint": fingerprint, "backend": backend}
+           "quick": bool(quick), "data_fingerprint": key_extra["data_fingerprint"], "backend": backend}
     return ExperimentResult(
         name="randomization",
         title=f"Experiment 2: randomization tests ({data_label(spec)} data, {network} network, width {width:g})",
