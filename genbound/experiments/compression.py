@@ -33,7 +33,7 @@ from genbound.experiments.results import Claim, ExperimentResult, seed_summary, 
 from genbound.experiments.sweep import BACKENDS, sweep
 
 __all__ = ["CompressionConfig", "compression_experiment", "compression_cell", "grid_cells", "kendall_table",
-           "plot_compression"]
+           "compression_claims", "plot_compression"]
 
 # ------------------------------------------------------------------------------------------------------
 # shared by the experiments of this package
@@ -362,7 +362,9 @@ def _paired(runs, width, a, b, column):
     return (pa - pb).dropna()
 
 
-def _claims(runs, long, kendall):
+def compression_claims(runs, long, kendall):
+    """The claims of experiment 1 judged from ``runs`` (one row per network and seed), ``long`` (one row per
+    bound) and the Kendall table, each verdict from :func:`verdict` on a 95 % t-interval over seeds."""
     claims = []
     widths = sorted(runs["width"].unique())
     have = set(runs["filters"])
@@ -592,6 +594,6 @@ def compression_experiment(data="digits", *, seeds=5, quick=False, out=None, bac
         name="compression", title=f"Experiment 1: compression and the bound ({data_label(spec)} data, {network} network)",
         description=DESCRIPTION,
         tables={"runs": runs, "summary": summary, "bounds": long, "kendall": kendall},
-        figures={"gap_vs_capacity": figure}, claims=_claims(runs, long, kendall),
+        figures={"gap_vs_capacity": figure}, claims=compression_claims(runs, long, kendall),
         config={**config_dict(config), "network": network, "data": spec, "seeds": seeds, "quick": bool(quick),
                 "data_fingerprint": key_extra["data_fingerprint"], "backend": backend})

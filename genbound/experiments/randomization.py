@@ -25,7 +25,7 @@ from genbound.experiments.datasets import data_fingerprint
 from genbound.experiments.results import Claim, ExperimentResult, seed_summary, t_interval, verdict
 
 __all__ = ["CONDITIONS", "RandomizationConfig", "randomization_experiment", "randomization_cell", "grid_cells",
-           "plot_randomization"]
+           "randomization_claims", "plot_randomization"]
 
 #: The randomizations of Zhang et al. (2017): (label, kind of :func:`genbound.data.randomize`, fraction).
 CONDITIONS = (
@@ -183,7 +183,11 @@ def _ratios(runs):
     return runs.assign(time_ratio=runs["steps_to_fit"].to_numpy() / ref.reindex(key).to_numpy())
 
 
-def _claims(runs, config):
+def randomization_claims(runs, config):
+    """The claims of experiment 2 judged from ``runs`` (one row per filters, condition and seed, with
+    ``time_ratio``) and the experiment's config dict (``conditions``, ``max_epochs``): per filter type, random
+    labels fitted, test error at chance, time ratio below 5, the gap growing with corruption, every bound
+    holding. Each verdict comes from :func:`verdict` on a 95 % t-interval over seeds."""
     claims = []
     labels = {c[0] for c in config["conditions"]}
     for filters in dict.fromkeys(runs["filters"]):
@@ -383,4 +387,4 @@ def randomization_experiment(data="digits", *, seeds=5, quick=False, out=None, b
         description=DESCRIPTION,
         tables={"runs": runs, "summary": summary, "curves": curves},
         figures={"training_curves": plot_randomization(curves, [c[0] for c in config.conditions])},
-        claims=_claims(runs, cfg), config=cfg)
+        claims=randomization_claims(runs, cfg), config=cfg)

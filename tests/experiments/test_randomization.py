@@ -5,7 +5,7 @@ import pytest
 
 import genbound as gb
 from genbound.bounds import ReportConfig
-from genbound.experiments.randomization import (CONDITIONS, RandomizationConfig, _claims, grid_cells,
+from genbound.experiments.randomization import (CONDITIONS, RandomizationConfig, randomization_claims, grid_cells,
                                                 randomization_cell, randomization_experiment)
 
 REPORT = ReportConfig(pac_bayes=False, compression=False)
@@ -38,7 +38,7 @@ def test_runs_match_an_independent_run(result):
     assert list(cell["step"]) == list(hist["step"])
 
 
-def test_summary_claims_figure(result):
+def test_summaryrandomization_claims_figure(result):
     summary = result.tables["summary"]
     assert len(summary) == 2 and (summary["n_seeds"] == 2).all()
     statements = [c.statement for c in result.claims]
@@ -87,14 +87,14 @@ def _runs(true_steps, random_steps, random_best, random_test, filters="full"):
 
 def test_claim_verdicts_follow_the_intervals():
     cfg = {"conditions": [c for c in CONDITIONS], "max_epochs": 10}
-    fit = {c.statement.split(" (")[0]: c for c in _claims(_runs([100, 110, 90], [250, 260, 240], [0, 0, 0],
+    fit = {c.statement.split(" (")[0]: c for c in randomization_claims(_runs([100, 110, 90], [250, 260, 240], [0, 0, 0],
                                                                 [0.9, 0.91, 0.89]), cfg)}
     assert fit["Networks with full filters fit random labels"].verdict == "supported"
     assert fit["With random labels the test error of full filters goes to chance"].verdict == "supported"
     ratio = fit["Fitting random labels takes longer than true labels only by a small factor"]
     assert ratio.verdict == "supported" and "2.5" in ratio.evidence
     assert fit["The gap grows with label corruption while sqrt(N/m) stays put"].verdict == "supported"
-    nofit = {c.statement.split(" (")[0]: c for c in _claims(_runs([100, 110, 90], [np.nan] * 3, [0.3, 0.31, 0.29],
+    nofit = {c.statement.split(" (")[0]: c for c in randomization_claims(_runs([100, 110, 90], [np.nan] * 3, [0.3, 0.31, 0.29],
                                                                   [0.2, 0.21, 0.19]), cfg)}
     assert nofit["Networks with full filters fit random labels"].verdict == "not supported"
     assert nofit["With random labels the test error of full filters goes to chance"].verdict == "not supported"
