@@ -4,6 +4,7 @@ package composes them with training.
 """
 from genbound.experiments.batch_claims import (BatchLandscapeExperimentConfig, EscapeConfig,
                                                batch_landscape_experiment, batch_minimum_test, escape_experiment)
+from genbound.experiments.compression import CompressionConfig, compression_experiment, kendall_table
 from genbound.experiments.datasets import DATA_NAMES, data_fingerprint, load_data
 from genbound.experiments.departure import DepartureRecorder
 from genbound.experiments.landscape import (BatchComparison, BatchLandscapeStudy, BatchLandscapeStudyConfig,
@@ -11,6 +12,9 @@ from genbound.experiments.landscape import (BatchComparison, BatchLandscapeStudy
                                             sgd_vs_gd_batch_losses, trajectory_landscape)
 from genbound.experiments.priors import PriorTraining, bounds_report, data_dependent_prior, train_prior_mean
 from genbound.experiments.rank1_update import Rank1UpdateConfig, fit_loglog_slope, rank1_update_experiment
+from genbound.experiments.randomization import RandomizationConfig, randomization_experiment
+from genbound.experiments.report import write_report
+from genbound.experiments.reproduce import EXPERIMENTS, reproduce
 from genbound.experiments.results import Claim, ExperimentResult, seed_summary, t_interval, verdict
 from genbound.experiments.sweep import sweep
 
@@ -24,4 +28,7 @@ __all__ = [
     "sweep",
     "batch_landscape_experiment", "BatchLandscapeExperimentConfig", "escape_experiment", "EscapeConfig",
     "batch_minimum_test", "rank1_update_experiment", "Rank1UpdateConfig", "fit_loglog_slope",
+    "CompressionConfig", "compression_experiment", "kendall_table",
+    "RandomizationConfig", "randomization_experiment",
+    "EXPERIMENTS", "reproduce", "write_report",
 ]
