@@ -154,7 +154,7 @@ def _claim(statement, values, threshold, side, quantity):
     _, _, lo, hi, _ = t_interval(values)
     word = "above" if side == "above" else "below"
     return Claim(statement=statement, verdict=verdict(lo, hi, threshold, side),
-                 evidence=f"{quantity}: {_fmt(values)} over seeds (claimed {word} {threshold:g}).")
+                 evidence=f"{quantity}: {_fmt(values)} over seeds (claimed {word} {threshold:g})")
 
 
 def _check_common(cfg):
@@ -859,9 +859,9 @@ def escape_experiment(data="digits", *, seeds=5, quick=False, out=None, backend=
     if len(gd):
         hit = gd["reached_target"].map(lambda x: isinstance(x, (bool, np.bool_)) and bool(x))
         reached = hit.groupby(gd["start"]).apply(lambda v: f"{int(v.sum())} of {len(v)}")
-        note = (" GD runs that reached the SGD runs' training loss: "
+        note = ("; GD runs that reached the SGD runs' training loss: "
                 + ", ".join(f"from {'the initialization' if k == 'init' else 'the bad minimum'} {v}"
-                            for k, v in reached.items()) + " (the others stopped at the step limit).")
+                            for k, v in reached.items()) + " (the others stopped at the step limit)")
         claims = [dataclasses.replace(c, evidence=c.evidence + note) for c in claims]
 
     gd_rule = ("each GD run stops at the first step whose training loss is at most the largest final training "
