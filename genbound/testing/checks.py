@@ -402,22 +402,31 @@ def _model_checks(model, data, modes, order, n_directions, seed, h, rtol, rtol_f
 
 
 def _localize(model, data, modes, order, n_directions, seed, h, rtol, rtol_float32):
-    """Lines naming the layers whose own rules fail at the activations of ``data``."""
+    """Lines naming the layers whose own rules fail near the model's activations on ``data``.
+
+    Each layer is probed at its actual input plus normal noise of 0.3 times the input's standard deviation:
+    the activations after a ReLU hold exact zeros, ties that max pooling cannot be differentiated through,
+    and a rule is a rule at any generic point.
+    """
     x, _ = model.check_xy(*training_pair(data))
+    rng = as_generator(seed)
     notes = []
     acts = x
     for i, layer in enumerate(model.layers):
         sub = _Report(f"layer {i}")
+        spread = float(np.std(acts)) or 1.0
+        probe = (acts + rng.normal(scale=0.3 * spread, size=acts.shape)).astype(acts.dtype)
         try:
-            _layer_checks(layer, acts, modes, order, n_directions, seed, h, rtol, rtol_float32, sub,
+            _layer_checks(layer, probe, modes, order, n_directions, seed, h, rtol, rtol_float32, sub,
                           prefix=f"layer {i}: ")
         except Exception as exc:  # a rule that raises is as wrong as one that errs
             sub.failures.append(f"  layer {i} {layer!r}: {type(exc).__name__}: {exc}")
         notes += sub.failures
         acts = np.array(layer.forward(acts)[0])
     if notes:
-        return ["The layers' own rules at these activations (probe L = <R, y>):", *notes]
-    return ["Every layer's own rules pass at these activations; look at the loss or at how the model chains them."]
+        return ["The layers' own rules near these activations (probe L = <R, y>):", *notes]
+    return ["Every layer's own rules pass near these activations; look at the loss or at how the model chains "
+            "them."]
 
 
 # --------------------------------------------------------------------------------------------------------
