@@ -244,7 +244,7 @@ def assert_bound_valid(bound_fn, emp_errors=None, kls=None, ms=None, deltas=None
     Raises
     ------
     AssertionError
-        Listing (up to five of) the violated properties with their arguments and values.
+        Naming each violated property, how often it fails and two examples with their arguments and values.
 
     References
     ----------
@@ -269,12 +269,12 @@ def assert_bound_valid(bound_fn, emp_errors=None, kls=None, ms=None, deltas=None
         call = f"bound_fn(emp_error={args[0]!r}, kl={args[1]!r}, m={args[2]!r}, delta={args[3]!r})"
         slack = atol * (1 + abs(b)) if math.isfinite(b) else atol
         if math.isnan(b):
-            problems.append(f"{call} is NaN")
+            problems.append(("NaN", f"{call} is NaN"))
             continue
         if b < args[0] - slack:
-            problems.append(f"below the empirical error: {call} = {b!r} < {args[0]!r}")
+            problems.append(("below the empirical error", f"{call} = {b!r} < {args[0]!r}"))
         if clipped and b > 1 + slack:
-            problems.append(f"above 1: {call} = {b!r}")
+            problems.append(("above 1", f"{call} = {b!r}"))
     for axis, what in ((0, "the empirical error"), (1, "KL")):
         for args in values:
             if axis == 0:
@@ -289,9 +289,12 @@ def assert_bound_valid(bound_fn, emp_errors=None, kls=None, ms=None, deltas=None
             if math.isnan(b0) or math.isnan(b1):
                 continue
             if b1 < b0 - atol * (1 + abs(b0) if math.isfinite(b0) else 1):
-                problems.append(f"decreasing in {what}: bound{args} = {b0!r} > bound{later} = {b1!r}")
+                problems.append((f"decreasing in {what}", f"bound{args} = {b0!r} > bound{later} = {b1!r}"))
     if problems:
-        shown = "\n  ".join(problems[:5])
-        raise AssertionError(f"bound_fn violates {len(problems)} property check(s) on the grid "
-                             f"(emp_error, kl, m, delta):\n  {shown}")
+        lines = [f"bound_fn fails {len(problems)} property check(s) on the grid of (emp_error, kl, m, delta):"]
+        for kind in dict.fromkeys(k for k, _ in problems):
+            cases = [text for k, text in problems if k == kind]
+            lines.append(f"  {kind} ({len(cases)} cases), e.g.")
+            lines += [f"    {text}" for text in cases[:2]]
+        raise AssertionError("\n".join(lines))
     return len(values)
