@@ -268,7 +268,7 @@ def bound_arguments(min_m=1, max_m=10**6, max_n=10**7, max_kl=1e6, min_delta=1e-
     bounds, 2 for Dziugaite & Roy's), delta in [min_delta, 1), emp_error in [0, 1], kl in [0, max_kl].
 
     Built with ``st.builds`` from bounded integers and finite floats, so every field shrinks on its own
-    (towards N = 1, m = min_m, delta = min_delta, emp_error = 0, kl = 0).
+    (towards N = 1, m = min_m, delta = 0.5, emp_error = 0, kl = 0).
     """
     min_m = check_int(min_m, "min_m", 1)
     max_m = check_int(max_m, "max_m", min_m)
