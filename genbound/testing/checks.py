@@ -91,6 +91,12 @@ def _param_dtype(layer):
     return next(iter(dtypes.values())) if dtypes else None
 
 
+def _describe(layer):
+    """The layer's repr, prefixed by its class name when the repr shows another (a subclass)."""
+    text, name = repr(layer), type(layer).__name__
+    return text if text.startswith(name) else f"{name} {text}"
+
+
 def _layer_input(layer, x):
     """``x`` as a C-contiguous float array of the layer's dtype (ints and Fortran order converted)."""
     arr = np.asarray(x)
@@ -186,7 +192,8 @@ class _LayerFunction:
         self.names = ["x", *layer.param_shapes()]
 
     def label(self, name):
-        return f"input x of {self.layer!r}" if name == "x" else f"parameter {name!r} of {self.layer!r}"
+        what = _describe(self.layer)
+        return f"input x of {what}" if name == "x" else f"parameter {name!r} of {what}"
 
     def shape(self, name):
         return self.x.shape if name == "x" else self.layer.params[name].shape
@@ -355,7 +362,7 @@ def _model_checks(model, data, modes, order, n_directions, seed, h, rtol, rtol_f
     vs64 = dict(rtol=rtol_float32, against="the float64 rule")
     for name, sl in slices.items():
         i, _ = _layer_of(m64, name)
-        label = f"parameter {name.split('.', 1)[1]!r} of layer {i} {model.layers[i]!r}"
+        label = f"parameter {name.split('.', 1)[1]!r} of layer {i} {_describe(model.layers[i])}"
         dirs = []
         for d in _unit_directions(rng, (sl.stop - sl.start,), n_directions):
             v = np.zeros(m64.n_params)
@@ -420,7 +427,7 @@ def _localize(model, data, modes, order, n_directions, seed, h, rtol, rtol_float
             _layer_checks(layer, probe, modes, order, n_directions, seed, h, rtol, rtol_float32, sub,
                           prefix=f"layer {i}: ")
         except Exception as exc:  # a rule that raises is as wrong as one that errs
-            sub.failures.append(f"  layer {i} {layer!r}: {type(exc).__name__}: {exc}")
+            sub.failures.append(f"  layer {i} {_describe(layer)}: {type(exc).__name__}: {exc}")
         notes += sub.failures
         acts = np.array(layer.forward(acts)[0])
     if notes:
@@ -564,7 +571,7 @@ def check_grads(fn_or_model, x, *, modes=MODES, order=1, n_directions=2, seed=0,
     h, rtol, rtol_float32 = _check_step(h, rtol, rtol_float32)
     as_generator(seed)  # refuse a bad seed before any work
     if isinstance(fn_or_model, Layer):
-        report = _Report(f"check_grads({fn_or_model!r})")
+        report = _Report(f"check_grads({_describe(fn_or_model)})")
         _layer_checks(fn_or_model, x, modes, order, n_directions, seed, h, rtol, rtol_float32, report)
         return report.raise_if_failed()
     if isinstance(fn_or_model, Sequential) or hasattr(fn_or_model, "layers"):
@@ -658,14 +665,14 @@ def check_layer_tangents(layer, x, seed=0, h=1e-5, rtol=1e-6, rtol_float32=1e-4)
             out[key] = (_compare(exact[key], (plus[key] - minus[key]) / (2 * h), floor), exact[key])
         return out
 
-    report = _Report(f"check_layer_tangents({layer!r})")
+    report = _Report(f"check_layer_tangents({_describe(layer)})")
     results = measure(full)
     for key, (measured, _) in results.items():
-        report.add(("tangent", key), f"{key} of {layer!r}", measured, rtol)
+        report.add(("tangent", key), f"{key} of {_describe(layer)}", measured, rtol)
     if single:
         ours = _tangent_rules(layer, x, rx, tparams, dy, rdy)
         for key, (_, exact) in results.items():
-            report.add(("tangent", f"{key} vs float64"), f"{key} of {layer!r}", _compare(ours[key], exact),
+            report.add(("tangent", f"{key} vs float64"), f"{key} of {_describe(layer)}", _compare(ours[key], exact),
                        rtol_float32, against="the float64 rule")
     notes = []
     if report.failures:
