@@ -96,8 +96,10 @@ def test_wrong_jvp_is_named_by_check_grads_and_check_layer_tangents():
     with pytest.raises(AssertionError, match=r"\[fwd\] parameter 'bias' of BiaslessTangentConv Conv2d") as info:
         check_grads(layer, x, modes=("fwd",))
     assert "'weight'" not in str(info.value)
-    with pytest.raises(AssertionError, match=r"ry of BiaslessTangentConv Conv2d.*\n(.*\n)*.*only the tangent of 'bias': ry"):
+    with pytest.raises(AssertionError, match=r"ry of BiaslessTangentConv") as info:
         check_layer_tangents(layer, x)
+    assert "with only the tangent of 'bias': ry" in str(info.value)
+    assert "only the tangent of 'weight'" not in str(info.value)
 
 
 def test_wrong_backward_jvp_fails_order_2_only():
