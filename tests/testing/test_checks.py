@@ -1,5 +1,8 @@
 """check_grads and check_layer_tangents: they pass on correct rules, find planted wrong rules and name them,
 cost the same whatever the parameter count, and handle unusual inputs."""
+import pathlib
+import re
+
 import numpy as np
 import pytest
 
@@ -256,3 +259,26 @@ def test_bad_arguments_are_refused_by_name():
         check_grads(Dense(2, 2), x)
     with pytest.raises(TypeError, match="layer"):
         check_layer_tangents(lambda x: x, x)
+
+
+# ----- the documentation page --------------------------------------------------------------------------------
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def _page_blocks(language):
+    return re.findall(rf"```{language}\n(.*?)```", (ROOT / "docs" / "testing.md").read_text(), flags=re.S)
+
+
+def test_the_testing_page_shows_the_user_suite_verbatim():
+    source = (ROOT / "tests" / "testing" / "test_user_suite_example.py").read_text()
+    assert source in _page_blocks("python")
+
+
+def test_the_testing_page_shows_a_real_failure_report():
+    layers = [Conv2d(1, 2, 3, padding=1), ReLU(), gb.nn.Flatten(), TransposedDense(72, 72), ReLU(), Dense(72, 3)]
+    model = gb.nn.Sequential(layers, seed=0, input_shape=(1, 6, 6))
+    x = np.random.default_rng(0).normal(size=(4, 1, 6, 6))
+    with pytest.raises(AssertionError) as info:
+        check_grads(model, (x, [0, 1, 2, 0]))
+    assert str(info.value) + "\n" in _page_blocks("text")
