@@ -110,13 +110,10 @@ def _layer_input(layer, x):
 # comparisons
 # --------------------------------------------------------------------------------------------------------
 
-class _Failure(Exception):
-    pass
-
-
 def _compare(analytic, reference, floor=0.0):
-    """Norm-wise relative error ||a - b|| / max(||a||, ||b||) and whether ||a - b|| <= rtol max(...) + floor
-    is to be judged: returns (error, allowance) with allowance = floor / max(||a||, ||b||)."""
+    """``(error, allowance)``: the norm-wise relative error ||a - b|| / max(||a||, ||b||) (0 when both vanish,
+    inf for mismatched shapes or non-finite values) and the absolute rounding allowance ``floor`` on the same
+    relative scale; a check passes when error <= rtol + allowance."""
     a = np.asarray(analytic, dtype=np.float64).ravel()
     b = np.asarray(reference, dtype=np.float64).ravel()
     if a.shape != b.shape:
