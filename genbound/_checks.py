@@ -28,7 +28,7 @@ def as_array(a, name):
         return np.asarray(a)
     except ValueError as exc:
         raise ValueError(f"{name}: expected a rectangular array, got a ragged nested sequence (rows of "
-                         f"different lengths): {exc}") from exc
+                         "different lengths)") from exc
 
 
 def check_real_dtype(arr, name):

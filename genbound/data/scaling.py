@@ -83,7 +83,11 @@ def standardize(data, fit=None):
 
     check_dataset(data)
     if fit is not None:
-        fit = np.asarray(fit)
+        from genbound._checks import as_array
+
+        fit = as_array(fit, "fit")
+        if fit.size == 0:
+            raise ValueError("fit: expected at least one training index to take statistics from, got none")
         if fit.dtype.kind not in "iu" or fit.ndim != 1:
             raise TypeError(f"fit: expected a 1-d array of training indices, got dtype {fit.dtype}, "
                             f"shape {fit.shape}")
