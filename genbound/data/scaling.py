@@ -100,6 +100,17 @@ def standardize(data, fit=None):
                                x_test=x_test.astype(data.dtype, copy=False), info=info)
 
 
+def check_loader_arguments(seed, test_fraction, scaling, dtype):
+    """Check a loader's arguments before anything is loaded (a bad one fails fast, naming itself)."""
+    from genbound._checks import check_dtype, check_probability
+    from genbound._rng import as_generator
+
+    as_generator(seed)
+    check_probability(test_fraction, "test_fraction")
+    check_scaling(scaling)
+    check_dtype(dtype)
+
+
 def stratified_split(images, target, seed, test_fraction, scaling, max_value, source, dtype):
     """The loaders' common path: a seeded stratified train/test split, then the scaling, as a Dataset.
 
