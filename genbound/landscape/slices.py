@@ -208,7 +208,7 @@ def slice_1d(model, data, direction=None, alphas=None, per_batch=False, batch_si
     alphas = _grid(alphas, "alphas", np.linspace(-1.0, 1.0, 41))
     ev = _Evaluator(model, data, per_batch, batch_size, seed, chunk_size)
     rows = []
-    with restored(model) as theta:
+    with restored(model) as theta, np.errstate(over="ignore", invalid="ignore"):
         for a in alphas:
             _move(model, theta + a * direction, "alphas, direction")
             rows.append({"alpha": float(a), **ev()})
@@ -253,7 +253,7 @@ def slice_2d(model, data, d1=None, d2=None, alphas=None, betas=None, per_batch=F
                          f"(genbound.landscape.slices.MAX_POINTS), got {alphas.size} x {betas.size}")
     ev = _Evaluator(model, data, per_batch, batch_size, seed, chunk_size)
     rows = []
-    with restored(model) as theta:
+    with restored(model) as theta, np.errstate(over="ignore", invalid="ignore"):
         for a in alphas:
             for b in betas:
                 _move(model, theta + a * d1 + b * d2, "alphas, betas, d1, d2")
@@ -297,7 +297,7 @@ def interpolate(model, data, theta_a, theta_b, alphas=None, per_batch=False, bat
     alphas = _grid(alphas, "alphas", np.linspace(-0.25, 1.25, 31))
     ev = _Evaluator(model, data, per_batch, batch_size, seed, chunk_size, test=True)
     rows = []
-    with restored(model):
+    with restored(model), np.errstate(over="ignore", invalid="ignore"):
         for a in alphas:
             _move(model, (1.0 - a) * theta_a + a * theta_b, "alphas, theta_a, theta_b")
             rows.append({"alpha": float(a), **ev()})
