@@ -11,6 +11,7 @@ as a strict xfail (it starts passing, and must then lose the mark, once the owne
 from __future__ import annotations
 
 import contextlib
+import re
 import signal
 
 import pytest
@@ -54,5 +55,9 @@ def check_raises(call, exc, fragment, seconds=SECONDS):
         with pytest.raises(exc) as info:
             call()
     message = str(info.value)
-    assert fragment in message, f"the message {message!r} does not name {fragment!r}"
+    if fragment.isidentifier():  # an argument's name: a whole word ("c" must not match "cannot")
+        named = re.search(rf"(?<![\w.]){re.escape(fragment)}(?!\w)", message) is not None
+    else:
+        named = fragment in message
+    assert named, f"the message {message!r} does not name {fragment!r}"
     return message
