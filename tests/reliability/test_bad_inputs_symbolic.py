@@ -31,9 +31,8 @@ CASES = [
     case(lambda: S.verify_rank1_dimension(100, 100, 100), "verify_rank1_dimension 1e6 entries", ValueError, "I"),
     case(lambda: S.verify_rank1_dimension(2.5, 2, 2), "verify_rank1_dimension I=2.5", TypeError, "I"),
     case(lambda: S.run_checks("nope"), "run_checks unknown script", ValueError, "script"),
-    case(lambda: S.explicit_factors((1000, 1000, 1000)), "explicit_factors 1e9 symbols", ValueError, "sizes",
-         fix="fix in genbound/symbolic/symbols.py: explicit_factors checks its sizes with limits.check_sizes (it "
-             "builds 3000 symbols per rank silently today, and explicit_weight on them never ends)"),
+    case(lambda: S.explicit_factors((1000, 1000, 1000)), "explicit_factors 1e9 symbols", ValueError, "sizes"),
+    case(lambda: S.explicit_factors((2, 2, 2), rank=10**6), "explicit_factors rank=1e6", ValueError, "rank"),
 ]
 
 
