@@ -96,10 +96,14 @@ def _cmd_bounds(args):
 # reproduce and sweep
 # ------------------------------------------------------------------------------------------------------
 
-#: Experiments whose cells ``genbound sweep`` runs: name -> (module, cell function).
+#: Experiments whose cells ``genbound sweep`` runs: name -> (module, cell function, its grid function
+#: ``grid(data, grid, *, quick, config) -> (cells, key_extra)``).
 SWEEPABLE = {
-    "compression": ("genbound.experiments.compression", "compression_cell"),
-    "randomization": ("genbound.experiments.randomization", "randomization_cell"),
+    "compression": ("genbound.experiments.compression", "compression_cell", "grid_cells"),
+    "randomization": ("genbound.experiments.randomization", "randomization_cell", "grid_cells"),
+    "batch_landscape": ("genbound.experiments.batch_claims", "batch_landscape_cell", "batch_landscape_grid_cells"),
+    "escape": ("genbound.experiments.batch_claims", "escape_cell", "escape_grid_cells"),
+    "rank1_update": ("genbound.experiments.rank1_update", "rank1_update_cell", "grid_cells"),
 }
 
 
@@ -209,10 +213,10 @@ def _cmd_sweep(args, parser):
         if name in grid:
             parser.error(f"--grid: {name} given twice")
         grid[name] = values
-    module_name, cell_name = SWEEPABLE[args.experiment]
+    module_name, cell_name, grid_name = SWEEPABLE[args.experiment]
     module = importlib.import_module(module_name)
     try:
-        cells, key_extra = module.grid_cells(args.data, grid, quick=args.quick)
+        cells, key_extra = getattr(module, grid_name)(args.data, grid, quick=args.quick)
     except ValueError as exc:
         parser.error(str(exc))
     out = _checked_out(parser, args.out or f"sweep-{args.experiment}")
@@ -221,12 +225,15 @@ def _cmd_sweep(args, parser):
     from genbound._io import atomic_write_text
 
     atomic_write_text(out / "table.csv", table.to_csv(index=False))
-    shown = [c for c in table.columns if c in grid] + [c for c in ("condition", "filters", "train_error",
-                                                                   "test_error", "gap", "final_train_error",
-                                                                   "final_test_error", "steps_to_fit", "status")
+    shown = [c for c in table.columns if c in grid] + [c for c in ("condition", "filters", "start", "label",
+                                                                   "train_loss", "train_error", "test_error", "gap",
+                                                                   "final_train_error", "final_test_error",
+                                                                   "steps_to_fit", "full_top_eig", "fraction_passing",
+                                                                   "status")
                                                       if c in table.columns and c not in grid]
-    params = [c for c in cells[0] if c in table.columns]
-    view = table.groupby(params, sort=False, dropna=False).tail(1)[shown]  # one line per cell (its last row)
+    # one line per cell (its last row), or per optimizer run of an escape cell
+    params = [c for c in cells[0] if c in table.columns] + [c for c in ("label", "method") if c in table.columns]
+    view = table.groupby(params, sort=False, dropna=False).tail(1)[shown]
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(view.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     print(f"{len(cells)} cells; records in {out / 'cells'}, index {out / 'index.csv'}, table {out / 'table.csv'}")

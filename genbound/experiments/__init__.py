@@ -2,6 +2,7 @@
 sweeps and the report writer. ``genbound.landscape`` and ``genbound.bounds`` measure a given model; this
 package composes them with training.
 """
+from genbound.experiments import cells
 from genbound.experiments.batch_claims import (BatchLandscapeExperimentConfig, EscapeConfig,
                                                batch_landscape_experiment, batch_minimum_test, escape_experiment)
 from genbound.experiments.compression import CompressionConfig, compression_experiment, kendall_table
@@ -30,5 +31,5 @@ __all__ = [
     "batch_minimum_test", "rank1_update_experiment", "Rank1UpdateConfig", "fit_loglog_slope",
     "CompressionConfig", "compression_experiment", "kendall_table",
     "RandomizationConfig", "randomization_experiment",
-    "EXPERIMENTS", "reproduce", "write_report",
+    "EXPERIMENTS", "reproduce", "write_report", "cells",
 ]

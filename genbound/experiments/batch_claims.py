@@ -26,12 +26,7 @@ L. Wu, Z. Zhu, W. E, "Towards understanding generalization of deep learning: per
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import functools
-import numbers
-import os
-import tempfile
 import time
 import warnings
 from dataclasses import dataclass
@@ -40,146 +35,17 @@ import numpy as np
 import pandas as pd
 
 from genbound._checks import check_dataset, check_int, check_model, check_positive, check_probability
-from genbound.experiments.datasets import DATA_NAMES, data_fingerprint, load_data
-from genbound.experiments.results import Claim, ExperimentResult, seed_summary, t_interval, verdict
-from genbound.experiments.sweep import BACKENDS, sweep
+from genbound.experiments.cells import (COLORS, DataOptions, cell_data, check_config, check_data_options,
+                                        check_ranks, claim, config_dict, data_spec, default_network,
+                                        experiment_arguments, filters_label, make_cells, plain_log_axis, run_cells)
+from genbound.experiments.results import ExperimentResult, seed_summary
 from genbound.landscape import (BatchLandscapeConfig, batch_landscape, batch_partition, common_minimum_test,
                                 sharpness, top_eigenvalues)
-from genbound.nn import GD, SGD, REFERENCE_NETWORKS, reference_cnn, train
+from genbound.nn import GD, SGD, reference_cnn, train
 
 __all__ = ["batch_minimum_test", "BatchLandscapeExperimentConfig", "batch_landscape_experiment",
-           "batch_landscape_cell", "EscapeConfig", "escape_experiment", "escape_cell"]
-
-SCALINGS = ("standardize", "fixed", "raw")
-
-
-# --------------------------------------------------------------------------------------------------------
-# What the experiments of this module (and rank1_update) share
-# --------------------------------------------------------------------------------------------------------
-
-
-def _seed_list(seeds):
-    """``seeds`` as a list of distinct ints: an int k >= 1 gives 0..k-1; a list is taken as given."""
-    if isinstance(seeds, numbers.Integral) and not isinstance(seeds, bool):
-        return list(range(check_int(seeds, "seeds", minimum=1)))
-    if isinstance(seeds, (list, tuple, range, np.ndarray)):
-        out = [check_int(s, "seeds", minimum=0) for s in seeds]
-        if not out:
-            raise ValueError("seeds: expected at least one seed, got an empty list")
-        if len(set(out)) != len(out):
-            raise ValueError(f"seeds: expected distinct seeds, got {out}")
-        return out
-    raise TypeError(f"seeds: expected an int (number of seeds) or a list of ints, got {type(seeds).__name__}")
-
-
-def _data_spec(data):
-    """``data`` as a JSON value a cell can load by itself: a name of :data:`DATA_NAMES` or an absolute path."""
-    if isinstance(data, str) and data in DATA_NAMES:
-        return data
-    if isinstance(data, (str, os.PathLike)) and os.path.isdir(data):
-        return os.path.abspath(os.fspath(data))
-    raise ValueError(f"data: expected one of {DATA_NAMES} or a folder of MNIST IDX files, got {data!r}")
-
-
-@functools.lru_cache(maxsize=4)
-def _cell_data(data, data_seed, scaling, n_train=None, n_test=None):
-    """The data of a cell (cached per process): :func:`load_data`, then the first ``n_train`` training and
-    ``n_test`` test examples (None: all)."""
-    full = load_data(data, data_seed, scaling=scaling)
-    if n_train is None and n_test is None:
-        return full
-    train_idx = np.arange(full.m if n_train is None else min(n_train, full.m))
-    test_idx = None if n_test is None else np.arange(min(n_test, full.n_test))
-    return full.subset(train_idx, test_idx)
-
-
-def _network(network, data):
-    """The configured network, or by default ``"digits"`` on 8x8 images and ``"mnist_gap"`` on 28x28."""
-    if network is not None:
-        return network
-    return "digits" if data == "digits" else "mnist_gap"
-
-
-def _check_backend(backend, scheduler, workers):
-    if backend not in BACKENDS:
-        raise ValueError(f"backend: expected one of {BACKENDS}, got {backend!r}")
-    if scheduler is not None and backend != "dask":
-        raise ValueError(f"scheduler: only used with backend='dask', got backend={backend!r}")
-    if workers is not None:
-        check_int(workers, "workers", minimum=1)
-
-
-def _check_config(config, cls, quick):
-    if config is None:
-        return cls.quick() if quick else cls()
-    if not isinstance(config, cls):
-        raise TypeError(f"config: expected a {cls.__name__}, got {type(config).__name__}")
-    return config
-
-
-def _config_dict(config):
-    """A frozen config as plain JSON values (tuples as lists)."""
-    def plain(v):
-        return [plain(x) for x in v] if isinstance(v, (list, tuple)) else v
-
-    return {f.name: plain(getattr(config, f.name)) for f in dataclasses.fields(config)}
-
-
-def _run_cells(fn, cells, *, out, key_extra, backend, scheduler, workers, progress):
-    """Run ``cells`` through :func:`sweep` into ``out`` (a temporary folder when None); a failed cell raises,
-    since an experiment's statistics need every cell."""
-    with contextlib.ExitStack() as stack:
-        if out is None:
-            out = stack.enter_context(tempfile.TemporaryDirectory(prefix="genbound-sweep-"))
-        return sweep(fn, cells, backend=backend, scheduler=scheduler, workers=workers, out=out,
-                     key_extra=key_extra, progress=progress, raise_on_error=True)
-
-
-def _filters(rank):
-    return "full" if rank is None or (isinstance(rank, float) and np.isnan(rank)) else f"rank {int(rank)}"
-
-
-def _fmt(values, digits=3):
-    """``"0.123 [0.100, 0.146] (n = 5)"``: mean and 95 % t-interval over seeds."""
-    mean, _, lo, hi, n = t_interval(values)
-    if not np.isfinite(mean):
-        return "n/a (no finite value)"
-    if not (np.isfinite(lo) and np.isfinite(hi)):
-        return f"{mean:.{digits}g} (n = {n}, no interval)"
-    return f"{mean:.{digits}g} [{lo:.{digits}g}, {hi:.{digits}g}] (n = {n})"
-
-
-def _claim(statement, values, threshold, side, quantity):
-    """A Claim on ``values`` (one per seed): its verdict from the t-interval against ``threshold``."""
-    _, _, lo, hi, _ = t_interval(values)
-    word = "above" if side == "above" else "below"
-    return Claim(statement=statement, verdict=verdict(lo, hi, threshold, side),
-                 evidence=f"{quantity}: {_fmt(values)} over seeds (claimed {word} {threshold:g})")
-
-
-def _check_common(cfg):
-    """Validation shared by the configs: network, scaling, data seed and subsets, thresholds, Lanczos."""
-    if cfg.network is not None and cfg.network not in REFERENCE_NETWORKS:
-        raise ValueError(f"network: expected None or one of {REFERENCE_NETWORKS}, got {cfg.network!r}")
-    if cfg.scaling not in SCALINGS:
-        raise ValueError(f"scaling: expected one of {SCALINGS}, got {cfg.scaling!r}")
-    check_int(cfg.data_seed, "data_seed", 0)
-    for name in ("n_train", "n_test"):
-        if getattr(cfg, name) is not None:
-            check_int(getattr(cfg, name), name, 1)
-
-
-def _check_ranks(ranks):
-    ranks = tuple(ranks)
-    if not ranks:
-        raise ValueError("ranks: expected at least one rank (None for full filters)")
-    for r in ranks:
-        if r is not None:
-            check_int(r, "ranks", 1)
-    if len(set(ranks)) != len(ranks):
-        raise ValueError(f"ranks: expected distinct ranks, got {ranks}")
-    return ranks
-
+           "batch_landscape_cell", "batch_landscape_grid_cells", "EscapeConfig", "escape_experiment", "escape_cell",
+           "escape_grid_cells", "CELL_VERSION", "STARTS"]
 
 # --------------------------------------------------------------------------------------------------------
 # The common-minimum test on (a sample of) the batches
@@ -271,12 +137,56 @@ def _divergence(exc):
 
 
 # --------------------------------------------------------------------------------------------------------
+# The cells of both experiments over any grid (``genbound sweep batch_landscape|escape``)
+# --------------------------------------------------------------------------------------------------------
+
+#: Part of every cell key: raise it when a cell function's results change, so stored cells are recomputed.
+CELL_VERSION = 1
+
+#: The starts of an escape cell: the initialization, and the bad minimum fitted to corrupted labels.
+STARTS = ("init", "bad")
+
+
+def _grid_cells(fn, cfg, data, grid, **fixed):
+    network = cfg.network or default_network(data_spec(data), "digits")
+    return make_cells(fn, cfg, data, grid, CELL_VERSION, network=network, rank=cfg.ranks[0], seed=0, **fixed)
+
+
+def batch_landscape_grid_cells(data="digits", grid=None, *, quick=False, config=None):
+    """The cells of :func:`batch_landscape_cell` over ``grid`` (e.g. ``{"rank": [None, 1], "lr": [0.05, 0.2]}``)
+    and the ``key_extra`` of their sweep (:func:`genbound.experiments.cells.make_cells`); every parameter not in
+    ``grid`` from ``config`` (default :class:`BatchLandscapeExperimentConfig`, or its quick setting): its first
+    rank, seed 0, the rest by name."""
+    cfg = check_config(config, BatchLandscapeExperimentConfig, quick)
+    return _grid_cells(batch_landscape_cell, cfg, data, grid)
+
+
+def escape_grid_cells(data="digits", grid=None, *, quick=False, config=None):
+    """The cells of :func:`escape_cell` over a grid, and the ``key_extra`` of their sweep.
+
+    As :func:`batch_landscape_grid_cells`, with ``config`` an :class:`EscapeConfig` and ``start`` "init" unless
+    the grid says otherwise. A single number given for ``sgd_batch_sizes`` or ``gd_lrs`` (as ``genbound sweep
+    escape --grid sgd_batch_sizes=16,64,256`` gives) makes one cell per value, each running that one SGD batch
+    size or GD learning rate.
+    """
+    cfg = check_config(config, EscapeConfig, quick)
+    cells, key_extra = _grid_cells(escape_cell, cfg, data, grid, start=STARTS[0])
+    for cell in cells:
+        if cell["start"] not in STARTS:
+            raise ValueError(f"grid['start']: expected values in {STARTS}, got {cell['start']!r}")
+        for name in ("sgd_batch_sizes", "gd_lrs"):
+            if not isinstance(cell[name], (list, tuple)):
+                cell[name] = [cell[name]]
+    return cells, key_extra
+
+
+# --------------------------------------------------------------------------------------------------------
 # Experiment 3: per-batch landscapes along SGD
 # --------------------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class BatchLandscapeExperimentConfig:
+class BatchLandscapeExperimentConfig(DataOptions):
     """Options of :func:`batch_landscape_experiment` (defaults: the full run; :meth:`quick`: the quick one).
 
     Attributes
@@ -305,7 +215,6 @@ class BatchLandscapeExperimentConfig:
         Use only the first ``n_train`` training / ``n_test`` test examples (None: all; for tests).
     """
 
-    network: str | None = None
     ranks: tuple = (None, 1)
     epochs: int = 30
     batch_size: int = 64
@@ -317,14 +226,10 @@ class BatchLandscapeExperimentConfig:
     grad_tol: float = 0.1
     curvature_tol: float = 0.05
     per_sample: bool = True
-    scaling: str = "standardize"
-    data_seed: int = 0
-    n_train: int | None = None
-    n_test: int | None = None
 
     def __post_init__(self):
-        _check_common(self)
-        object.__setattr__(self, "ranks", _check_ranks(self.ranks))
+        check_data_options(self)
+        object.__setattr__(self, "ranks", check_ranks(self.ranks))
         for name in ("epochs", "batch_size", "eig_max_iter"):
             check_int(getattr(self, name), name, 1)
         check_int(self.checkpoints, "checkpoints", 2)
@@ -363,7 +268,7 @@ def batch_landscape_cell(data, data_seed, scaling, n_train, n_test, network, ran
     pandas.DataFrame
         One row per checkpoint.
     """
-    d = _cell_data(data, data_seed, scaling, n_train, n_test)
+    d = cell_data(data, data_seed, scaling, n_train, n_test)
     model = reference_cnn(network, rank=rank, seed=seed)
     w0 = model.get_flat()
     marks = set(_checkpoint_epochs(epochs, checkpoints))
@@ -442,21 +347,13 @@ def batch_landscape_experiment(data="digits", *, seeds=5, quick=False, out=None,
         Tables ``runs`` (one row per filter type, seed and checkpoint) and ``summary`` (mean, std and 95 %
         t-interval over seeds per filter type and checkpoint); figure ``batch_landscape``; claims.
     """
-    cfg = _check_config(config, BatchLandscapeExperimentConfig, quick)
-    seeds = _seed_list(seeds)
-    spec = _data_spec(data)
-    _check_backend(backend, scheduler, workers)
-    d = _cell_data(spec, cfg.data_seed, cfg.scaling, cfg.n_train, cfg.n_test)
-    network = _network(cfg.network, spec)
-    fixed = dict(data=spec, data_seed=cfg.data_seed, scaling=cfg.scaling, n_train=cfg.n_train, n_test=cfg.n_test,
-                 network=network, epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr,
-                 checkpoints=cfg.checkpoints, hessian_batches=cfg.hessian_batches, eig_tol=cfg.eig_tol,
-                 eig_max_iter=cfg.eig_max_iter, grad_tol=cfg.grad_tol, curvature_tol=cfg.curvature_tol,
-                 per_sample=cfg.per_sample)
-    cells = [dict(fixed, rank=rank, seed=seed) for rank in cfg.ranks for seed in seeds]
-    table = _run_cells(batch_landscape_cell, cells, out=out, key_extra={"data": data_fingerprint(d)},
-                       backend=backend, scheduler=scheduler, workers=workers, progress=progress)
-    table.insert(0, "filters", [_filters(r) for r in table["rank"]])
+    cfg, seeds, spec = experiment_arguments(config, BatchLandscapeExperimentConfig, quick, seeds, data, backend,
+                                            scheduler, workers)
+    cells, key_extra = batch_landscape_grid_cells(spec, {"rank": list(cfg.ranks), "seed": seeds}, config=cfg)
+    network = cells[0]["network"]
+    table = run_cells(batch_landscape_cell, cells, out=out, key_extra=key_extra, backend=backend,
+                      scheduler=scheduler, workers=workers, progress=progress)
+    table.insert(0, "filters", [filters_label(r) for r in table["rank"]])
     keep = ["filters", "rank", "seed", "epoch", "step", "train_loss", "test_loss", *_EXP3_VALUES, "full_grad_norm",
             "mean_grad_norm", "n_batches", "tested_batches", "batch_grad_ratio_max", "batch_curvature_ratio_min",
             "batch_eig_converged", "full_top_eig_converged", "full_stationary", "union_passes", "verdict",
@@ -467,16 +364,16 @@ def batch_landscape_experiment(data="digits", *, seeds=5, quick=False, out=None,
 
     claims = []
     for filters, grp in end.groupby("filters", sort=False):
-        claims.append(_claim(
+        claims.append(claim(
             f"{filters} filters: the landscape changes from batch to batch at SGD's end point (the batch losses' "
             "coefficient of variation std_b L_b / mean_b L_b is above 0.1)",
             grp["loss_cv"], 0.1, "above", "coefficient of variation of the batch losses at the end"))
-        claims.append(_claim(
+        claims.append(claim(
             f"{filters} filters: SGD ends at a minimum common to all batches (every tested batch passes the "
             f"common-minimum test: gradient ratio <= {cfg.grad_tol:g}, lambda_min/lambda_max >= "
             f"-{cfg.curvature_tol:g}; fraction passing above 0.99)",
             grp["fraction_passing"], 0.99, "above", "fraction of batches passing at the end"))
-        claims.append(_claim(
+        claims.append(claim(
             f"{filters} filters: SGD's end point is stationary for the full training loss "
             f"(||grad L(w)|| / ||grad L(w_0)|| below {cfg.grad_tol:g})",
             grp["full_grad_ratio"], cfg.grad_tol, "below", "full-gradient ratio at the end"))
@@ -498,27 +395,7 @@ def batch_landscape_experiment(data="digits", *, seeds=5, quick=False, out=None,
     return ExperimentResult(name="batch_landscape", title="Per-batch landscapes along SGD (experiment 3)",
                             description=description, tables={"runs": runs, "summary": summary},
                             figures={"batch_landscape": fig}, claims=claims,
-                            config={**_config_dict(cfg), "data": spec, "network": network, "seeds": seeds})
-
-
-_COLORS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown")
-
-
-def _plain_log(ax):
-    """Log y axis with plain-number tick labels (call after plotting: minor ticks at 2 and 5 are labelled when
-    the axis spans less than two decades)."""
-    from matplotlib.ticker import FuncFormatter, NullFormatter
-
-    ax.set_yscale("log")
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-    lo, hi = ax.get_ylim()
-    if lo > 0 and hi / lo < 100:
-        def minor(v, _):
-            lead = v / 10 ** np.floor(np.log10(v))
-            return f"{v:g}" if np.isclose(lead, 2) or np.isclose(lead, 5) else ""
-        ax.yaxis.set_minor_formatter(FuncFormatter(minor))
-    else:
-        ax.yaxis.set_minor_formatter(NullFormatter())
+                            config={**config_dict(cfg), "data": spec, "network": network, "seeds": seeds})
 
 
 def _seed_lines(ax, runs, x, col, color, label, ls="-"):
@@ -538,7 +415,7 @@ def plot_batch_landscape_experiment(runs, config):
     fig = Figure(figsize=(12, 8.5))
     axes = fig.subplots(2, 2)
     for i, (filters, r) in enumerate(runs.groupby("filters", sort=False)):
-        c = _COLORS[i % len(_COLORS)]
+        c = COLORS[i % len(COLORS)]
         _seed_lines(axes[0, 0], r, "epoch", "full_loss", c, f"{filters}: full loss L")
         band = r.groupby("epoch")[["min_loss", "max_loss"]].mean()
         axes[0, 0].fill_between(band.index, band["min_loss"], band["max_loss"], color=c, alpha=0.2, lw=0,
@@ -553,13 +430,13 @@ def plot_batch_landscape_experiment(runs, config):
         _seed_lines(axes[1, 1], r, "epoch", "fraction_passing", c, f"{filters}: batches passing")
         _seed_lines(axes[1, 1], r, "epoch", "fraction_stationary", c, f"{filters}: batches with small gradient",
                     ls=":")
-    _plain_log(axes[0, 0])
+    plain_log_axis(axes[0, 0])
     axes[0, 0].set_ylabel("loss")
     axes[0, 0].set_title("(a) full loss and the range of batch losses")
     axes[0, 1].set_ylim(0, 1.02)
     axes[0, 1].set_ylabel(r"coherence $\|\bar g\|^2 / \overline{\|g_b\|^2}$")
     axes[0, 1].set_title("(b) gradient coherence over the batches")
-    _plain_log(axes[1, 0])
+    plain_log_axis(axes[1, 0])
     axes[1, 0].set_ylabel("top Hessian eigenvalue")
     axes[1, 0].set_title("(c) curvature of the full loss and of the batch losses")
     axes[1, 1].set_ylim(-0.02, 1.02)
@@ -581,13 +458,13 @@ def plot_batch_landscape_experiment(runs, config):
 
 
 @dataclass(frozen=True)
-class EscapeConfig:
-    """Options of :func:`escape_experiment` (defaults: the full run; :meth:`quick`: the quick one).
+class EscapeConfig(DataOptions):
+    """Options of :func:`escape_experiment`: the defaults are the full run, :meth:`quick` the quick one.
+    ``network``, ``scaling``, ``data_seed``, ``n_train``, ``n_test``: as in
+    :class:`BatchLandscapeExperimentConfig`.
 
     Attributes
     ----------
-    network : str or None
-        Reference network; None: ``"digits"`` on digits, ``"mnist_gap"`` on 28x28 images.
     ranks : tuple of (int or None)
         Default (None, 1).
     corruption : float in (0, 1]
@@ -616,10 +493,8 @@ class EscapeConfig:
     sharpness_eps, sharpness_max_iter : Keskar's sharpness (default eps 1e-3, 10 L-BFGS-B iterations).
     grad_tol, curvature_tol : thresholds of the common-minimum test, gradients relative to the run's start
         (default 0.1, 0.05).
-    scaling, data_seed, n_train, n_test : as in :class:`BatchLandscapeExperimentConfig`.
     """
 
-    network: str | None = None
     ranks: tuple = (None, 1)
     corruption: float = 0.8
     bad_epochs: int = 30
@@ -639,14 +514,10 @@ class EscapeConfig:
     sharpness_max_iter: int = 10
     grad_tol: float = 0.1
     curvature_tol: float = 0.05
-    scaling: str = "standardize"
-    data_seed: int = 0
-    n_train: int | None = None
-    n_test: int | None = None
 
     def __post_init__(self):
-        _check_common(self)
-        object.__setattr__(self, "ranks", _check_ranks(self.ranks))
+        check_data_options(self)
+        object.__setattr__(self, "ranks", check_ranks(self.ranks))
         check_probability(self.corruption, "corruption", open_interval=False)
         if self.corruption == 0:
             raise ValueError("corruption: expected a fraction in (0, 1], got 0 (that start is not bad)")
@@ -716,7 +587,7 @@ def escape_cell(data, data_seed, scaling, n_train, n_test, network, rank, seed, 
     """
     from genbound.data import randomize
 
-    d = _cell_data(data, data_seed, scaling, n_train, n_test)
+    d = cell_data(data, data_seed, scaling, n_train, n_test)
     model = reference_cnn(network, rank=rank, seed=seed)
     start_info = {}
     if start == "bad":
@@ -798,24 +669,13 @@ def escape_experiment(data="digits", *, seeds=5, quick=False, out=None, backend=
         seeds per filter type, start and run) and ``differences`` (per seed, SGD mean minus GD mean); figure
         ``escape``; claims.
     """
-    cfg = _check_config(config, EscapeConfig, quick)
-    seeds = _seed_list(seeds)
-    spec = _data_spec(data)
-    _check_backend(backend, scheduler, workers)
-    d = _cell_data(spec, cfg.data_seed, cfg.scaling, cfg.n_train, cfg.n_test)
-    network = _network(cfg.network, spec)
-    params = _config_dict(cfg)
-    fixed = {k: params[k] for k in ("data_seed", "scaling", "n_train", "n_test", "corruption", "bad_epochs",
-                                    "bad_batch_size", "bad_lr", "epochs", "sgd_lr", "sgd_batch_sizes", "gd_lrs",
-                                    "gd_max_steps", "match_loss", "test_batch_size", "hessian_batches", "eig_tol",
-                                    "eig_max_iter", "sharpness_eps", "sharpness_max_iter", "grad_tol",
-                                    "curvature_tol")}
-    fixed.update(data=spec, network=network)
-    cells = [dict(fixed, rank=rank, seed=seed, start=start) for rank in cfg.ranks for seed in seeds
-             for start in ("init", "bad")]
-    table = _run_cells(escape_cell, cells, out=out, key_extra={"data": data_fingerprint(d)}, backend=backend,
-                       scheduler=scheduler, workers=workers, progress=progress)
-    table.insert(0, "filters", [_filters(r) for r in table["rank"]])
+    cfg, seeds, spec = experiment_arguments(config, EscapeConfig, quick, seeds, data, backend, scheduler, workers)
+    cells, key_extra = escape_grid_cells(spec, {"rank": list(cfg.ranks), "seed": seeds, "start": list(STARTS)},
+                                         config=cfg)
+    network, params = cells[0]["network"], config_dict(cfg)
+    table = run_cells(escape_cell, cells, out=out, key_extra=key_extra, backend=backend, scheduler=scheduler,
+                      workers=workers, progress=progress)
+    table.insert(0, "filters", [filters_label(r) for r in table["rank"]])
     keep = ["filters", "rank", "seed", "start", "optimizer", "label", "batch_size", "lr", "diverged",
             "reached_target", *_EXP4_VALUES, "epochs_run", "full_top_eig_converged", "fraction_stationary",
             "fraction_no_negative_curvature", "batch_top_eig_median", "batch_min_eig_min", "tested_batches",
@@ -835,22 +695,22 @@ def escape_experiment(data="digits", *, seeds=5, quick=False, out=None, backend=
                                            "sgd_minus_gd": (sgd - gd).to_numpy()}))
         sgd_b, gd_b = per[("bad", "test_error")]
         sgd_i, gd_i = per[("init", "test_error")]
-        claims.append(_claim(f"{filters} filters: from the bad minimum, SGD ends at lower test error than "
+        claims.append(claim(f"{filters} filters: from the bad minimum, SGD ends at lower test error than "
                              "full-batch GD (mean over the SGD batch sizes minus mean over the GD learning rates)",
                              sgd_b - gd_b, 0.0, "below", "test error, SGD minus GD, from the bad minimum"))
-        claims.append(_claim(f"{filters} filters: SGD escapes the bad minimum better than GD (the test-error "
+        claims.append(claim(f"{filters} filters: SGD escapes the bad minimum better than GD (the test-error "
                              "penalty of starting from the bad minimum instead of the initialization is smaller "
                              "for SGD)", (sgd_b - sgd_i) - (gd_b - gd_i), 0.0, "below",
                              "penalty (bad minus init test error), SGD minus GD"))
-        claims.append(_claim(f"{filters} filters: from the same initialization, SGD ends at lower test error "
+        claims.append(claim(f"{filters} filters: from the same initialization, SGD ends at lower test error "
                              "than full-batch GD", sgd_i - gd_i, 0.0, "below",
                              "test error, SGD minus GD, from the initialization"))
         sgd, gd = per[("bad", "full_top_eig")]
-        claims.append(_claim(f"{filters} filters: from the bad minimum, SGD ends flatter than GD (lower top "
+        claims.append(claim(f"{filters} filters: from the bad minimum, SGD ends flatter than GD (lower top "
                              "Hessian eigenvalue of the training loss)", sgd - gd, 0.0, "below",
                              "top Hessian eigenvalue, SGD minus GD, from the bad minimum"))
         sgd, gd = per[("bad", "fraction_passing")]
-        claims.append(_claim(f"{filters} filters: from the bad minimum, SGD's end point is a minimum for more "
+        claims.append(claim(f"{filters} filters: from the bad minimum, SGD's end point is a minimum for more "
                              "batches than GD's (fraction of batches passing the common-minimum test)",
                              sgd - gd, 0.0, "above", "fraction of batches passing, SGD minus GD, from the bad "
                              "minimum"))
@@ -909,7 +769,7 @@ def plot_escape_experiment(runs, config):
     width = 0.8 / max(len(groups), 1)
     for ax, (col, ylabel, title, log) in zip(axes.flat, panels):
         for j, ((filters, start), r) in enumerate(groups):
-            c = _COLORS[filters_list.index(filters) % len(_COLORS)]
+            c = COLORS[filters_list.index(filters) % len(COLORS)]
             x = r["label"].map(pos).to_numpy() - 0.4 + width * (j + 0.5)
             marker, face = ("o", c) if start == "init" else ("s", "white")
             ax.plot(x, r[col], marker, color=c, mfc=face, ms=3.5, alpha=0.6, ls="none")
@@ -924,7 +784,7 @@ def plot_escape_experiment(runs, config):
         ax.set_ylabel(ylabel)
         ax.set_title(title, fontsize=10)
         if log:
-            _plain_log(ax)
+            plain_log_axis(ax)
         ax.legend(fontsize=7)
     fig.suptitle(f"Escape from a bad minimum (fit to labels with corruption {config.corruption:g}): SGD at several "
                  "batch sizes vs full-batch GD; small markers: seeds, large: mean")

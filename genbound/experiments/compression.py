@@ -6,19 +6,9 @@ seeds; each trained network is measured by :func:`genbound.bounds.report` (Eq. 1
 method, VC, PAC-Bayes around the initialization, Occam on a quantized copy). Beyond the paper, the Kendall
 rank correlation between each capacity measure or bound and the measured gap across the family is reported,
 as Jiang et al. (2019) measure generalization measures.
-
-The module also holds what the experiments of this package share: seed lists, data loading inside cells,
-and running cells through :func:`genbound.experiments.sweep`.
 """
 from __future__ import annotations
 
-import contextlib
-import dataclasses
-import functools
-import numbers
-import os
-import re
-import tempfile
 import time
 import warnings
 from dataclasses import dataclass
@@ -28,141 +18,14 @@ import pandas as pd
 
 from genbound._checks import check_int, check_positive
 from genbound.bounds import ReportConfig
-from genbound.experiments.datasets import data_fingerprint, load_data
+from genbound.experiments.cells import (DataOptions, cell_data, check_config, check_data_options, check_ranks,
+                                        config_dict, data_label, data_spec, default_network, make_cells,
+                                        experiment_arguments, filters_label, fmt_interval, interval_text, legend_below,
+                                        run_cells, slug)
 from genbound.experiments.results import Claim, ExperimentResult, seed_summary, t_interval, verdict
-from genbound.experiments.sweep import BACKENDS, sweep
 
 __all__ = ["CompressionConfig", "compression_experiment", "compression_cell", "grid_cells", "kendall_table",
            "compression_claims", "plot_compression"]
-
-# ------------------------------------------------------------------------------------------------------
-# shared by the experiments of this package
-# ------------------------------------------------------------------------------------------------------
-
-
-def seed_list(seeds):
-    """``seeds`` as a list of distinct ints: an int k >= 1 gives 0..k-1; a list is taken as given."""
-    if isinstance(seeds, numbers.Integral) and not isinstance(seeds, bool):
-        return list(range(check_int(seeds, "seeds", minimum=1)))
-    if isinstance(seeds, (list, tuple, range, np.ndarray)):
-        out = [check_int(s, "seeds", minimum=0) for s in seeds]
-        if not out:
-            raise ValueError("seeds: expected at least one seed, got an empty list")
-        if len(set(out)) != len(out):
-            raise ValueError(f"seeds: expected distinct seeds, got {out}")
-        return out
-    raise TypeError(f"seeds: expected an int (number of seeds) or a list of ints, got {type(seeds).__name__}")
-
-
-def data_spec(data):
-    """The data argument as a JSON value a cell can load by itself: a name or an absolute folder path."""
-    if isinstance(data, str) and data in ("digits", "mnist-subset"):
-        return data
-    if isinstance(data, (str, os.PathLike)) and os.path.isdir(data):
-        return os.path.abspath(os.fspath(data))
-    raise ValueError(f"data: expected 'digits', 'mnist-subset' or a folder of MNIST IDX files, got {data!r}")
-
-
-def data_label(data):
-    """A short name for file names and tables: the name, or the folder's base name for IDX files."""
-    return data if data in ("digits", "mnist-subset") else os.path.basename(os.path.normpath(data)) or "idx"
-
-
-@functools.lru_cache(maxsize=4)
-def cell_data(data, data_seed, scaling, n_train=None, n_test=None):
-    """The data set of a cell (cached per process): ``load_data`` then the first ``n_train`` training and
-    ``n_test`` test examples (None: all)."""
-    full = load_data(data, data_seed, scaling=scaling)
-    if n_train is None and n_test is None:
-        return full
-    train_idx = np.arange(full.m if n_train is None else min(n_train, full.m))
-    test_idx = None if n_test is None else np.arange(min(n_test, full.n_test))
-    return full.subset(train_idx, test_idx)
-
-
-def check_backend(backend, scheduler, workers):
-    """Validate the sweep arguments before any work."""
-    if backend not in BACKENDS:
-        raise ValueError(f"backend: expected one of {BACKENDS}, got {backend!r}")
-    if scheduler is not None and backend != "dask":
-        raise ValueError(f"scheduler: only used with backend='dask', got backend={backend!r}")
-    if workers is not None:
-        check_int(workers, "workers", minimum=1)
-
-
-def run_cells(fn, cells, *, out, key_extra, backend, scheduler, workers, progress):
-    """Run ``cells`` (a list of dicts) through :func:`sweep` into ``out`` (a temporary folder when None) and
-    return the table; a failed cell raises (an experiment's statistics need every cell)."""
-    with contextlib.ExitStack() as stack:
-        if out is None:
-            out = stack.enter_context(tempfile.TemporaryDirectory(prefix="genbound-sweep-"))
-        table = sweep(fn, cells, backend=backend, scheduler=scheduler, workers=workers, out=out,
-                      key_extra=key_extra, progress=progress, raise_on_error=True)
-    return table
-
-
-def check_config(config, cls, quick):
-    """``config`` if it is a ``cls``, else the default or quick instance."""
-    if config is None:
-        return cls.quick() if quick else cls()
-    if not isinstance(config, cls):
-        raise TypeError(f"config: expected a {cls.__name__}, got {type(config).__name__}")
-    return config
-
-
-def config_dict(config):
-    """A frozen config as plain JSON values (nested dataclasses as dicts, tuples as lists)."""
-    def plain(v):
-        if dataclasses.is_dataclass(v):
-            return {f.name: plain(getattr(v, f.name)) for f in dataclasses.fields(v)}
-        if isinstance(v, (list, tuple)):
-            return [plain(x) for x in v]
-        return v
-
-    return plain(config)
-
-
-def expand_grid(base, grid, fn_name):
-    """Cells: ``base`` (one cell's parameters) with every combination of ``grid`` (name -> list of values)
-    substituted, the first name varying slowest. Unknown names are a ValueError naming them."""
-    import itertools
-
-    grid = dict(grid or {})
-    for name, values in grid.items():
-        if name not in base:
-            raise ValueError(f"grid: {name!r} is not a parameter of {fn_name}; expected some of {sorted(base)}")
-        if not isinstance(values, (list, tuple, range)) or not len(values):
-            raise ValueError(f"grid[{name!r}]: expected a non-empty list of values, got {values!r}")
-    return [{**base, **dict(zip(grid, combo))} for combo in itertools.product(*grid.values())]
-
-
-def filters_label(rank):
-    return "full" if rank is None else f"rank {rank}"
-
-
-def slug(text):
-    """``"Eq. 1, N = parameters"`` -> ``"eq_1_n_parameters"``."""
-    return re.sub(r"[^0-9a-z]+", "_", str(text).lower()).strip("_")
-
-
-def fmt_interval(mean, lo, hi, digits=3):
-    """``"0.123 [0.100, 0.146]"``, or the mean alone when the interval is undefined."""
-    if not np.isfinite(mean):
-        return "n/a"
-    if not (np.isfinite(lo) and np.isfinite(hi)):
-        return f"{mean:.{digits}g}"
-    return f"{mean:.{digits}g} [{lo:.{digits}g}, {hi:.{digits}g}]"
-
-
-def interval_text(values, digits=3):
-    mean, _, lo, hi, n = t_interval(values)
-    return f"{fmt_interval(mean, lo, hi, digits)} (n = {n})"
-
-
-def default_network(data):
-    """digits_gap for 8x8 images, mnist_gap for 28x28."""
-    return "digits_gap" if data == "digits" else "mnist_gap"
-
 
 # ------------------------------------------------------------------------------------------------------
 # configuration
@@ -170,7 +33,7 @@ def default_network(data):
 
 
 @dataclass(frozen=True)
-class CompressionConfig:
+class CompressionConfig(DataOptions):
     """Options of :func:`compression_experiment`.
 
     Attributes
@@ -195,7 +58,6 @@ class CompressionConfig:
         Hessian effective dimension (``hessian=True``, 20 Lanczos eigenvalues).
     """
 
-    network: str | None = None
     ranks: tuple = (None, 1, 2, 4)
     widths: tuple = (0.5, 1.0)
     epochs: int = 40
@@ -203,31 +65,19 @@ class CompressionConfig:
     lr: float = 0.1
     momentum: float = 0.9
     scaling: str = "fixed"
-    data_seed: int = 0
-    n_train: int | None = None
-    n_test: int | None = None
     report: ReportConfig = ReportConfig(hessian=True, hessian_k=20)
 
     def __post_init__(self):
-        ranks = tuple(self.ranks)
-        if not ranks:
-            raise ValueError("ranks: expected at least one rank")
-        for r in ranks:
-            if r is not None:
-                check_int(r, "ranks", minimum=1)
+        check_data_options(self)
         widths = tuple(check_positive(w, "widths") for w in self.widths)
         if not widths:
             raise ValueError("widths: expected at least one width")
-        object.__setattr__(self, "ranks", ranks)
+        object.__setattr__(self, "ranks", check_ranks(self.ranks))
         object.__setattr__(self, "widths", widths)
         check_int(self.epochs, "epochs", minimum=1)
         check_int(self.batch_size, "batch_size", minimum=1)
         check_positive(self.lr, "lr")
         check_positive(self.momentum, "momentum", allow_zero=True)
-        check_int(self.data_seed, "data_seed", minimum=0)
-        for name in ("n_train", "n_test"):
-            if getattr(self, name) is not None:
-                check_int(getattr(self, name), name, minimum=1)
         if not isinstance(self.report, ReportConfig):
             raise TypeError(f"report: expected a genbound.bounds.ReportConfig, got {type(self.report).__name__}")
 
@@ -486,10 +336,7 @@ def plot_compression(runs, long):
         ax.set_xlabel(label)
         ax.set_ylabel("gap, and the bound on it")
         ax.set_title(label)
-    handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncol=4, fontsize=8)
-    fig.suptitle("Measured gap and bounds against the capacity N (points: means over seeds)")
-    return fig
+    return legend_below(fig, axes[0], "Measured gap and bounds against the capacity N (points: means over seeds)")
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -497,34 +344,15 @@ def plot_compression(runs, long):
 # ------------------------------------------------------------------------------------------------------
 
 def grid_cells(data="digits", grid=None, *, quick=False, config=None):
-    """The cells of :func:`compression_cell` over a grid, and the ``key_extra`` of their sweep.
+    """The cells of :func:`compression_cell` over ``grid`` (e.g. ``{"rank": [None, 1], "seed": [0, 1]}``)
+    and the ``key_extra`` of their sweep (:func:`genbound.experiments.cells.make_cells`).
 
-    Every parameter not in ``grid`` takes its value from ``config`` (default :class:`CompressionConfig`,
-    or its quick setting): the first rank and width, seed 0, and the training and report settings.
-
-    Parameters
-    ----------
-    data : {"digits", "mnist-subset"} or path
-    grid : dict of str -> list, optional
-        Parameters of :func:`compression_cell` and their values, e.g. ``{"rank": [None, 1], "seed": [0, 1]}``.
-    quick : bool
-    config : CompressionConfig, optional
-
-    Returns
-    -------
-    cells : list of dict
-    key_extra : dict
-        The data fingerprint and the cell version, for :func:`genbound.experiments.sweep`.
+    Every parameter not in ``grid`` comes from ``config`` (default :class:`CompressionConfig`, or its quick
+    setting with ``quick``): its first rank and width, seed 0, the training and report settings.
     """
     config = check_config(config, CompressionConfig, quick)
-    spec = data_spec(data)
-    base = dict(data=spec, data_seed=config.data_seed, scaling=config.scaling, n_train=config.n_train,
-                n_test=config.n_test, network=config.network or default_network(spec), rank=config.ranks[0],
-                width=config.widths[0], seed=0, epochs=config.epochs, batch_size=config.batch_size, lr=config.lr,
-                momentum=config.momentum, report=config_dict(config.report))
-    cells = expand_grid(base, grid, "compression_cell")
-    fingerprint = data_fingerprint(cell_data(spec, config.data_seed, config.scaling))
-    return cells, {"data_fingerprint": fingerprint, "cell_version": CELL_VERSION}
+    return make_cells(compression_cell, config, data, grid, CELL_VERSION, seed=0, rank=config.ranks[0],
+                      width=config.widths[0], network=config.network or default_network(data_spec(data)))
 
 
 DESCRIPTION = (
@@ -573,10 +401,8 @@ def compression_experiment(data="digits", *, seeds=5, quick=False, out=None, bac
     ----------
     Lee & Lee, Eq. 1; Jiang et al., "Fantastic generalization measures and where to find them", 2019.
     """
-    config = check_config(config, CompressionConfig, quick)
-    seeds = seed_list(seeds)
-    spec = data_spec(data)
-    check_backend(backend, scheduler, workers)
+    config, seeds, spec = experiment_arguments(config, CompressionConfig, quick, seeds, data, backend, scheduler,
+                                               workers)
     cells, key_extra = grid_cells(spec, {"width": list(config.widths), "rank": list(config.ranks), "seed": seeds},
                                   config=config)
     network = cells[0]["network"]

@@ -18,10 +18,9 @@ import pandas as pd
 from genbound._checks import check_int, check_positive, check_probability
 from genbound.bounds import ReportConfig
 from genbound.data import RANDOMIZATIONS
-from genbound.experiments.compression import (cell_data, check_backend, check_config, config_dict, data_label,
-                                              data_spec, expand_grid, filters_label, fmt_interval, interval_text, run_cells,
-                                              seed_list, slug)
-from genbound.experiments.datasets import data_fingerprint
+from genbound.experiments.cells import (DataOptions, cell_data, check_config, check_data_options, check_ranks, config_dict,
+                                        data_label, data_spec, experiment_arguments, make_cells, filters_label,
+                                        fmt_interval, interval_text, legend_below, run_cells, slug)
 from genbound.experiments.results import Claim, ExperimentResult, seed_summary, t_interval, verdict
 
 __all__ = ["CONDITIONS", "RandomizationConfig", "randomization_experiment", "randomization_cell", "grid_cells",
@@ -42,7 +41,7 @@ TRUE, RANDOM = "true labels", "labels 1.0"
 
 
 @dataclass(frozen=True)
-class RandomizationConfig:
+class RandomizationConfig(DataOptions):
     """Options of :func:`randomization_experiment`.
 
     Attributes
@@ -72,7 +71,6 @@ class RandomizationConfig:
         prior at the initialization.
     """
 
-    network: str | None = None
     width: float | None = None
     ranks: tuple = (None, 1)
     conditions: tuple = CONDITIONS
@@ -80,19 +78,11 @@ class RandomizationConfig:
     batch_size: int = 32
     lr: float = 3e-3
     scaling: str = "fixed"
-    data_seed: int = 0
-    n_train: int | None = None
-    n_test: int | None = None
     report: ReportConfig = ReportConfig()
 
     def __post_init__(self):
-        ranks = tuple(self.ranks)
-        if not ranks:
-            raise ValueError("ranks: expected at least one rank")
-        for r in ranks:
-            if r is not None:
-                check_int(r, "ranks", minimum=1)
-        object.__setattr__(self, "ranks", ranks)
+        check_data_options(self)
+        object.__setattr__(self, "ranks", check_ranks(self.ranks))
         conditions = tuple(tuple(c) for c in self.conditions)
         if not conditions:
             raise ValueError("conditions: expected at least one condition")
@@ -108,10 +98,6 @@ class RandomizationConfig:
         check_int(self.max_epochs, "max_epochs", minimum=1)
         check_int(self.batch_size, "batch_size", minimum=1)
         check_positive(self.lr, "lr")
-        check_int(self.data_seed, "data_seed", minimum=0)
-        for name in ("n_train", "n_test"):
-            if getattr(self, name) is not None:
-                check_int(getattr(self, name), name, minimum=1)
         if not isinstance(self.report, ReportConfig):
             raise TypeError(f"report: expected a genbound.bounds.ReportConfig, got {type(self.report).__name__}")
 
@@ -196,12 +182,11 @@ def randomization_claims(runs, config):
         true = sel[sel["condition"] == TRUE]
         if RANDOM in labels:
             mean, _, lo, hi, n = t_interval(rnd["best_train_error"])
+            fitted = f"{int(rnd['reached_zero'].sum())} of {len(rnd)} seeds reached exactly 0"
             claims.append(Claim(
                 f"Networks with {filters} filters fit random labels (training error reaches 0; judged: below 1 %)",
-                verdict(lo, hi, 0.01, "below"),
-                f"{int(rnd['reached_zero'].sum())} of {len(rnd)} seeds reached exactly 0 within "
-                f"{config['max_epochs']} epochs (m = {int(rnd['m'].iloc[0])}); lowest training error "
-                f"{fmt_interval(mean, lo, hi)}"))
+                verdict(lo, hi, 0.01, "below"), f"{fitted} within {config['max_epochs']} epochs (m = "
+                f"{int(rnd['m'].iloc[0])}); lowest training error {fmt_interval(mean, lo, hi)}"))
             chance = float(rnd["chance"].iloc[0])
             mean, _, lo, hi, n = t_interval(rnd["final_test_error"])
             claims.append(Claim(
@@ -273,38 +258,28 @@ def plot_randomization(curves, conditions):
             axes[i, j].grid(alpha=0.3)
         axes[0, j].set_title(f"{f} filters")
         axes[1, j].set_xlabel("optimizer steps")
-    handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncol=4, fontsize=8)
-    fig.suptitle("Randomization tests: training curves per corruption (mean over seeds)")
-    return fig
+    return legend_below(fig, axes[0, 0], "Randomization tests: training curves per corruption (mean over seeds)")
 
 
 def grid_cells(data="digits", grid=None, *, quick=False, config=None):
-    """The cells of :func:`randomization_cell` over a grid, and the ``key_extra`` of their sweep.
+    """The cells of :func:`randomization_cell` over ``grid`` and the ``key_extra`` of their sweep
+    (:func:`genbound.experiments.cells.make_cells`).
 
-    Every parameter not in ``grid`` takes its value from ``config`` (default :class:`RandomizationConfig`,
-    or its quick setting): the first rank and condition, seed 0, and the training and report settings.
+    Every parameter not in ``grid`` comes from ``config`` (default :class:`RandomizationConfig`, or its quick
+    setting with ``quick``): its first rank and condition, seed 0, the training and report settings.
     A ``condition`` given by its label (one of ``config.conditions``, e.g. ``"labels 0.5"``) sets ``kind``
     and ``fraction``; ``kind`` and ``fraction`` given directly name the condition ``"<kind> <fraction>"``.
-
-    Returns
-    -------
-    cells : list of dict
-    key_extra : dict
-        The data fingerprint and the cell version, for :func:`genbound.experiments.sweep`.
     """
     config = check_config(config, RandomizationConfig, quick)
     spec = data_spec(data)
     mnist_like = cell_data(spec, config.data_seed, config.scaling).input_shape[-1] >= 28
     label, kind, fraction = config.conditions[0]
-    base = dict(data=spec, data_seed=config.data_seed, scaling=config.scaling, n_train=config.n_train,
-                n_test=config.n_test, network=config.network or ("mnist" if mnist_like else "digits"),
-                rank=config.ranks[0], width=config.width or (1.0 if mnist_like else 2.0), condition=label, kind=kind,
-                fraction=fraction, seed=0, max_epochs=config.max_epochs, batch_size=config.batch_size, lr=config.lr,
-                report=config_dict(config.report))
     grid = dict(grid or {})
+    cells, key_extra = make_cells(randomization_cell, config, spec, grid, CELL_VERSION, seed=0, rank=config.ranks[0],
+                                  network=config.network or ("mnist" if mnist_like else "digits"),
+                                  width=config.width or (1.0 if mnist_like else 2.0), condition=label, kind=kind,
+                                  fraction=fraction)
     known = {c[0]: c for c in (*config.conditions, *CONDITIONS)}
-    cells = expand_grid(base, grid, "randomization_cell")
     for cell in cells:
         if "condition" in grid:
             if cell["condition"] not in known:
@@ -315,18 +290,18 @@ def grid_cells(data="digits", grid=None, *, quick=False, config=None):
             cell["condition"] = f"{cell['kind']} {cell['fraction']:g}"
         if cell["kind"] not in RANDOMIZATIONS:
             raise ValueError(f"grid['kind']: expected one of {RANDOMIZATIONS}, got {cell['kind']!r}")
-    fingerprint = data_fingerprint(cell_data(spec, config.data_seed, config.scaling))
-    return cells, {"data_fingerprint": fingerprint, "cell_version": CELL_VERSION}
+    return cells, key_extra
 
 
-DESCRIPTION = (
-    "Zhang et al. (2017) showed that networks fit random labels and random inputs, so the parameter count alone "
-    "cannot explain why they generalize on real data. Each network (full and rank-1 CP filters) is trained by "
-    "Adam on the true labels, on labels of which a fraction 0.2, 0.5, 0.8, 1.0 is replaced by uniform random "
-    "classes, and on shuffled pixels (one permutation for all images), random pixels (a permutation per image) "
-    "and Gaussian inputs; training stops at the first epoch with zero training error, or at the epoch cap. "
-    "Reported: whether and when the training error reached 0 (optimizer steps), the clean test error, the gap "
-    "and the bounds of `genbound.bounds.report` at the end.")
+DESCRIPTION = " ".join("""
+Zhang et al. (2017) showed that networks fit random labels and random inputs, so the parameter count alone
+cannot explain why they generalize on real data. Each network (full and rank-1 CP filters) is trained by Adam on
+the true labels, on labels of which a fraction 0.2, 0.5, 0.8, 1.0 is replaced by uniform random classes, and on
+shuffled pixels (one permutation for all images), random pixels (a permutation per image) and Gaussian inputs;
+training stops at the first epoch with zero training error, or at the epoch cap. Reported: whether and when the
+training error reached 0 (optimizer steps), the clean test error, the gap and the bounds of
+`genbound.bounds.report` at the end.
+""".split())
 
 
 def randomization_experiment(data="digits", *, seeds=5, quick=False, out=None, backend="local", scheduler=None,
@@ -338,17 +313,8 @@ def randomization_experiment(data="digits", *, seeds=5, quick=False, out=None, b
 
     Parameters
     ----------
-    data : {"digits", "mnist-subset"} or path
-    seeds : int or list of int
-        Training (and corruption) seeds; an int k: 0..k-1. Default 5.
-    quick : bool
-        Use :meth:`RandomizationConfig.quick` when ``config`` is None.
-    out : str or path, optional
-        Folder of the sweep's cell records (resumable); None: a temporary folder.
-    backend, scheduler, workers :
-        Passed to :func:`genbound.experiments.sweep`.
-    progress : bool
-    config : RandomizationConfig, optional
+    As :func:`genbound.experiments.compression_experiment`, with ``config`` a :class:`RandomizationConfig`
+    (``quick``: :meth:`RandomizationConfig.quick`); the seeds also drive the corruptions.
 
     Returns
     -------
@@ -361,10 +327,8 @@ def randomization_experiment(data="digits", *, seeds=5, quick=False, out=None, b
     C. Zhang, S. Bengio, M. Hardt, B. Recht, O. Vinyals, "Understanding deep learning requires rethinking
     generalization", ICLR 2017.
     """
-    config = check_config(config, RandomizationConfig, quick)
-    seeds = seed_list(seeds)
-    spec = data_spec(data)
-    check_backend(backend, scheduler, workers)
+    config, seeds, spec = experiment_arguments(config, RandomizationConfig, quick, seeds, data, backend, scheduler,
+                                               workers)
     cells, key_extra = grid_cells(spec, {"rank": list(config.ranks), "condition": [c[0] for c in config.conditions],
                                          "seed": seeds}, config=config)
     network, width = cells[0]["network"], cells[0]["width"]

@@ -22,17 +22,15 @@ import numpy as np
 import pandas as pd
 
 from genbound._checks import check_int, check_positive
-from genbound.experiments.batch_claims import (_COLORS, _cell_data, _check_backend, _check_common, _check_config,
-                                               _claim, _config_dict, _data_spec, _network, _plain_log, _run_cells,
-                                               _seed_list)
-from genbound.experiments.datasets import data_fingerprint
+from genbound.experiments.cells import (COLORS, DataOptions, cell_data, check_config, check_data_options, claim,
+                                        config_dict, data_spec, default_network, experiment_arguments, make_cells,
+                                        plain_log_axis, run_cells)
 from genbound.experiments.results import ExperimentResult, seed_summary
 from genbound.factor import departure
 from genbound.nn import SGD, reference_cnn, train
 
 __all__ = ["LogLogFit", "fit_loglog_slope", "Rank1UpdateConfig", "rank1_update_experiment", "rank1_departure_cell",
-           "rank1_training_cell", "rank1_update_cell",
-           "departure_slopes"]
+           "rank1_training_cell", "rank1_update_cell", "grid_cells", "departure_slopes", "CELL_VERSION"]
 
 
 @dataclass(frozen=True)
@@ -97,13 +95,14 @@ def fit_loglog_slope(x, y):
 
 
 @dataclass(frozen=True)
-class Rank1UpdateConfig:
-    """Options of :func:`rank1_update_experiment` (defaults: the full run; :meth:`quick`: the quick one).
+class Rank1UpdateConfig(DataOptions):
+    """Options of :func:`rank1_update_experiment`; the defaults are the full run, :meth:`quick` the quick one.
+    The data fields (``network``: None is ``"digits"`` on digits, ``"mnist_gap"`` on 28x28 images;
+    ``scaling``, ``data_seed``, ``n_train``, ``n_test``) are those of
+    :class:`genbound.experiments.cells.DataOptions`.
 
     Attributes
     ----------
-    network : str or None
-        Reference network; None: ``"digits"`` on digits, ``"mnist_gap"`` on 28x28 images.
     rank : int
         CP rank of every convolution (default 1).
     epochs, batch_size, lr : training of the accuracy-and-time comparison (default 30 epochs, batch 64,
@@ -120,10 +119,8 @@ class Rank1UpdateConfig:
     sample_steps : int
         Number of states (steps, evenly spaced from the first) at which the departure is swept over alpha,
         each with the batch gradient of that step (default 5).
-    scaling, data_seed, n_train, n_test : as in :class:`genbound.experiments.batch_claims.EscapeConfig`.
     """
 
-    network: str | None = None
     rank: int = 1
     epochs: int = 30
     batch_size: int = 64
@@ -133,13 +130,9 @@ class Rank1UpdateConfig:
     fit_max_alpha: float = 1e-2
     departure_epochs: int = 2
     sample_steps: int = 5
-    scaling: str = "standardize"
-    data_seed: int = 0
-    n_train: int | None = None
-    n_test: int | None = None
 
     def __post_init__(self):
-        _check_common(self)
+        check_data_options(self)
         for name in ("rank", "epochs", "batch_size", "project_iters", "departure_epochs", "sample_steps"):
             check_int(getattr(self, name), name, 1)
         for name in ("lr", "fit_max_alpha"):
@@ -193,7 +186,7 @@ def rank1_departure_cell(data, data_seed, scaling, n_train, n_test, network, ran
     pandas.DataFrame
         One row per (step, layer, alpha).
     """
-    d = _cell_data(data, data_seed, scaling, n_train, n_test)
+    d = cell_data(data, data_seed, scaling, n_train, n_test)
     model = reference_cnn(network, rank=rank, seed=seed)
     n_steps = departure_epochs * -(-d.m // batch_size)
     steps = sorted({int(s) for s in np.linspace(0, n_steps - 1, min(sample_steps, n_steps))})
@@ -216,7 +209,7 @@ def rank1_training_cell(data, data_seed, scaling, n_train, n_test, network, rank
         One row per (method, epoch): the training history and ``elapsed`` (seconds since the start of that
         run, evaluation included).
     """
-    d = _cell_data(data, data_seed, scaling, n_train, n_test)
+    d = cell_data(data, data_seed, scaling, n_train, n_test)
     frames = []
     for method in ("factor", "project"):
         model = reference_cnn(network, rank=rank, seed=seed)
@@ -239,6 +232,19 @@ def rank1_update_cell(data, data_seed, scaling, n_train, n_test, network, rank, 
     dep = rank1_departure_cell(**common, departure_epochs=departure_epochs, alphas=alphas, sample_steps=sample_steps)
     trn = rank1_training_cell(**common, epochs=epochs, project_iters=project_iters)
     return pd.concat([dep.assign(part="departure"), trn.assign(part="training")], ignore_index=True)
+
+
+#: Part of every cell key: raise it when the cell function's results change, so stored cells are recomputed.
+CELL_VERSION = 1
+
+
+def grid_cells(data="digits", grid=None, *, quick=False, config=None):
+    """The cells of :func:`rank1_update_cell` over ``grid`` and the ``key_extra`` of their sweep
+    (:func:`genbound.experiments.cells.make_cells`); every parameter not in ``grid`` from ``config`` (default
+    :class:`Rank1UpdateConfig`, or its quick setting) by name, with seed 0."""
+    cfg = check_config(config, Rank1UpdateConfig, quick)
+    network = cfg.network or default_network(data_spec(data), "digits")
+    return make_cells(rank1_update_cell, cfg, data, grid, CELL_VERSION, network=network, seed=0)
 
 
 def departure_slopes(departures, fit_max_alpha):
@@ -274,18 +280,12 @@ def rank1_update_experiment(data="digits", *, seeds=5, quick=False, out=None, ba
         training error and time per method, statistics over seeds), ``departures`` (per seed, step, layer and
         alpha), ``slopes`` (fitted slopes per seed, step and layer); figure ``rank1_update``; claims.
     """
-    cfg = _check_config(config, Rank1UpdateConfig, quick)
-    seeds = _seed_list(seeds)
-    spec = _data_spec(data)
-    _check_backend(backend, scheduler, workers)
-    d = _cell_data(spec, cfg.data_seed, cfg.scaling, cfg.n_train, cfg.n_test)
-    network = _network(cfg.network, spec)
-    base = dict(data=spec, data_seed=cfg.data_seed, scaling=cfg.scaling, n_train=cfg.n_train, n_test=cfg.n_test,
-                network=network, rank=cfg.rank, batch_size=cfg.batch_size, lr=cfg.lr)
-    cells = [dict(base, seed=s, departure_epochs=cfg.departure_epochs, alphas=list(cfg.alphas),
-                  sample_steps=cfg.sample_steps, epochs=cfg.epochs, project_iters=cfg.project_iters) for s in seeds]
-    table = _run_cells(rank1_update_cell, cells, out=out, key_extra={"data": data_fingerprint(d)}, backend=backend,
-                       scheduler=scheduler, workers=workers, progress=progress)
+    cfg, seeds, spec = experiment_arguments(config, Rank1UpdateConfig, quick, seeds, data, backend, scheduler,
+                                            workers)
+    cells, key_extra = grid_cells(spec, {"seed": seeds}, config=cfg)
+    network = cells[0]["network"]
+    table = run_cells(rank1_update_cell, cells, out=out, key_extra=key_extra, backend=backend, scheduler=scheduler,
+                      workers=workers, progress=progress)
     departures = table[table["part"] == "departure"][["seed", "step", "layer", "alpha", "grad_norm", "total", "first",
                                                       "residual", "order_2", "order_3"]].reset_index(drop=True)
     departures[["step", "layer"]] = departures[["step", "layer"]].astype(int)
@@ -301,17 +301,17 @@ def rank1_update_experiment(data="digits", *, seeds=5, quick=False, out=None, ba
     res_dev, tot_dev = per_seed["residual_dev"].max(), per_seed["total_dev"].max()
     wide = final.pivot(index="seed", columns="method", values=["test_error", "elapsed"])
     claims = [
-        _claim("Beyond first order, the factored step departs from the plain step as alpha^2: the log-log slope "
+        claim("Beyond first order, the factored step departs from the plain step as alpha^2: the log-log slope "
                "of ||w'' - w' - first-order part|| against alpha is 2 (largest deviation over the sampled steps "
                f"and layers below 0.05, alpha <= {cfg.fit_max_alpha:g})", res_dev, 0.05, "below",
                "largest |slope - 2| per seed"),
-        _claim("The departure ||w'' - w'|| itself is first order in alpha (slope 1: J J^T G differs from G; largest "
+        claim("The departure ||w'' - w'|| itself is first order in alpha (slope 1: J J^T G differs from G; largest "
                "deviation below 0.05)", tot_dev, 0.05, "below", "largest |slope - 1| per seed"),
-        _claim("Training in factor space is faster than training the full filter and projecting to rank "
+        claim("Training in factor space is faster than training the full filter and projecting to rank "
                f"{cfg.rank} after every step (time ratio project / factor above 1)",
                wide["elapsed"]["project"] / wide["elapsed"]["factor"], 1.0, "above",
                f"training time ratio project / factor over {cfg.epochs} epochs"),
-        _claim("Factor-space training is not less accurate than full-filter-and-project training (final test "
+        claim("Factor-space training is not less accurate than full-filter-and-project training (final test "
                "error of factor minus project below 0.01)",
                wide["test_error"]["factor"] - wide["test_error"]["project"], 0.01, "below",
                "final test error, factor minus project"),
@@ -334,7 +334,7 @@ def rank1_update_experiment(data="digits", *, seeds=5, quick=False, out=None, ba
                             description=description,
                             tables={"runs": runs, "summary": summary, "departures": departures, "slopes": slopes},
                             figures={"rank1_update": fig}, claims=claims,
-                            config={**_config_dict(cfg), "data": spec, "network": network, "seeds": seeds})
+                            config={**config_dict(cfg), "data": spec, "network": network, "seeds": seeds})
 
 
 def plot_rank1_update(departures, runs, config):
@@ -347,13 +347,13 @@ def plot_rank1_update(departures, runs, config):
     axes = fig.subplots(1, 3)
     ax = axes[0]
     for _, grp in departures.groupby(["seed", "step", "layer"]):
-        ax.plot(grp["alpha"], grp["total"], "-", color=_COLORS[0], lw=0.7, alpha=0.5)
-        ax.plot(grp["alpha"], grp["residual"], "-", color=_COLORS[1], lw=0.7, alpha=0.5)
+        ax.plot(grp["alpha"], grp["total"], "-", color=COLORS[0], lw=0.7, alpha=0.5)
+        ax.plot(grp["alpha"], grp["residual"], "-", color=COLORS[1], lw=0.7, alpha=0.5)
     med = departures.groupby("alpha")[["total", "residual"]].median()
     a = med.index.to_numpy()
     a0 = a[0]
-    ax.plot(a, med["total"], "o-", color=_COLORS[0], lw=2, label=r"$\|w'' - w'\|$ (median)")
-    ax.plot(a, med["residual"], "s-", color=_COLORS[1], lw=2, label=r"$\|w'' - w' - \mathrm{first}\|$ (median)")
+    ax.plot(a, med["total"], "o-", color=COLORS[0], lw=2, label=r"$\|w'' - w'\|$ (median)")
+    ax.plot(a, med["residual"], "s-", color=COLORS[1], lw=2, label=r"$\|w'' - w' - \mathrm{first}\|$ (median)")
     ax.plot(a, med["total"].iloc[0] * (a / a0), "k:", lw=1.2, label="slope 1")
     ax.plot(a, med["residual"].iloc[0] * (a / a0) ** 2, "k--", lw=1.2, label="slope 2")
     ax.axvline(config.fit_max_alpha, color="gray", lw=0.8)
@@ -366,7 +366,7 @@ def plot_rank1_update(departures, runs, config):
     for ax, col, ylabel, title in ((axes[1], "test_error", "test error", "(b) test error"),
                                    (axes[2], "elapsed", "seconds since the start", "(c) training time")):
         for i, (method, r) in enumerate(runs.groupby("method", sort=False)):
-            c = _COLORS[2 + i]
+            c = COLORS[2 + i]
             for _, rs in r.groupby("seed"):
                 ax.plot(rs["epoch"], rs[col], "-", color=c, lw=0.7, alpha=0.45)
             mean = r.groupby("epoch")[col].mean()
@@ -376,7 +376,7 @@ def plot_rank1_update(departures, runs, config):
         ax.set_ylabel(ylabel)
         ax.set_title(title, fontsize=10)
         ax.legend(fontsize=8)
-    _plain_log(axes[1])
+    plain_log_axis(axes[1])
     fig.suptitle(f"The rank-{config.rank} update in practice (batch {config.batch_size}, lr {config.lr:g}); "
                  "thin lines: seeds or sampled states")
     fig.tight_layout()

@@ -28,6 +28,10 @@ HEADLINE = {
     "compression": ["n_params", "train_error", "test_error", "gap", "N_manifold", "N_hessian", "eq1_params"],
     "randomization": ["best_train_error", "steps_to_fit", "time_ratio", "final_test_error", "final_gap",
                       "min_error_bound"],
+    "batch_landscape": ["test_error", "loss_cv", "coherence", "full_top_eig", "batch_top_eig_median",
+                        "fraction_passing"],
+    "escape": ["train_loss", "test_error", "full_top_eig", "sharpness", "fraction_passing"],
+    "rank1_update": ["train_error", "test_error", "elapsed", "seconds_per_epoch"],
 }
 MAX_SHOWN = 8
 

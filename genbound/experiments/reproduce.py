@@ -14,7 +14,7 @@ import sys
 import time
 
 from genbound._io import check_writable_folder, remove_stale_temporaries
-from genbound.experiments.compression import check_backend, data_label, data_spec, seed_list
+from genbound.experiments.cells import check_backend, data_label, data_spec, seed_list
 from genbound.experiments.report import write_report
 
 __all__ = ["EXPERIMENTS", "reproduce", "experiment_function", "warm_kernels"]
@@ -23,6 +23,9 @@ __all__ = ["EXPERIMENTS", "reproduce", "experiment_function", "warm_kernels"]
 EXPERIMENTS = (
     ("compression", "genbound.experiments.compression", "compression_experiment"),
     ("randomization", "genbound.experiments.randomization", "randomization_experiment"),
+    ("batch_landscape", "genbound.experiments.batch_claims", "batch_landscape_experiment"),
+    ("escape", "genbound.experiments.batch_claims", "escape_experiment"),
+    ("rank1_update", "genbound.experiments.rank1_update", "rank1_update_experiment"),
 )
 
 _WARMED = False

@@ -8,8 +8,9 @@ from scipy.stats import kendalltau
 
 import genbound as gb
 from genbound.bounds import ReportConfig
+from genbound.experiments.cells import seed_list
 from genbound.experiments.compression import (CompressionConfig, compression_cell, compression_experiment,
-                                              grid_cells, kendall_table, seed_list)
+                                              grid_cells, kendall_table)
 
 TINY = CompressionConfig(ranks=(None, 1), widths=(0.5,), epochs=1, n_train=120, n_test=60,
                          report=ReportConfig(pac_bayes=False, compression=False))
