@@ -36,7 +36,7 @@ import pandas as pd
 
 from genbound._checks import check_dataset, check_int, check_model, check_positive, check_probability
 from genbound.experiments.cells import (COLORS, DataOptions, cell_data, check_config, check_data_options,
-                                        check_ranks, claim, config_dict, data_spec, default_network,
+                                        check_ranks, claim, config_dict, data_label, data_spec, default_network,
                                         experiment_arguments, filters_label, make_cells, plain_log_axis, run_cells)
 from genbound.experiments.results import ExperimentResult, seed_summary
 from genbound.landscape import (BatchLandscapeConfig, batch_landscape, batch_partition, common_minimum_test,
@@ -392,7 +392,8 @@ def batch_landscape_experiment(data="digits", *, seeds=5, quick=False, out=None,
         f"relative residual {cfg.eig_tol:g}); we report the fraction of batches passing, per seed. "
         "Cross-entropy has no finite minimizer, so 'minimum' means these stated thresholds.")
     fig = plot_batch_landscape_experiment(runs, cfg)
-    return ExperimentResult(name="batch_landscape", title="Per-batch landscapes along SGD (experiment 3)",
+    title = f"Experiment 3: per-batch landscapes along SGD ({data_label(spec)} data, {network} network)"
+    return ExperimentResult(name="batch_landscape", title=title,
                             description=description, tables={"runs": runs, "summary": summary},
                             figures={"batch_landscape": fig}, claims=claims,
                             config={**config_dict(cfg), "data": spec, "network": network, "seeds": seeds})
@@ -742,7 +743,9 @@ def escape_experiment(data="digits", *, seeds=5, quick=False, out=None, backend=
         f"-{cfg.curvature_tol:g}). Claims compare, per seed, the mean over the SGD runs with the mean over the "
         "GD runs; the table `differences` holds these per-seed differences.")
     fig = plot_escape_experiment(runs, cfg)
-    return ExperimentResult(name="escape", title="Escaping a bad minimum: SGD versus full-batch GD (experiment 4)",
+    title = (f"Experiment 4: escaping a bad minimum, SGD versus full-batch GD ({data_label(spec)} data, {network} "
+             "network)")
+    return ExperimentResult(name="escape", title=title,
                             description=description,
                             tables={"runs": runs, "summary": summary, "differences": differences},
                             figures={"escape": fig}, claims=claims,

@@ -40,10 +40,10 @@ from genbound.experiments.datasets import DATA_NAMES, load_data
 from genbound.experiments.results import Claim, t_interval, verdict
 from genbound.experiments.sweep import BACKENDS, sweep
 
-__all__ = ["SCALINGS", "COLORS", "seed_list", "data_spec", "data_label", "cell_data", "default_network",
-           "check_backend", "check_config", "check_ranks", "DataOptions", "check_data_options", "experiment_arguments",
-           "run_cells", "config_dict", "config_cell", "make_cells", "expand_grid", "filters_label", "slug", "fmt_interval", "interval_text",
-           "claim", "legend_below", "plain_log_axis"]
+__all__ = ["SCALINGS", "COLORS", "DataOptions", "seed_list", "data_spec", "data_label", "cell_data",
+           "default_network", "check_backend", "check_config", "check_ranks", "check_data_options",
+           "experiment_arguments", "run_cells", "config_dict", "config_cell", "make_cells", "expand_grid",
+           "filters_label", "slug", "fmt_interval", "interval_text", "claim", "legend_below", "plain_log_axis"]
 
 #: Input scalings an experiment config accepts (:func:`genbound.experiments.load_data`).
 SCALINGS = ("standardize", "fixed", "raw")

@@ -301,7 +301,7 @@ def plot_compression(runs, long):
                                              ("N_manifold", "N = manifold dimension"),
                                              ("N_hessian", "N = Hessian effective dimension"))
                 if c in runs and np.isfinite(runs[c].to_numpy(dtype=float)).any()]
-    from matplotlib.ticker import FormatStrFormatter, NullFormatter
+    from matplotlib.ticker import FuncFormatter, NullFormatter
 
     fig = Figure(figsize=(5.2 * len(measures), 5.4), layout="constrained")
     axes = fig.subplots(1, len(measures), squeeze=False)[0]
@@ -324,13 +324,14 @@ def plot_compression(runs, long):
                     lw=2, ms=6, capsize=3, label="measured gap (test - train error)", zorder=5)
         for xi, yi, name in zip(x, mean, [f"{k[2]}, w={k[3]:g}" for k in g[col].mean().index]):
             ax.annotate(name, (xi, yi), fontsize=7, xytext=(3, -10), textcoords="offset points")
+        ax.margins(x=0.12)  # room for the labels of the outermost networks
         ax.axhline(1.0, color="grey", ls="--", lw=1)
         ax.set_xscale("log")
         finite = x[np.isfinite(x) & (x > 0)]
         if finite.size and finite.max() / finite.min() >= 10:
             ax.xaxis.set_minor_formatter(NullFormatter())
         else:  # less than a decade: label the minor ticks plainly
-            ax.xaxis.set_minor_formatter(FormatStrFormatter("%.3g"))
+            ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:.0f}" if v >= 100 else f"{v:.3g}"))
             ax.tick_params(axis="x", which="minor", labelrotation=45, labelsize=7)
         ax.set_yscale("symlog", linthresh=1e-2)
         ax.set_xlabel(label)

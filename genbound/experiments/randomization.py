@@ -18,9 +18,9 @@ import pandas as pd
 from genbound._checks import check_int, check_positive, check_probability
 from genbound.bounds import ReportConfig
 from genbound.data import RANDOMIZATIONS
-from genbound.experiments.cells import (DataOptions, cell_data, check_config, check_data_options, check_ranks, config_dict,
-                                        data_label, data_spec, experiment_arguments, make_cells, filters_label,
-                                        fmt_interval, interval_text, legend_below, run_cells, slug)
+from genbound.experiments.cells import (DataOptions, cell_data, check_config, check_data_options, check_ranks,
+                                        config_dict, data_label, data_spec, experiment_arguments, filters_label,
+                                        fmt_interval, interval_text, legend_below, make_cells, run_cells, slug)
 from genbound.experiments.results import Claim, ExperimentResult, seed_summary, t_interval, verdict
 
 __all__ = ["CONDITIONS", "RandomizationConfig", "randomization_experiment", "randomization_cell", "grid_cells",

@@ -23,8 +23,8 @@ import pandas as pd
 
 from genbound._checks import check_int, check_positive
 from genbound.experiments.cells import (COLORS, DataOptions, cell_data, check_config, check_data_options, claim,
-                                        config_dict, data_spec, default_network, experiment_arguments, make_cells,
-                                        plain_log_axis, run_cells)
+                                        config_dict, data_label, data_spec, default_network, experiment_arguments,
+                                        make_cells, plain_log_axis, run_cells)
 from genbound.experiments.results import ExperimentResult, seed_summary
 from genbound.factor import departure
 from genbound.nn import SGD, reference_cnn, train
@@ -330,7 +330,8 @@ def rank1_update_experiment(data="digits", *, seeds=5, quick=False, out=None, ba
         "ALS sweeps warm-started from the current factors), one after the other in the same process: final "
         "test error and training time.")
     fig = plot_rank1_update(departures, runs, cfg)
-    return ExperimentResult(name="rank1_update", title="The rank-1 update in practice (experiment 5)",
+    title = f"Experiment 5: the rank-{cfg.rank} update in practice ({data_label(spec)} data, {network} network)"
+    return ExperimentResult(name="rank1_update", title=title,
                             description=description,
                             tables={"runs": runs, "summary": summary, "departures": departures, "slopes": slopes},
                             figures={"rank1_update": fig}, claims=claims,
