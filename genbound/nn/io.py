@@ -199,7 +199,8 @@ def read_archive(path, formats):
             try:
                 arrays[key] = npz[key]
             except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
-                raise ValueError(f"{name}: entry {key!r}: cannot be read, the file is damaged ({exc})") from exc
+                raise ValueError(f"{name}: entry {key!r}: cannot be read ({exc}); the file is damaged or "
+                                 "not a genbound file") from exc
     if _HEADER_KEY not in arrays:
         raise ValueError(f"{name}: header: missing (not a genbound file)")
     blob = arrays.pop(_HEADER_KEY)
