@@ -165,7 +165,7 @@ def write_archive(path, header, arrays):
     header = dict(header)
     header["arrays"] = {key: array_digest(a) for key, a in arrays.items()}
     header["header_sha256"] = _header_checksum(header)
-    blob = np.frombuffer(to_json(header, sort_keys=True, indent=1).encode("utf-8"), dtype=np.uint8)
+    blob = np.frombuffer(to_json(header, indent=1).encode("utf-8"), dtype=np.uint8)
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
             np.savez(fh, **{_HEADER_KEY: blob}, **arrays)
