@@ -31,8 +31,9 @@ class DivergenceError(FloatingPointError):
     epoch : float
         Where in training that state lies (fractional within an epoch).
     last_loss : float or None
-        The last finite mini-batch loss of this call (or, before its first step, the last training loss of
-        the history; None if there is none).
+        The last finite mini-batch loss of this call: when a step made the parameters non-finite, the loss of
+        that step's batch at the restored parameters. Before the first batch of the call, the last training
+        loss of the history (None if there is none).
     reason : str
         What became non-finite.
     """
@@ -233,6 +234,7 @@ def train(model, data, epochs=30, batch_size=64, optimizer=None, seed=0, eval_ev
                 if not np.isfinite(loss):
                     diverge(epoch + b / len(batches), f"the batch loss is {loss}")
                     return frame()
+                last_loss = float(loss)
                 if step_callback is not None:
                     step_callback(model, step, grads, wgrads)
                 before = model.get_flat()
@@ -243,7 +245,6 @@ def train(model, data, epochs=30, batch_size=64, optimizer=None, seed=0, eval_ev
                     model.set_flat(before)
                     diverge(epoch + b / len(batches), f"a step made the parameters non-finite ({exc})")
                     return frame()
-                last_loss = float(loss)
                 step += 1
                 if bar is not None:
                     bar.update(1)
