@@ -59,7 +59,12 @@ def test_a_non_finite_step_raises_and_restores_the_last_finite_parameters():
     assert "params['3.weight']" in err.reason
     assert np.array_equal(model.get_flat(), rec.flats[9])  # the parameters before the step that diverged
     assert np.all(np.isfinite(model.get_flat()))
-    assert np.isfinite(err.last_loss)
+    # the last finite loss is that of the diverging step's batch (epoch 2, batch 1) at those parameters
+    data, order = _data(), np.random.default_rng(0)
+    idx = [data.batch_indices(16, seed=order) for _ in range(3)][2][1]
+    probe = _model()
+    probe.set_flat(rec.flats[9])
+    assert err.last_loss == probe.loss(data.x_train[idx], data.y_train[idx])
     msg = str(err)
     assert "step 9" in msg and "epoch 2.25" in msg and f"last finite loss {err.last_loss}" in msg
     back = pickle.loads(pickle.dumps(err))  # crosses process boundaries in sweeps
