@@ -138,3 +138,13 @@ def test_non_finite_parameters_are_refused_at_the_start(bad):
 def test_bad_options_are_refused_before_training(kwargs, exc, match):
     with pytest.raises(exc, match=match):
         gb.train(_model(), _data(), epochs=1, progress=False, **kwargs)
+
+
+@pytest.mark.parametrize("opt", [gb.nn.SGD(0.1), gb.nn.SGD(0.1, momentum=0.9), gb.nn.Adam()])
+def test_optimizer_step_refuses_non_finite_parameters(opt):
+    model = _model()
+    data = _data()
+    _, grads = model.loss_and_grad(data.x_train[:8], data.y_train[:8])
+    model.params["3.bias"][4] = np.nan
+    with pytest.raises(ValueError, match=r"params\['3\.bias'\]"):
+        opt.step(model, grads)
