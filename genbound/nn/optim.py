@@ -288,11 +288,11 @@ def _check_state(optimizer, state, fields):
     """Refuse an optimizer state of another class, other settings, or without ``fields``."""
     if not isinstance(state, dict):
         raise TypeError(f"state: expected a dict from state_dict(), got {type(state).__name__}")
-    for field in ("class", "settings", *fields):
+    if state.get("class") != type(optimizer).__name__:
+        raise ValueError(f"state['class']: expected {type(optimizer).__name__}, got {state.get('class')!r}")
+    for field in ("settings", *fields):
         if field not in state:
             raise ValueError(f"state: missing field {field!r}")
-    if state["class"] != type(optimizer).__name__:
-        raise ValueError(f"state['class']: expected {type(optimizer).__name__}, got {state['class']!r}")
     mine = optimizer.settings()
     for key in sorted(set(mine) | set(state["settings"])):
         if state["settings"].get(key) != mine.get(key):

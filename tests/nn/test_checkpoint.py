@@ -243,3 +243,31 @@ def test_kill_9_twice_then_resume_bit_identical(tmp_path):
 @pytest.mark.slow
 def test_kill_9_five_times_then_resume_bit_identical(tmp_path):
     _kill_and_resume(tmp_path, kills=5, epochs=150)
+
+
+# -- optimizer state ----------------------------------------------------------------------------------------
+
+def test_optimizer_state_round_trip_continues_identically():
+    data = _data()
+    x, y = data.x_train[:16], data.y_train[:16]
+    for make in (lambda: gb.nn.SGD(lr=0.05, momentum=0.9, weight_decay=1e-3), lambda: gb.nn.Adam(lr=0.01)):
+        a_model, a_opt = _model(), make()
+        for _ in range(3):
+            a_opt.step(a_model, a_model.loss_and_grad(x, y)[1])
+        b_model, b_opt = a_model.copy(), make().load_state_dict(a_opt.state_dict())
+        for model, opt in ((a_model, a_opt), (b_model, b_opt)):
+            opt.step(model, model.loss_and_grad(x, y)[1])
+        assert np.array_equal(a_model.get_flat(), b_model.get_flat())
+
+
+def test_optimizer_state_of_another_optimizer_is_refused():
+    state = gb.nn.SGD(lr=0.05, momentum=0.9).state_dict()
+    with pytest.raises(ValueError, match=r"state\['settings'\]\['momentum'\]: the state was saved with 0\.9"):
+        gb.nn.SGD(lr=0.05, momentum=0.5).load_state_dict(state)
+    with pytest.raises(ValueError, match=r"state\['class'\]: expected Adam, got 'SGD'"):
+        gb.nn.Adam().load_state_dict(state)
+    with pytest.raises(ValueError, match=r"state: missing field 'buffers'"):
+        gb.nn.SGD(lr=0.05, momentum=0.9).load_state_dict({"class": "SGD", "settings": state["settings"]})
+    state["buffers"] = {"0.p": np.array([np.nan])}
+    with pytest.raises(ValueError, match=r"state\['buffers'\]\['0\.p'\]: expected finite values"):
+        gb.nn.SGD(lr=0.05, momentum=0.9).load_state_dict(state)
