@@ -84,6 +84,7 @@ def test_last_finite_loss_is_the_batch_loss_at_the_restored_parameters():
     assert info.value.last_loss == _model().loss(data.x_train[first], data.y_train[first])
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # numpy notes the overflow; the error says it
 def test_a_huge_learning_rate_diverges_loudly_and_the_model_stays_finite():
     model = _model()
     with pytest.raises(gb.nn.DivergenceError, match="training diverged at step"):
