@@ -16,6 +16,12 @@ from genbound.nn.loss import softmax_cross_entropy, softmax_cross_entropy_jvp
 from genbound.nn.runtime import serial_blas
 
 
+class NonFiniteLogitsError(ValueError):
+    """A forward pass produced NaN or inf logits from finite inputs and parameters: it overflowed (inputs too
+    large for the model's dtype, or parameters too large). A ValueError; :func:`genbound.train` reports it as a
+    divergence."""
+
+
 def _serial_blas(method):
     """Run a whole model computation with BLAS single-threaded: the kernels parallelize over the batch, and
     BLAS workers woken by the small products of dense layers would otherwise spin against them."""
@@ -58,7 +64,11 @@ class Sequential:
                             f"{[type(layer).__name__ for layer in layers]}")
         self.layers = layers
         self.dtype = check_dtype(dtype)
-        self.input_shape = None if input_shape is None else tuple(int(s) for s in input_shape)
+        if input_shape is not None:
+            if isinstance(input_shape, (str, bytes)) or not hasattr(input_shape, "__iter__"):
+                raise TypeError(f"input_shape: expected a tuple of ints (C, H, W), got {input_shape!r}")
+            input_shape = tuple(check_int(s, "input_shape", 1) for s in input_shape)
+        self.input_shape = input_shape
         self.classes = None
         if self.input_shape is not None:
             shape = self.input_shape
@@ -317,7 +327,8 @@ class Sequential:
 
     # -- computation --------------------------------------------------------------------------------------
     def forward_with_caches(self, x):
-        """Logits and every layer's cache for an already checked batch (see :meth:`check_x`).
+        """Logits and every layer's cache for an already checked batch (see :meth:`check_x`); logits that
+        overflowed to NaN or inf raise :class:`NonFiniteLogitsError` (a ValueError).
 
         The forward pass without the loss: what :meth:`loss_and_grad` runs before backpropagation, for
         analyses that evaluate many chunks of data already validated once.
@@ -333,6 +344,10 @@ class Sequential:
             caches.append(cache)
         if x.ndim != 2:
             raise ValueError(f"layers: expected the network to output logits (n, classes), got shape {x.shape}")
+        if not np.all(np.isfinite(x)):
+            raise NonFiniteLogitsError(
+                f"logits: the forward pass overflowed to NaN or inf (inputs x too large for the model's dtype "
+                f"{np.dtype(self.dtype).name}, or parameters too large)")
         return x, caches
 
     @_serial_blas

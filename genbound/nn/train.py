@@ -8,10 +8,11 @@ import pathlib
 import numpy as np
 import pandas as pd
 
-from genbound._checks import check_dataset, check_int
+from genbound._checks import check_dataset, check_int, check_model
 from genbound._io import check_writable_folder, remove_stale_temporaries
 from genbound._rng import as_generator, permutation_batches
 from genbound.nn.io import array_digest, first_difference, read_checkpoint, write_checkpoint
+from genbound.nn.model import NonFiniteLogitsError
 from genbound.nn.optim import SGD
 
 HISTORY_COLUMNS = ["epoch", "step", "train_loss", "train_error", "test_loss", "test_error", "gap", "diverged"]
@@ -105,11 +106,12 @@ def train(model, data, epochs=30, batch_size=64, optimizer=None, seed=0, eval_ev
     full training and test sets at the end of the epoch (not running averages).
 
     Nothing fails silently. Parameters that are NaN or inf at the start are refused (ValueError naming the
-    parameter). When a batch loss, a full-set loss or a parameter becomes NaN or inf, training stops: the
-    model is put back to its last finite parameters (those before the step that diverged; the optimizer's
-    buffers are not put back) and a :class:`DivergenceError` says at which step and epoch, with the last
-    finite loss; the checkpoint keeps the last finite epoch. With ``on_divergence="stop"`` the divergence is
-    a result instead: the history ends with a row for the restored model whose ``diverged`` is True.
+    parameter). When a batch loss, a full-set loss or a parameter becomes NaN or inf, or a forward pass
+    overflows (:class:`genbound.nn.NonFiniteLogitsError`), training stops: the model is put back to its last
+    finite parameters (those before the step that diverged; the optimizer's buffers are not put back) and a
+    :class:`DivergenceError` says at which step and epoch, with the last finite loss; the checkpoint keeps
+    the last finite epoch. With ``on_divergence="stop"`` the divergence is a result instead: the history
+    ends with a row for the restored model whose ``diverged`` is True (NaN losses where it overflows).
 
     Parameters
     ----------
@@ -155,6 +157,7 @@ def train(model, data, epochs=30, batch_size=64, optimizer=None, seed=0, eval_ev
         Columns epoch, step, train_loss, train_error, test_loss, test_error, gap (test minus train 0-1 error),
         diverged (True only on the last row of a run stopped by ``on_divergence="stop"``).
     """
+    check_model(model)
     check_dataset(data)
     epochs = check_int(epochs, "epochs", 1)
     batch_size = check_int(batch_size, "batch_size", 1)
@@ -166,7 +169,7 @@ def train(model, data, epochs=30, batch_size=64, optimizer=None, seed=0, eval_ev
     if on_divergence not in ON_DIVERGENCE:
         raise ValueError(f"on_divergence: expected one of {ON_DIVERGENCE}, got {on_divergence!r}")
     optimizer = SGD(lr=0.05) if optimizer is None else optimizer
-    if not hasattr(optimizer, "step"):
+    if isinstance(optimizer, type) or not hasattr(optimizer, "step"):
         raise TypeError(f"optimizer: expected an optimizer such as genbound.nn.SGD, got {type(optimizer).__name__}")
     seed_given = seed
     rng = as_generator(seed)
@@ -196,8 +199,13 @@ def train(model, data, epochs=30, batch_size=64, optimizer=None, seed=0, eval_ev
         return pd.DataFrame(history, columns=HISTORY_COLUMNS)
 
     def evaluate(epoch, diverged=False):
-        tr_loss, tr_err = model.evaluate(x_train, y_train, chunk_size)
-        te_loss, te_err = model.evaluate(data.x_test, data.y_test, chunk_size)
+        try:
+            tr_loss, tr_err = model.evaluate(x_train, y_train, chunk_size)
+            te_loss, te_err = model.evaluate(data.x_test, data.y_test, chunk_size)
+        except NonFiniteLogitsError as exc:
+            if not diverged:
+                return diverge(epoch, f"the full-set evaluation overflowed ({exc})")
+            tr_loss = tr_err = te_loss = te_err = float("nan")  # the restored model overflows too
         row = dict(epoch=epoch, step=step, train_loss=tr_loss, train_error=tr_err, test_loss=te_loss,
                    test_error=te_err, gap=te_err - tr_err, diverged=diverged)
         if not diverged and not (np.isfinite(tr_loss) and np.isfinite(te_loss)):
@@ -227,10 +235,14 @@ def train(model, data, epochs=30, batch_size=64, optimizer=None, seed=0, eval_ev
             batches = [np.arange(m)] if full else permutation_batches(m, batch_size, rng)
             for b, idx in enumerate(batches):
                 wgrads = None
-                if needs_g:
-                    loss, grads, wgrads = model.loss_and_grad(x_train[idx], y_train[idx], weight_grads=True)
-                else:
-                    loss, grads = model.loss_and_grad(x_train[idx], y_train[idx])
+                try:
+                    if needs_g:
+                        loss, grads, wgrads = model.loss_and_grad(x_train[idx], y_train[idx], weight_grads=True)
+                    else:
+                        loss, grads = model.loss_and_grad(x_train[idx], y_train[idx])
+                except NonFiniteLogitsError as exc:
+                    diverge(epoch + b / len(batches), f"the batch's forward pass overflowed ({exc})")
+                    return frame()
                 if not np.isfinite(loss):
                     diverge(epoch + b / len(batches), f"the batch loss is {loss}")
                     return frame()

@@ -149,3 +149,45 @@ def test_optimizer_step_refuses_non_finite_parameters(opt):
     model.params["3.bias"][4] = np.nan
     with pytest.raises(ValueError, match=r"params\['3\.bias'\]"):
         opt.step(model, grads)
+
+
+class OverflowingSGD(gb.nn.SGD):
+    """SGD whose ``at``-th step leaves the dense layer at the largest finite float: the next forward pass
+    overflows although every parameter is finite."""
+
+    def __init__(self, lr, at):
+        super().__init__(lr)
+        self.at, self.count = at, 0
+
+    def step(self, model, grads, weight_grads=None):
+        super().step(model, grads, weight_grads)
+        if self.count == self.at:
+            model.params["3.weight"][...] = np.finfo(np.float64).max
+            model.params["3.bias"][...] = np.finfo(np.float64).max
+        self.count += 1
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_an_overflowing_forward_pass_is_a_divergence():
+    model = _model()
+    with pytest.raises(gb.nn.DivergenceError, match="forward pass overflowed") as info:
+        gb.train(model, _data(), epochs=3, batch_size=16, optimizer=OverflowingSGD(0.05, at=5), seed=0,
+                 progress=False)
+    assert info.value.step == 6 and info.value.epoch == pytest.approx(1.5)
+    assert np.all(np.isfinite(model.get_flat()))  # finite, but too large to evaluate
+    with pytest.raises(gb.nn.NonFiniteLogitsError, match="logits: the forward pass overflowed"):
+        model.forward(_data().x_train)
+    hist = gb.train(_model(), _data(), epochs=3, batch_size=16, optimizer=OverflowingSGD(0.05, at=5), seed=0,
+                    progress=False, on_divergence="stop")
+    assert list(hist["diverged"]) == [False, False, True]
+    assert np.isnan(hist["train_loss"].iloc[-1]) and hist["step"].iloc[-1] == 6
+
+
+@pytest.mark.parametrize("kwargs,exc,match", [
+    (dict(model=3), TypeError, "model: expected a genbound.nn.Sequential"),
+    (dict(optimizer=gb.nn.SGD), TypeError, "optimizer: expected an optimizer"),
+])
+def test_bad_model_or_optimizer_class(kwargs, exc, match):
+    args = dict(dict(model=_model(), optimizer=gb.nn.SGD(0.1)), **kwargs)
+    with pytest.raises(exc, match=match):
+        gb.train(args["model"], _data(), epochs=1, optimizer=args["optimizer"], progress=False)

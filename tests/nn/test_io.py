@@ -308,3 +308,10 @@ def test_finiteness_check_does_not_misfire_on_large_finite_values():
     v[:4] = 3e38  # the sum overflows, every value is finite
     model.set_flat(v)
     assert model.check_finite() is model
+
+
+@pytest.mark.parametrize("shape,exc", [(("a",), TypeError), ("1x8x8", TypeError), (3, TypeError),
+                                       ((1, 0, 8), ValueError), ((1, 8.5, 8), TypeError)])
+def test_input_shape_is_checked(shape, exc):
+    with pytest.raises(exc, match="input_shape"):
+        gb.nn.Sequential([gb.nn.Flatten(), gb.nn.Dense(64, 10)], input_shape=shape)
