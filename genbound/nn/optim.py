@@ -120,8 +120,8 @@ class SGD:
         ``weight_grads`` (layer index -> G = dL/dW, from ``model.loss_and_grad(..., weight_grads=True)``) is
         needed for the CP layers trained by projection.
         """
-        model.check_finite()  # NaN/inf parameters are refused, naming the parameter
         projected = self.projected_layers(model)
+        model.check_finite()  # NaN/inf parameters are refused, naming the parameter
         skip = set()
         if projected:
             from genbound.factor import project_rank
@@ -252,8 +252,8 @@ class Adam:
         """Update ``model.params`` in place with ``grads`` (a dict with the keys of ``params``)."""
         if isinstance(self.lr, list):
             raise ValueError("lr: a model optimizer takes one step size, got a list")
-        model.check_finite()  # NaN/inf parameters are refused, naming the parameter
         names = list(model.params)
+        model.check_finite()  # NaN/inf parameters are refused, naming the parameter
         self.update([model.params[k] for k in names], [np.asarray(grads[k]) for k in names])
 
     def __repr__(self):
