@@ -327,8 +327,7 @@ class Sequential:
 
     # -- computation --------------------------------------------------------------------------------------
     def forward_with_caches(self, x):
-        """Logits and every layer's cache for an already checked batch (see :meth:`check_x`); logits that
-        overflowed to NaN or inf raise :class:`NonFiniteLogitsError` (a ValueError).
+        """Logits and every layer's cache for an already checked batch (see :meth:`check_x`).
 
         The forward pass without the loss: what :meth:`loss_and_grad` runs before backpropagation, for
         analyses that evaluate many chunks of data already validated once.
@@ -344,18 +343,27 @@ class Sequential:
             caches.append(cache)
         if x.ndim != 2:
             raise ValueError(f"layers: expected the network to output logits (n, classes), got shape {x.shape}")
-        if not np.all(np.isfinite(x)):
+        return x, caches
+
+    def _finite(self, logits):
+        """``logits``, or :class:`NonFiniteLogitsError` when the forward pass overflowed."""
+        if not np.all(np.isfinite(logits)):
             raise NonFiniteLogitsError(
                 f"logits: the forward pass overflowed to NaN or inf (inputs x too large for the model's dtype "
                 f"{np.dtype(self.dtype).name}, or parameters too large)")
-        return x, caches
+        return logits
 
     @_serial_blas
     def forward(self, x):
-        """Logits (n, classes) for inputs x (n, C, H, W)."""
+        """Logits (n, classes) for inputs x (n, C, H, W).
+
+        Like :meth:`loss`, :meth:`error`, :meth:`evaluate` and :meth:`loss_and_grad`, refuses NaN/inf
+        parameters (ValueError naming the parameter) and raises :class:`NonFiniteLogitsError` when the forward
+        pass overflows, instead of returning NaN.
+        """
         x = self.check_x(x)
         self.check_finite()
-        return self.forward_with_caches(x)[0]
+        return self._finite(self.forward_with_caches(x)[0])
 
     def predict(self, x):
         """Predicted classes (argmax of the logits)."""
@@ -366,14 +374,14 @@ class Sequential:
         """Mean softmax cross-entropy on (x, y)."""
         x, y = self.check_xy(x, y)
         self.check_finite()
-        return softmax_cross_entropy(self.forward_with_caches(x)[0], y)[0]
+        return softmax_cross_entropy(self._finite(self.forward_with_caches(x)[0]), y)[0]
 
     @_serial_blas
     def error(self, x, y):
         """0-1 error in [0, 1]: the fraction of misclassified inputs."""
         x, y = self.check_xy(x, y)
         self.check_finite()
-        return float(np.mean(self.forward_with_caches(x)[0].argmax(axis=1) != y))
+        return float(np.mean(self._finite(self.forward_with_caches(x)[0]).argmax(axis=1) != y))
 
     @_serial_blas
     def evaluate(self, x, y, chunk_size=1024):
@@ -385,7 +393,7 @@ class Sequential:
         total_loss, wrong = 0.0, 0
         for start in range(0, x.shape[0], chunk_size):
             xb, yb = x[start:start + chunk_size], y[start:start + chunk_size]
-            logits = self.forward_with_caches(xb)[0]
+            logits = self._finite(self.forward_with_caches(xb)[0])
             total_loss += softmax_cross_entropy(logits, yb)[0] * xb.shape[0]
             wrong += int(np.sum(logits.argmax(axis=1) != yb))
         return total_loss / x.shape[0], wrong / x.shape[0]
@@ -424,7 +432,7 @@ class Sequential:
         x, y = self.check_xy(x, y)
         self.check_finite()
         logits, caches = self.forward_with_caches(x)
-        loss, dlogits, _ = softmax_cross_entropy(logits, y)
+        loss, dlogits, _ = softmax_cross_entropy(self._finite(logits), y)
         if weight_grads:
             grads, wgrads = self._backward(dlogits, caches, weight_grads=True)
             return loss, (self.flatten(grads) if flat else grads), wgrads
