@@ -216,7 +216,7 @@ class Sequential:
             bad = int(np.count_nonzero(~np.isfinite(value)))
             if bad:
                 raise ValueError(f"model parameters: expected finite values, got {bad} NaN or inf in "
-                                 f"params[{key!r}]")
+                                 f"param {key!r}")
         return self
 
     # -- parameters ---------------------------------------------------------------------------------------

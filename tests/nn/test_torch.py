@@ -139,5 +139,5 @@ def test_to_torch_refuses_non_models_and_nan():
         gb.nn.to_torch(torch.nn.ReLU())
     model = gb.nn.reference_cnn("digits_gap", rank=1, seed=0, width=0.5)
     model.params["0.p"][0] = np.nan
-    with pytest.raises(ValueError, match=r"params\['0\.p'\]"):
+    with pytest.raises(ValueError, match=r"param '0\.p'"):
         gb.nn.to_torch(model)
