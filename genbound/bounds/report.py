@@ -274,15 +274,15 @@ def report(model, data, *, w0=None, prior=None, config=None, seed=0):
         caps.append(effective_capacity(model, data, method="hessian", z=config.z, k=config.hessian_k, seed=seed,
                                        dense_max=config.hessian_dense_max))
     labels = {"params": "parameters", "manifold": "manifold dimension",
-              "hessian": f"Hessian eff. dim. (z={config.z:g})"}
+              "hessian": f"Hessian eff. dim. (z={config.z:g}, heuristic)"}
     for cap in caps:
         value = sqrt_gap_bound(cap.total, m)
         detail = "sqrt(N/m), no confidence level (Lee & Lee, Eq. 1)"
         if cap.method == "manifold":
             detail += f"; numerical rank tol <= {cap.tol:.2g} ({cap.info['tol_rule']}), at {cap.info['at']} point"
         if cap.method == "hessian":
-            detail += (f"; positive part of the loss-Hessian spectrum, {cap.info['how']}; "
-                       f"N in [{cap.info['lower']:.1f}, {cap.info['upper']:.1f}]")
+            detail += (f"; heuristic: positive part of the loss-Hessian spectrum, {cap.info['how']}; "
+                       f"N in [{cap.info['lower']:.1f}, {cap.info['upper']:.1f}], the upper end reported")
         rows.append(_row(bound=f"Eq. 1, N = {labels[cap.method]}", bounds_what=GAP_DET, train_error=train_err,
                          test_error=test_err, gap=gap, value=value, error_bound=train_err + value, N=cap.total,
                          m=m, detail=detail))
