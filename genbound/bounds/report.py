@@ -136,7 +136,9 @@ def _units_per_layer(model, input_shape):
 
 def scaling_text(data):
     """How the images of ``data`` were scaled, from ``data.info``: ``"fixed"``, ``"raw"``, ``"standardize
-    (statistics of k of the m training images)"``, ..., or ``"unrecorded"``."""
+    (statistics of all 1437 training images, this sample's included)"`` (the statistics depend on the sample: the
+    hypothesis is then h o T_S), ``"standardize (statistics of 718 chosen training images)"``, or
+    ``"unrecorded"``."""
     info = getattr(data, "info", None) or {}
     scaling = info.get("scaling")
     if scaling is None:
@@ -144,10 +146,10 @@ def scaling_text(data):
     if scaling != "standardize":
         return str(scaling)
     fit = info.get("scaling_fit")
-    m = len(data.y_train)
     if fit is None:
-        return f"standardize (statistics of all {m} training images: the bound's own sample)"
-    return f"standardize (statistics of {len(fit)} training images)"
+        n_fit = len(info.get("train_index", data.y_train))
+        return f"standardize (statistics of all {n_fit} training images, this sample's included)"
+    return f"standardize (statistics of {len(fit)} chosen training images)"
 
 
 def _pac_rows(res, prior_text, what_suffix, n_params, scaling):
