@@ -99,8 +99,8 @@ def test_gibbs_rows_recompute_from_their_ingredients(problem, table):
 
 
 def test_rows_say_which_scaling(problem, table):
-    # the fixture's data are standardized with statistics of all its training images: the report says so
-    assert table["scaling"].str.startswith("standardize (statistics of all 400").all()
+    # the fixture's data are a subset of digits standardized with statistics of all 1437 training images
+    assert table["scaling"].str.startswith("standardize (statistics of all 1437 training images, this sample").all()
     fixed = gb.data.load_digits(seed=0, scaling="fixed").subset(np.arange(50), np.arange(10))
     model, _, _ = problem
     out = report(model, fixed, config=ReportConfig(pac_bayes=False, compression=False))
