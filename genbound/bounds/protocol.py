@@ -362,7 +362,10 @@ class ProtocolResult:
                  "result": os.path.join(folder, f"{stem}_result.json")}
         self.protocol.save(paths["protocol"])
         atomic_write_text(paths["table"], self.table.to_csv(index=False, float_format="%.10g"))
-        head = {k: (v.item() if hasattr(v, "item") else v) for k, v in self.headline.items()}
+        head = {}
+        for k, v in self.headline.items():
+            v = v.item() if hasattr(v, "item") else v
+            head[k] = None if isinstance(v, float) and not math.isfinite(v) else v
         atomic_write_json(paths["result"], {"bound": self.bound, "delta_total": self.protocol.delta,
                                             "headline": head, "info": self.info})
         return paths

@@ -40,8 +40,8 @@ def prepare_data(protocol, data, prior_idx):
     only (their complement, the bound part, never enters them).
 
     ``"fixed"``: fixed-scaled data as they are; raw data divided by ``protocol.pixel_max``.
-    ``"standardize_prior"``: :func:`genbound.data.standardize` with ``fit=prior_idx`` (raw or fixed-scaled data:
-    per-pixel standardization does not depend on a fixed rescaling before it, up to rounding).
+    ``"standardize_prior"``: :func:`genbound.data.standardize` with ``fit=prior_idx`` (raw or fixed-scaled data
+    give the same images, up to rounding, except on pixels constant over the prior part, which are only centered).
     Data standardized with statistics of the whole training set are refused: they already carry the bound
     part's statistics.
 
@@ -95,7 +95,8 @@ def run_protocol(protocol, data, model_or_name, *, rank=None, width=1.0, dtype=n
        parameters or a reference network initialized with the configuration's seed; early stopping on a part of
        the prior part if declared); record the prior's examples as a :class:`genbound.bounds.DataDependentPrior`;
     4. optimize the posterior on the bound part (:func:`genbound.bounds.optimize_posterior`, from the prior mean,
-       ``protocol.posterior``, the configuration's variance grid, groups and prior scales);
+       ``protocol.posterior``, the configuration's variance grid, groups and prior scales; its objective uses
+       ``delta_pac_bayes``, so a configuration's posterior does not depend on the length of the list);
     5. estimate its Gibbs error on the bound part (``protocol.n_samples`` draws) and on the test set
        (``protocol.n_test_samples``, reported only);
     6. evaluate every family at :math:`\delta_{PB}/(KF)` with the Monte-Carlo estimate at :math:`\delta_{MC}/K`
@@ -152,7 +153,7 @@ def run_protocol(protocol, data, model_or_name, *, rank=None, width=1.0, dtype=n
         fit = optimize_posterior(net, part_bound, prior, mean_init=mean, prior_scale=scale, std_init=post.std_init,
                                  objective=post.objective, max_iter=post.max_iter, batch_size=post.batch_size,
                                  lr_mean=post.lr_mean, lr_std=post.lr_std, lr_prior=post.lr_prior,
-                                 delta=d_row, grid=config.grid, groups=config.variance_groups,
+                                 delta=protocol.delta_pac_bayes, grid=config.grid, groups=config.variance_groups,
                                  seed=_derive(post.seed, k), prior_description=prior.description)
         train_mc = gibbs_error(net, part_bound, fit.posterior, protocol.n_samples,
                                seed=_derive(protocol.mc_seed, k), chunk_size=chunk_size)
