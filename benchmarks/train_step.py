@@ -30,27 +30,14 @@ def main(argv=None):
     ap.add_argument("--reps", type=int, default=15)
     ap.add_argument("--hvp", action="store_true", help="also time one Hessian-vector product")
     ap.add_argument("--hessian", action="store_true", help="time the top Hessian eigenvalue (digits, rank 1)")
-    ap.add_argument("--serial-blas", action="store_true",
-                    help="run everything with BLAS single-threaded (genbound.nn.layers.serial_blas), not only the "
-                         "convolution kernels")
     args = ap.parse_args(argv)
-    if args.serial_blas:
-        from genbound.nn.layers import serial_blas
-
-        with serial_blas():
-            return _main(args)
-    return _main(args)
-
-
-def _main(args):
     import numba
 
     import genbound as gb
 
     if args.threads:
         numba.set_num_threads(args.threads)
-    print(_common.machine(), f"; numba threads {numba.get_num_threads()}; serial BLAS {args.serial_blas}; "
-          f"load {_common.load():.2f}")
+    print(_common.machine(), f"; numba threads {numba.get_num_threads()}; load {_common.load():.2f}")
     rows = []
     for name in args.nets.split(","):
         for rank in (None, 1):
@@ -92,7 +79,7 @@ def hessian_timing(gb):
     from genbound import landscape
 
     t0 = time.perf_counter()
-    eig = landscape.top_eigenvalues(model, (x, y), k=1)
+    eig = landscape.top_eigenvalues(model, data, k=1)
     seconds = time.perf_counter() - t0
     print(f"top Hessian eigenvalue {eig.values[0]:.6g} in {seconds:.2f} s ({eig.n_hvp} HVPs, "
           f"{seconds / max(eig.n_hvp, 1) / grad_s:.2f} gradients each)")

@@ -85,9 +85,8 @@ def torch_nets(model, torch):
     return {mode: make(mode) for mode in modes}, params
 
 
-def run_case(name, rank, dtype, batch, torch, min_reps, budget, pause, serial):
+def run_case(name, rank, dtype, batch, torch, min_reps, budget, pause):
     import genbound as gb
-    from genbound.nn.layers import serial_blas
 
     model = gb.nn.reference_cnn(name, rank=rank, seed=0, dtype=dtype)
     rng = np.random.default_rng(0)
@@ -103,13 +102,7 @@ def run_case(name, rank, dtype, batch, torch, min_reps, budget, pause, serial):
         key = next(iter(params))
         g = params[key].grad.numpy()
         assert np.allclose(g, grads[key], rtol=1e-3, atol=1e-4 * np.abs(grads[key]).max()), key
-    def gb_step():
-        if serial:
-            with serial_blas():
-                return model.loss_and_grad(x, y)
-        return model.loss_and_grad(x, y)
-
-    fns = {"genbound": gb_step}
+    fns = {"genbound": lambda: model.loss_and_grad(x, y)}
     fns.update({f"torch_{mode}": (lambda s=s: s(tx, ty)) for mode, s in steps.items()})
     for fn in fns.values():  # warm-up
         fn()
@@ -142,9 +135,6 @@ def main(argv=None):
     ap.add_argument("--omp-wait-policy", default=None, choices=["ACTIVE", "PASSIVE"],
                     help="OMP_WAIT_POLICY for PyTorch's OpenMP threads (default: left as is; ACTIVE spins between "
                          "parallel regions, which pays only on an idle machine, PASSIVE sleeps)")
-    ap.add_argument("--serial-blas", action="store_true",
-                    help="run genbound's whole step with BLAS single-threaded (genbound.nn.layers.serial_blas), "
-                         "not only its convolution kernels")
     ap.add_argument("--no-compile", action="store_true", help="skip the cold/warm compile-time measurement")
     ap.add_argument("--csv", help="write the table as CSV")
     ap.add_argument("--md", help="write the table (and machine, peaks) as markdown")
@@ -166,7 +156,7 @@ def main(argv=None):
     peak, bw = measure_peaks()
     print(_common.machine())
     policy = os.environ.get("OMP_WAIT_POLICY", "unset")
-    print(f"serial BLAS around the whole step: {args.serial_blas}; OMP_WAIT_POLICY {policy}; threads {args.threads}; "
+    print(f"OMP_WAIT_POLICY {policy}; threads {args.threads}; "
           f"numpy matmul peak: float32 {peak['float32']:.0f} GFLOP/s, float64 {peak['float64']:.0f} GFLOP/s; "
           f"copy bandwidth {bw:.1f} GB/s; load {_common.load():.2f}", flush=True)
 
@@ -178,8 +168,7 @@ def main(argv=None):
                 for dt in args.dtypes.split(","):
                     for batch in map(int, args.batches.split(",")):
                         model, med, flops, traffic, reps = run_case(name, rank, np.dtype(dt).type, batch, torch,
-                                                                    args.min_reps, args.budget, args.pause,
-                                                                    args.serial_blas)
+                                                                    args.min_reps, args.budget, args.pause)
                         tt = {k: v for k, v in med.items() if k.startswith("torch")}
                         best = min(tt, key=tt.get)
                         gb_ms = med["genbound"]

@@ -41,11 +41,17 @@ def as_float_array(a, name, dtype=np.float64, ndim=None, finite=True):
     return arr
 
 
+def _number(value, name, kind):
+    """``value`` if it is an instance of ``kind`` (numbers.Integral or numbers.Real) and not a bool."""
+    if isinstance(value, bool) or not isinstance(value, kind):
+        what = "an int" if kind is numbers.Integral else "a real number"
+        raise TypeError(f"{name}: expected {what}, got {type(value).__name__} {value!r}")
+    return value
+
+
 def check_int(value, name, minimum=None):
     """Return ``int(value)`` for an integral value (not bool) >= ``minimum``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name}: expected an int, got {type(value).__name__} {value!r}")
-    value = int(value)
+    value = int(_number(value, name, numbers.Integral))
     if minimum is not None and value < minimum:
         raise ValueError(f"{name}: expected an int >= {minimum}, got {value}")
     return value
@@ -53,9 +59,7 @@ def check_int(value, name, minimum=None):
 
 def check_positive(value, name, allow_zero=False):
     """Return ``float(value)`` for a finite real value > 0 (or >= 0)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name}: expected a real number, got {type(value).__name__} {value!r}")
-    value = float(value)
+    value = float(_number(value, name, numbers.Real))
     if not np.isfinite(value):
         raise ValueError(f"{name}: expected a finite number, got {value}")
     if value < 0 or (value == 0 and not allow_zero):
@@ -66,9 +70,7 @@ def check_positive(value, name, allow_zero=False):
 
 def check_probability(value, name, open_interval=True):
     """Return ``float(value)`` in (0, 1) (or [0, 1] when ``open_interval`` is False)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name}: expected a real number, got {type(value).__name__} {value!r}")
-    value = float(value)
+    value = float(_number(value, name, numbers.Real))
     ok = (0 < value < 1) if open_interval else (0 <= value <= 1)
     if not ok or not np.isfinite(value):
         interval = "(0, 1)" if open_interval else "[0, 1]"

@@ -1,4 +1,4 @@
-"""One place that turns a user's ``seed`` or ``rng`` into a numpy Generator."""
+"""One place that turns a user's ``seed`` into a numpy Generator, and the one way to cut an epoch into batches."""
 from __future__ import annotations
 
 import numbers
@@ -6,15 +6,15 @@ import numbers
 import numpy as np
 
 
-def as_generator(seed=None, rng=None, *, name="seed"):
-    """Return a :class:`numpy.random.Generator` from an int seed or a Generator.
+def as_generator(seed=None, *, name="seed"):
+    """Return a :class:`numpy.random.Generator` from an int seed or a Generator: the one place where a user's
+    ``seed`` becomes randomness.
 
     Parameters
     ----------
     seed : int or numpy.random.Generator or None
-        A non-negative integer seed, or a Generator (used as is).
-    rng : numpy.random.Generator or None
-        An explicit Generator; takes precedence over ``seed``.
+        A non-negative integer seed, a Generator (used as is, and advanced by its user), or None (seed 0:
+        results are reproducible by default).
     name : str
         Argument name used in error messages.
 
@@ -22,10 +22,6 @@ def as_generator(seed=None, rng=None, *, name="seed"):
     -------
     numpy.random.Generator
     """
-    if rng is not None:
-        if not isinstance(rng, np.random.Generator):
-            raise TypeError(f"rng: expected a numpy.random.Generator, got {type(rng).__name__}")
-        return rng
     if isinstance(seed, np.random.Generator):
         return seed
     if seed is None:

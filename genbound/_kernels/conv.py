@@ -8,23 +8,41 @@ columns side by side, so that each BLAS product has a few hundred columns):
 
 Columns are rebuilt in the backward pass instead of being kept for the whole batch: they are kh*kw times
 larger than the input and rebuilding them costs less than writing and reading them back. The batch is cut
-into ``nch`` chunks (a number fixed by the caller, never the thread count); a call covers chunks
+into ``geo.chunks`` chunks (a number fixed by the caller, never the thread count); a call covers chunks
 [c_lo, c_hi), and the caller runs calls on disjoint ranges in parallel threads (the kernels release the
-GIL). Each chunk adds its gradients into its own slot of the accumulators (shape (nch, ...), zeroed by the
-caller), summed in chunk order by the caller; BLAS must be single-threaded meanwhile (the layers see to
+GIL). Each chunk adds its gradients into its own slot of the accumulators (shape (chunks, ...), zeroed by
+the caller), summed in chunk order by the caller; BLAS must be single-threaded meanwhile (the layers see to
 it). Results are bit-for-bit the same whatever the number of threads.
 
-Shapes: x (N, C, H, W), y and dy (N, O, Ho*Wo), w2 (O, C*kh*kw), bias (O,).
+Shapes: x (N, C, H, W), y and dy (N, O, Ho*Wo), w2 (O, C*kh*kw), bias (O,); ``geo`` a :class:`Geometry`.
 """
+from typing import NamedTuple
+
 import numba
 import numpy as np
 
-_SER = dict(cache=True, nogil=True, fastmath={"reassoc", "contract"})
+_NJIT = dict(cache=True, nogil=True, fastmath={"reassoc", "contract"})
 
 
-@numba.njit(**_SER)
-def _valid_cols(k, s, p, w, wo):
-    """Range [b_lo, b_hi) of output columns b whose input column b*s + k - p lies in [0, w)."""
+class Geometry(NamedTuple):
+    """Shape of one convolution call: input plane h x w, kernel kh x kw, stride, zero padding, output plane
+    ho x wo, images per group, and the number of batch chunks."""
+
+    h: int
+    w: int
+    kh: int
+    kw: int
+    stride: int
+    pad: int
+    ho: int
+    wo: int
+    group: int
+    chunks: int
+
+
+@numba.njit(**_NJIT)
+def _valid_range(k, s, p, w, wo):
+    """Range [b_lo, b_hi) of outputs b whose input b*s + k - p lies in [0, w) (rows or columns alike)."""
     b_lo = 0
     if k < p:
         b_lo = (p - k + s - 1) // s
@@ -36,15 +54,10 @@ def _valid_cols(k, s, p, w, wo):
     return b_lo, b_hi
 
 
-@numba.njit(**_SER)
-def _valid_rows(j, s, p, h, ho):
-    """Range [a_lo, a_hi) of output rows a whose input row a*s + j - p lies in [0, h)."""
-    return _valid_cols(j, s, p, h, ho)
-
-
-@numba.njit(**_SER)
-def tap_map(h, w, kh, kw, s, p, ho, wo):
+@numba.njit(**_NJIT)
+def tap_map(geo):
     """Flat input index read by each (tap, output pixel): m[j*kw + k, a*wo + b], or -1 in the padding."""
+    h, w, kh, kw, s, p, ho, wo = geo.h, geo.w, geo.kh, geo.kw, geo.stride, geo.pad, geo.ho, geo.wo
     m = np.empty((kh * kw, ho * wo), dtype=np.int64)
     for j in range(kh):
         for k in range(kw):
@@ -56,14 +69,14 @@ def tap_map(h, w, kh, kw, s, p, ho, wo):
     return m
 
 
-@numba.njit(**_SER)
-def _flat_ok(h, w, s, p, ho, wo):
+@numba.njit(**_NJIT)
+def _flat_ok(geo):
     """Whether im2col can copy whole shifted planes (stride 1, same width, rows long enough to pay)."""
-    return s == 1 and wo == w and w >= 8
+    return geo.stride == 1 and geo.wo == geo.w and geo.w >= 8
 
 
-@numba.njit(**_SER)
-def im2col(xn, kh, kw, s, p, ho, wo, tmap, cols, col0):
+@numba.njit(**_NJIT)
+def im2col(xn, geo, tmap, cols, col0):
     """cols[(c*kh + j)*kw + k, col0 + a*wo + b] = xn[c, a*s + j - p, b*s + k - p] (0 outside): one image.
 
     At stride 1 with wo == w, each row of cols is the input plane shifted by a constant offset: one flat copy
@@ -71,13 +84,14 @@ def im2col(xn, kh, kw, s, p, ho, wo, tmap, cols, col0):
     Otherwise (small planes, strides) each row is gathered through ``tmap`` (:func:`tap_map`).
     """
     n_ch, h, w = xn.shape
+    kh, kw, s, p, ho, wo = geo.kh, geo.kw, geo.stride, geo.pad, geo.ho, geo.wo
     n = ho * wo
     zero = xn.dtype.type(0)
-    flat = _flat_ok(h, w, s, p, ho, wo)
+    flat = _flat_ok(geo)
     for c in range(n_ch):
         xc = xn[c].reshape(h * w)
         for j in range(kh):
-            a_lo, a_hi = _valid_rows(j, s, p, h, ho)
+            a_lo, a_hi = _valid_range(j, s, p, h, ho)
             for k in range(kw):
                 row = cols[(c * kh + j) * kw + k, col0:]
                 if not flat:
@@ -86,7 +100,7 @@ def im2col(xn, kh, kw, s, p, ho, wo, tmap, cols, col0):
                         ix = mp[i]
                         row[i] = xc[ix] if ix >= 0 else zero
                     continue
-                b_lo, b_hi = _valid_cols(k, s, p, w, wo)
+                b_lo, b_hi = _valid_range(k, s, p, w, wo)
                 for i in range(a_lo * wo):
                     row[i] = zero
                 for i in range(a_hi * wo, n):
@@ -106,23 +120,24 @@ def im2col(xn, kh, kw, s, p, ho, wo, tmap, cols, col0):
                         row[a * w + b] = zero
 
 
-@numba.njit(**_SER)
-def col2im(cols, kh, kw, s, p, ho, wo, tmap, col0, dxn):
+@numba.njit(**_NJIT)
+def col2im(cols, geo, tmap, col0, dxn):
     """Adjoint of :func:`im2col` for one image: dxn (overwritten) sums the cols entries that read it.
 
     ``cols`` is scratch: in the flat case its entries that fall off a row end are zeroed so that each row
     adds into the plane as one flat shifted sum.
     """
     n_ch, h, w = dxn.shape
+    kh, kw, s, p, ho, wo = geo.kh, geo.kw, geo.stride, geo.pad, geo.ho, geo.wo
     n = ho * wo
     zero = dxn.dtype.type(0)
-    flat = _flat_ok(h, w, s, p, ho, wo)
+    flat = _flat_ok(geo)
     for c in range(n_ch):
         dxc = dxn[c].reshape(h * w)
         for i in range(h * w):
             dxc[i] = zero
         for j in range(kh):
-            a_lo, a_hi = _valid_rows(j, s, p, h, ho)
+            a_lo, a_hi = _valid_range(j, s, p, h, ho)
             for k in range(kw):
                 row = cols[(c * kh + j) * kw + k, col0:]
                 if not flat:
@@ -132,7 +147,7 @@ def col2im(cols, kh, kw, s, p, ho, wo, tmap, col0, dxn):
                         if ix >= 0:
                             dxc[ix] += row[i]
                     continue
-                b_lo, b_hi = _valid_cols(k, s, p, w, wo)
+                b_lo, b_hi = _valid_range(k, s, p, w, wo)
                 for a in range(a_lo, a_hi):
                     for b in range(b_lo):
                         row[a * w + b] = zero
@@ -148,7 +163,7 @@ def col2im(cols, kh, kw, s, p, ho, wo, tmap, col0, dxn):
                         dst[i] += src[i]
 
 
-@numba.njit(**_SER)
+@numba.njit(**_NJIT)
 def _stack(x, n0, gn, buf):
     """x[n0:n0+gn] (each (C, P)) as one (C, gn*P) matrix: x[n0] itself if gn == 1, else copied into buf."""
     if gn == 1:
@@ -164,7 +179,7 @@ def _stack(x, n0, gn, buf):
     return out
 
 
-@numba.njit(**_SER)
+@numba.njit(**_NJIT)
 def _unstack(src, n0, gn, x):
     """Inverse of :func:`_stack`: x[n0 + gi, c] = src[c, gi*P:(gi+1)*P]."""
     c, pp = x.shape[1], x.shape[2]
@@ -176,17 +191,18 @@ def _unstack(src, n0, gn, x):
                 d[i] = s[i]
 
 
-@numba.njit(**_SER)
-def conv_forward(x, w2, x2, w22, has2, bias, kh, kw, s, p, ho, wo, group, nch, c_lo, c_hi, y):
-    """y[n] = bias + W2 @ im2col(x[n]) (+ W22 @ im2col(x2[n]) if ``has2``: the tangent rule).
+@numba.njit(**_NJIT)
+def conv_forward(x, w2, x2, w22, add2, bias, geo, c_lo, c_hi, y):
+    """y[n] = bias + W2 @ im2col(x[n]) (+ W22 @ im2col(x2[n]) if ``add2``: the tangent rule).
 
-    Images go by groups of ``group`` (one BLAS product over their columns side by side); the call covers
-    chunks [c_lo, c_hi) of the ``nch`` chunks of the batch.
+    Images go by groups of ``geo.group`` (one BLAS product over their columns side by side); the call covers
+    chunks [c_lo, c_hi) of the ``geo.chunks`` chunks of the batch.
     """
-    n_img, _, h, w = x.shape
+    n_img = x.shape[0]
     n_out, ckk = w2.shape
-    howo = ho * wo
-    tmap = tap_map(h, w, kh, kw, s, p, ho, wo)
+    group, nch = geo.group, geo.chunks
+    howo = geo.ho * geo.wo
+    tmap = tap_map(geo)
     colb = np.empty(ckk * group * howo, dtype=x.dtype)
     yb = np.empty(n_out * group * howo, dtype=x.dtype)
     tmpb = np.empty(n_out * group * howo, dtype=x.dtype)
@@ -197,12 +213,12 @@ def conv_forward(x, w2, x2, w22, has2, bias, kh, kw, s, p, ho, wo, group, nch, c
             cols = colb[:ckk * gn * howo].reshape(ckk, gn * howo)
             ys = y[n0] if gn == 1 else yb[:n_out * gn * howo].reshape(n_out, gn * howo)
             for gi in range(gn):
-                im2col(x[n0 + gi], kh, kw, s, p, ho, wo, tmap, cols, gi * howo)
+                im2col(x[n0 + gi], geo, tmap, cols, gi * howo)
             np.dot(w2, cols, ys)
-            if has2:
+            if add2:
                 tmp = tmpb[:n_out * gn * howo].reshape(n_out, gn * howo)
                 for gi in range(gn):
-                    im2col(x2[n0 + gi], kh, kw, s, p, ho, wo, tmap, cols, gi * howo)
+                    im2col(x2[n0 + gi], geo, tmap, cols, gi * howo)
                 np.dot(w22, cols, tmp)
                 for o in range(n_out):
                     for i in range(gn * howo):
@@ -216,7 +232,7 @@ def conv_forward(x, w2, x2, w22, has2, bias, kh, kw, s, p, ho, wo, group, nch, c
             n0 += gn
 
 
-@numba.njit(**_SER)
+@numba.njit(**_NJIT)
 def _add_product(a, b, acc, tmp):
     """acc += a @ b (tmp: scratch of acc's shape)."""
     np.dot(a, b, tmp)
@@ -225,21 +241,21 @@ def _add_product(a, b, acc, tmp):
             acc[r, i] += tmp[r, i]
 
 
-@numba.njit(**_SER)
-def conv_backward(x, dy, w2, x2, dy2, w22, mode2, kh, kw, s, p, group, nch, c_lo, c_hi, need_gw, need_dx,
-                  gw_c, gb_c, dx):
-    """Adjoint of :func:`conv_forward`, for one or two (input, output gradient, weight) triples.
+@numba.njit(**_NJIT)
+def conv_backward(x, dy, w2, x2, dy2, w22, gw_adds_x2, dx_adds_w22, geo, c_lo, c_hi, need_gw, need_dx, gw_c,
+                  gb_c, dx):
+    """Adjoint of :func:`conv_forward`, with optional second terms (the tangent rule).
 
     For each chunk ci in [c_lo, c_hi), if ``need_gw``: gw_c[ci] += sum_n dy[n] @ im2col(x[n]).T
-    (+ dy2[n] @ im2col(x2[n]).T if ``mode2 & 1``) and gb_c[ci] += sum of dy over its images; if ``need_dx``:
-    dx[n] = col2im(W2.T @ dy[n] (+ W22.T @ dy2[n] if ``mode2 & 2``)) for its images.
+    (+ dy2[n] @ im2col(x2[n]).T if ``gw_adds_x2``) and gb_c[ci] += the sum of dy over its images; if
+    ``need_dx``: dx[n] = col2im(W2.T @ dy[n] (+ W22.T @ dy2[n] if ``dx_adds_w22``)) for its images.
     """
-    n_img, _, h, w = x.shape
+    n_img = x.shape[0]
     n_out, ckk = w2.shape
-    howo = dy.shape[2]
-    ho = (h + 2 * p - kh) // s + 1
-    wo = howo // ho
-    tmap = tap_map(h, w, kh, kw, s, p, ho, wo)
+    group, nch = geo.group, geo.chunks
+    howo = geo.ho * geo.wo
+    second = gw_adds_x2 or dx_adds_w22
+    tmap = tap_map(geo)
     colb = np.empty(ckk * group * howo, dtype=x.dtype)
     dcolb = np.empty(ckk * group * howo, dtype=x.dtype)
     dyb = np.empty(n_out * group * howo, dtype=x.dtype)
@@ -251,18 +267,15 @@ def conv_backward(x, dy, w2, x2, dy2, w22, mode2, kh, kw, s, p, group, nch, c_lo
             gn = min(group, n1 - n0)
             cols = colb[:ckk * gn * howo].reshape(ckk, gn * howo)
             dys = _stack(dy, n0, gn, dyb)
-            if mode2 == 0:
-                dy2s = dys
-            else:
-                dy2s = _stack(dy2, n0, gn, dy2b)
+            dy2s = _stack(dy2, n0, gn, dy2b) if second else dys
             if need_gw:
                 acc = gw_c[ci]
                 for gi in range(gn):
-                    im2col(x[n0 + gi], kh, kw, s, p, ho, wo, tmap, cols, gi * howo)
+                    im2col(x[n0 + gi], geo, tmap, cols, gi * howo)
                 _add_product(dys, cols.T, acc, tmp)
-                if mode2 & 1:
+                if gw_adds_x2:
                     for gi in range(gn):
-                        im2col(x2[n0 + gi], kh, kw, s, p, ho, wo, tmap, cols, gi * howo)
+                        im2col(x2[n0 + gi], geo, tmap, cols, gi * howo)
                     _add_product(dy2s, cols.T, acc, tmp)
                 for o in range(n_out):
                     sb = dy.dtype.type(0)
@@ -272,8 +285,8 @@ def conv_backward(x, dy, w2, x2, dy2, w22, mode2, kh, kw, s, p, group, nch, c_lo
             if need_dx:
                 dcols = dcolb[:ckk * gn * howo].reshape(ckk, gn * howo)
                 np.dot(w2.T, dys, dcols)
-                if mode2 & 2:
+                if dx_adds_w22:
                     _add_product(w22.T, dy2s, dcols, cols)
                 for gi in range(gn):
-                    col2im(dcols, kh, kw, s, p, ho, wo, tmap, gi * howo, dx[n0 + gi])
+                    col2im(dcols, geo, tmap, gi * howo, dx[n0 + gi])
             n0 += gn

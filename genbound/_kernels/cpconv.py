@@ -7,19 +7,41 @@ enough images for a few hundred pixels for small ones), so that Z, U and their a
 backward recomputes Z and U instead of storing them for the whole batch (recomputing costs less than
 writing and reading them back).
 
-Parallel layout: the batch is cut into ``nch`` chunks (a number fixed by the caller, never the thread
-count); one call processes chunks [c_lo, c_hi), and the caller runs calls on disjoint chunk ranges in
-parallel threads (the kernels release the GIL). Each chunk adds its factor gradients into its own slot of
-the accumulators (``*_c``, shape (nch, ...), zeroed by the caller), which the caller sums in chunk order.
+Parallel layout: the batch is cut into ``geo.chunks`` chunks (a number fixed by the caller, never the
+thread count); one call processes chunks [c_lo, c_hi), and the caller runs calls on disjoint chunk ranges
+in parallel threads (the kernels release the GIL). Each chunk adds its factor gradients into its own slot of
+the accumulators (shape (chunks, ...), zeroed by the caller), which the caller sums in chunk order.
 BLAS must be single-threaded meanwhile (the layers see to it). Results are therefore bit-for-bit the same
 whatever the number of threads.
 
-Shapes: x (N, C, H*W), dy and y (N, O, Ho*Wo), p2 (O*R, C), q (O, R, kh), t (O, R, kw), bias (O,).
+Shapes: x (N, C, H*W), dy and y (N, O, Ho*Wo); ``factors`` and their tangents are tuples (p2, q, t) with
+p2 (O*R, C), q (O, R, kh), t (O, R, kw); bias (O,); ``geo`` a :class:`Geometry`; the per-chunk accumulators
+``acc`` a tuple (gp_c, gq_c, gt_c, gb_c) of shapes (chunks, O*R, C), (chunks, O, R, kh), (chunks, O, R, kw),
+(chunks, O).
 """
+from typing import NamedTuple
+
 import numba
 import numpy as np
 
-from genbound._kernels.conv import _SER, _stack, _unstack
+_NJIT = dict(cache=True, nogil=True, fastmath={"reassoc", "contract"})
+
+
+class Geometry(NamedTuple):
+    """Shape of one CP convolution call: input plane h x w, kernel kh x kw, stride, zero padding, output
+    plane ho x wo, images per group (for 3-tap passes; other shapes go one image at a time), and the number
+    of batch chunks."""
+
+    h: int
+    w: int
+    kh: int
+    kw: int
+    stride: int
+    pad: int
+    ho: int
+    wo: int
+    group: int
+    chunks: int
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -39,7 +61,7 @@ from genbound._kernels.conv import _SER, _stack, _unstack
 # (All helpers live in this file: numba's cache only notices changes to the file of the kernel itself.)
 
 
-@numba.njit(**_SER)
+@numba.njit(**_NJIT)
 def stack_masks(g, h, w, like):
     """Masks (4, g*h*w) over a stack of g planes of h x w: rows ml = [b > 0], mr = [b < w-1],
     mt = [a > 0], mb = [a < h-1] (1 or 0)."""
@@ -55,7 +77,7 @@ def stack_masks(g, h, w, like):
     return m
 
 
-@numba.njit(**_SER)
+@numba.njit(**_NJIT)
 def h3(z, q, rev, w, n, mt, mb, single, u, acc):
     """u[i] (+)= q0 z[i-w] + q1 z[i] + q2 z[i+w] within planes (taps reversed if ``rev``: the adjoint).
     A ``single`` plane needs no masks: only its first and last rows lack a neighbour."""
@@ -106,7 +128,7 @@ def h3(z, q, rev, w, n, mt, mb, single, u, acc):
         ul[i] = ul[i] + v if acc else v
 
 
-@numba.njit(**_SER)
+@numba.njit(**_NJIT)
 def w3(u, t, rev, n, ml, mr, y, acc, base):
     """y[i] (+)= t0 u[i-1] + t1 u[i] + t2 u[i+1] within rows (+ ``base`` when not ``acc``)."""
     t0, t1, t2 = (t[2], t[1], t[0]) if rev else (t[0], t[1], t[2])
@@ -128,7 +150,7 @@ def w3(u, t, rev, n, ml, mr, y, acc, base):
     y[n - 1] = y[n - 1] + v if acc else v + base
 
 
-@numba.njit(**_SER)
+@numba.njit(**_NJIT)
 def wt3c(dy, u, t, n, ml, mr, du, g):
     """Fused: du = adjoint W-pass of dy with taps t (overwritten), and g[k] += sum_i dy[i] u[i + k - 1] within
     rows (the gradient of t): one sweep over dy instead of two."""
@@ -165,7 +187,7 @@ def wt3c(dy, u, t, n, ml, mr, du, g):
     g[2] += s2
 
 
-@numba.njit(**_SER)
+@numba.njit(**_NJIT)
 def ht3c(du, z, q, w, n, mt, mb, dz, g):
     """Fused: dz = adjoint H-pass of du with taps q (overwritten), and g[j] += sum_i du[i] z[i + (j - 1) w]
     within planes (the gradient of q): one sweep over du instead of two."""
@@ -226,9 +248,9 @@ def ht3c(du, z, q, w, n, mt, mb, dz, g):
     g[2] += s2
 
 
-@numba.njit(**_SER)
-def _span(k, s, p, w, wo):
-    """Range [b_lo, b_hi) of outputs b whose input b*s + k - p lies in [0, w)."""
+@numba.njit(**_NJIT)
+def _valid_range(k, s, p, w, wo):
+    """Range [b_lo, b_hi) of outputs b whose input b*s + k - p lies in [0, w) (rows or columns alike)."""
     b_lo = 0
     if k < p:
         b_lo = (p - k + s - 1) // s
@@ -240,7 +262,7 @@ def _span(k, s, p, w, wo):
     return b_lo, b_hi
 
 
-@numba.njit(**_SER)
+@numba.njit(**_NJIT)
 def hpass_g(z, q, h, w, s, p, ho, u, acc):
     """u (ho x w) (+)= pass of z (h x w) along H with taps q."""
     if not acc:
@@ -248,7 +270,7 @@ def hpass_g(z, q, h, w, s, p, ho, u, acc):
             u[i] = 0.0
     for j in range(q.shape[0]):
         qj = q[j]
-        a_lo, a_hi = _span(j, s, p, h, ho)
+        a_lo, a_hi = _valid_range(j, s, p, h, ho)
         for a in range(a_lo, a_hi):
             src = z[(a * s + j - p) * w:]
             dst = u[a * w:]
@@ -256,7 +278,7 @@ def hpass_g(z, q, h, w, s, p, ho, u, acc):
                 dst[c] += qj * src[c]
 
 
-@numba.njit(**_SER)
+@numba.njit(**_NJIT)
 def hpass_t_g(du, q, h, w, s, p, ho, dz, acc):
     """Adjoint of :func:`hpass_g`: dz (h x w) (+)= H-pass transposed applied to du (ho x w)."""
     if not acc:
@@ -264,7 +286,7 @@ def hpass_t_g(du, q, h, w, s, p, ho, dz, acc):
             dz[i] = 0.0
     for j in range(q.shape[0]):
         qj = q[j]
-        a_lo, a_hi = _span(j, s, p, h, ho)
+        a_lo, a_hi = _valid_range(j, s, p, h, ho)
         for a in range(a_lo, a_hi):
             src = du[a * w:]
             dst = dz[(a * s + j - p) * w:]
@@ -272,7 +294,7 @@ def hpass_t_g(du, q, h, w, s, p, ho, dz, acc):
                 dst[c] += qj * src[c]
 
 
-@numba.njit(**_SER)
+@numba.njit(**_NJIT)
 def wpass_g(u, t, ho, w, s, p, wo, y, acc, base):
     """y (ho x wo) (+)= pass of u (ho x w) along W with taps t (+ ``base`` when not ``acc``)."""
     if not acc:
@@ -280,7 +302,7 @@ def wpass_g(u, t, ho, w, s, p, wo, y, acc, base):
             y[i] = base
     for k in range(t.shape[0]):
         tk = t[k]
-        b_lo, b_hi = _span(k, s, p, w, wo)
+        b_lo, b_hi = _valid_range(k, s, p, w, wo)
         for a in range(ho):
             src = u[a * w:]
             dst = y[a * wo:]
@@ -288,7 +310,7 @@ def wpass_g(u, t, ho, w, s, p, wo, y, acc, base):
                 dst[b] += tk * src[b * s + k - p]
 
 
-@numba.njit(**_SER)
+@numba.njit(**_NJIT)
 def wpass_t_g(dy, t, ho, w, s, p, wo, du, acc):
     """Adjoint of :func:`wpass_g`: du (ho x w) (+)= W-pass transposed applied to dy (ho x wo)."""
     if not acc:
@@ -296,7 +318,7 @@ def wpass_t_g(dy, t, ho, w, s, p, wo, du, acc):
             du[i] = 0.0
     for k in range(t.shape[0]):
         tk = t[k]
-        b_lo, b_hi = _span(k, s, p, w, wo)
+        b_lo, b_hi = _valid_range(k, s, p, w, wo)
         for a in range(ho):
             src = dy[a * wo:]
             dst = du[a * w:]
@@ -304,11 +326,11 @@ def wpass_t_g(dy, t, ho, w, s, p, wo, du, acc):
                 dst[b * s + k - p] += tk * src[b]
 
 
-@numba.njit(**_SER)
+@numba.njit(**_NJIT)
 def corr_w_g(dy, u, kw, ho, w, s, p, wo, g):
     """g[k] += sum_{a,b} dy[a, b] u[a, b*s + k - p]."""
     for k in range(kw):
-        b_lo, b_hi = _span(k, s, p, w, wo)
+        b_lo, b_hi = _valid_range(k, s, p, w, wo)
         acc = dy.dtype.type(0)
         for a in range(ho):
             src = u[a * w:]
@@ -318,11 +340,11 @@ def corr_w_g(dy, u, kw, ho, w, s, p, wo, g):
         g[k] += acc
 
 
-@numba.njit(**_SER)
+@numba.njit(**_NJIT)
 def corr_h_g(du, z, kh, h, w, s, p, ho, g):
     """g[j] += sum_{a,c} du[a, c] z[a*s + j - p, c]."""
     for j in range(kh):
-        a_lo, a_hi = _span(j, s, p, h, ho)
+        a_lo, a_hi = _valid_range(j, s, p, h, ho)
         acc = du.dtype.type(0)
         for a in range(a_lo, a_hi):
             src = z[(a * s + j - p) * w:]
@@ -332,80 +354,106 @@ def corr_h_g(du, z, kh, h, w, s, p, ho, g):
         g[j] += acc
 
 
-# Dispatch between the two forms; geo = (h, w, s, p, ho, wo, gn, fast) with gn planes in the stack (gn is 1
-# unless fast).
+# Dispatch between the two forms: the 3-tap form runs over a stack of gn planes, the general form over one
+# plane (gn is 1 there).
 
-@numba.njit(**_SER)
-def _hp(z, q, geo, m, u, acc):
-    h, w, s, p, ho, wo, gn, fast = geo
-    if fast:
-        h3(z, q, False, w, gn * h * w, m[2], m[3], gn == 1, u, acc)
+@numba.njit(**_NJIT)
+def _three_taps(geo):
+    """Whether the passes take the flat 3-tap form (kernel 3, stride 1, padding 1), which stacks planes."""
+    return geo.kh == 3 and geo.kw == 3 and geo.stride == 1 and geo.pad == 1
+
+
+@numba.njit(**_NJIT)
+def _hp(z, q, geo, gn, m, u, acc):
+    if _three_taps(geo):
+        h3(z, q, False, geo.w, gn * geo.h * geo.w, m[2], m[3], gn == 1, u, acc)
     else:
-        hpass_g(z, q, h, w, s, p, ho, u, acc)
+        hpass_g(z, q, geo.h, geo.w, geo.stride, geo.pad, geo.ho, u, acc)
 
 
-@numba.njit(**_SER)
-def _hp_t(du, q, geo, m, dz, acc):
-    h, w, s, p, ho, wo, gn, fast = geo
-    if fast:
-        h3(du, q, True, w, gn * h * w, m[2], m[3], gn == 1, dz, acc)
+@numba.njit(**_NJIT)
+def _hp_t(du, q, geo, gn, m, dz, acc):
+    if _three_taps(geo):
+        h3(du, q, True, geo.w, gn * geo.h * geo.w, m[2], m[3], gn == 1, dz, acc)
     else:
-        hpass_t_g(du, q, h, w, s, p, ho, dz, acc)
+        hpass_t_g(du, q, geo.h, geo.w, geo.stride, geo.pad, geo.ho, dz, acc)
 
 
-@numba.njit(**_SER)
-def _wp(u, t, geo, m, y, acc, base):
-    h, w, s, p, ho, wo, gn, fast = geo
-    if fast:
-        w3(u, t, False, gn * ho * w, m[0], m[1], y, acc, base)
+@numba.njit(**_NJIT)
+def _wp(u, t, geo, gn, m, y, acc, base):
+    if _three_taps(geo):
+        w3(u, t, False, gn * geo.ho * geo.w, m[0], m[1], y, acc, base)
     else:
-        wpass_g(u, t, ho, w, s, p, wo, y, acc, base)
+        wpass_g(u, t, geo.ho, geo.w, geo.stride, geo.pad, geo.wo, y, acc, base)
 
 
-@numba.njit(**_SER)
-def _wp_t(dy, t, geo, m, du, acc):
-    h, w, s, p, ho, wo, gn, fast = geo
-    if fast:
-        w3(dy, t, True, gn * ho * w, m[0], m[1], du, acc, dy.dtype.type(0))
+@numba.njit(**_NJIT)
+def _wp_t(dy, t, geo, gn, m, du, acc):
+    if _three_taps(geo):
+        w3(dy, t, True, gn * geo.ho * geo.w, m[0], m[1], du, acc, dy.dtype.type(0))
     else:
-        wpass_t_g(dy, t, ho, w, s, p, wo, du, acc)
+        wpass_t_g(dy, t, geo.ho, geo.w, geo.stride, geo.pad, geo.wo, du, acc)
 
 
-@numba.njit(**_SER)
-def _wp_t_cw(dy, u, t, geo, m, du, g):
+@numba.njit(**_NJIT)
+def _wp_t_cw(dy, u, t, geo, gn, m, du, g):
     """du = Wpass^T(dy, t) (overwritten) and g += corr(dy, u), the gradient of the W taps."""
-    h, w, s, p, ho, wo, gn, fast = geo
-    if fast:
-        wt3c(dy, u, t, gn * ho * w, m[0], m[1], du, g)
+    if _three_taps(geo):
+        wt3c(dy, u, t, gn * geo.ho * geo.w, m[0], m[1], du, g)
     else:
-        wpass_t_g(dy, t, ho, w, s, p, wo, du, False)
-        corr_w_g(dy, u, g.shape[0], ho, w, s, p, wo, g)
+        wpass_t_g(dy, t, geo.ho, geo.w, geo.stride, geo.pad, geo.wo, du, False)
+        corr_w_g(dy, u, g.shape[0], geo.ho, geo.w, geo.stride, geo.pad, geo.wo, g)
 
 
-@numba.njit(**_SER)
-def _hp_t_ch(du, z, q, geo, m, dz, g):
+@numba.njit(**_NJIT)
+def _hp_t_ch(du, z, q, geo, gn, m, dz, g):
     """dz = Hpass^T(du, q) (overwritten) and g += corr(du, z), the gradient of the H taps."""
-    h, w, s, p, ho, wo, gn, fast = geo
-    if fast:
-        ht3c(du, z, q, w, gn * h * w, m[2], m[3], dz, g)
+    if _three_taps(geo):
+        ht3c(du, z, q, geo.w, gn * geo.h * geo.w, m[2], m[3], dz, g)
     else:
-        hpass_t_g(du, q, h, w, s, p, ho, dz, False)
-        corr_h_g(du, z, g.shape[0], h, w, s, p, ho, g)
+        hpass_t_g(du, q, geo.h, geo.w, geo.stride, geo.pad, geo.ho, dz, False)
+        corr_h_g(du, z, g.shape[0], geo.h, geo.w, geo.stride, geo.pad, geo.ho, g)
 
 
 # --------------------------------------------------------------------------------------------------------
 # Groups of images: stacking planes, channel mixes
 # --------------------------------------------------------------------------------------------------------
 
-@numba.njit(**_SER)
-def _geometry(h, w, s, p, kh, kw, group):
-    ho = (h + 2 * p - kh) // s + 1
-    wo = (w + 2 * p - kw) // s + 1
-    fast = kh == 3 and kw == 3 and s == 1 and p == 1
-    return ho, wo, fast, (group if fast else 1)
+@numba.njit(**_NJIT)
+def _group(geo):
+    """Images per group: ``geo.group`` for the 3-tap form, one image otherwise."""
+    return geo.group if _three_taps(geo) else 1
 
 
-@numba.njit(**_SER)
+@numba.njit(**_NJIT)
+def _stack(x, n0, gn, buf):
+    """x[n0:n0+gn] (each (C, P)) as one (C, gn*P) matrix: x[n0] itself if gn == 1, else copied into buf."""
+    if gn == 1:
+        return x[n0]
+    c, pp = x.shape[1], x.shape[2]
+    out = buf[:c * gn * pp].reshape(c, gn * pp)
+    for gi in range(gn):
+        for cc in range(c):
+            src = x[n0 + gi, cc]
+            dst = out[cc, gi * pp:]
+            for i in range(pp):
+                dst[i] = src[i]
+    return out
+
+
+@numba.njit(**_NJIT)
+def _unstack(src, n0, gn, x):
+    """Inverse of :func:`_stack`: x[n0 + gi, c] = src[c, gi*P:(gi+1)*P]."""
+    c, pp = x.shape[1], x.shape[2]
+    for gi in range(gn):
+        for cc in range(c):
+            s = src[cc, gi * pp:]
+            d = x[n0 + gi, cc]
+            for i in range(pp):
+                d[i] = s[i]
+
+
+@numba.njit(**_NJIT)
 def _plane_in(a, n0, gn, o, buf):
     """Planes a[n0:n0+gn, o] as one vector: a view if gn == 1, else copied into buf."""
     if gn == 1:
@@ -420,7 +468,7 @@ def _plane_in(a, n0, gn, o, buf):
     return out
 
 
-@numba.njit(**_SER)
+@numba.njit(**_NJIT)
 def _plane_out(buf, n0, gn, o, a):
     """Write back planes produced by :func:`_plane_in`'s layout (no-op for gn == 1, which wrote in place)."""
     if gn == 1:
@@ -433,12 +481,12 @@ def _plane_out(buf, n0, gn, o, a):
             dst[i] = src[i]
 
 
-@numba.njit(**_SER)
+@numba.njit(**_NJIT)
 def _mat(buf, rows, cols):
     return buf[:rows * cols].reshape(rows, cols)
 
 
-@numba.njit(**_SER)
+@numba.njit(**_NJIT)
 def _mix(p2, xs, z, acc, tmp):
     """z (+)= p2 @ xs (xs (C, P)); ``tmp`` (same shape as z) is scratch for accumulating."""
     if xs.shape[0] == 1:
@@ -460,7 +508,7 @@ def _mix(p2, xs, z, acc, tmp):
         np.dot(p2, xs, z)
 
 
-@numba.njit(**_SER)
+@numba.njit(**_NJIT)
 def _mix_grad(dz, xs, g, tmp):
     """g (O*R, C) += dz (O*R, P) @ xs.T."""
     if xs.shape[0] == 1:
@@ -478,7 +526,7 @@ def _mix_grad(dz, xs, g, tmp):
             g[r, c] += tmp[r, c]
 
 
-@numba.njit(**_SER)
+@numba.njit(**_NJIT)
 def _total(v):
     acc = v.dtype.type(0)
     for i in range(v.shape[0]):
@@ -490,58 +538,59 @@ def _total(v):
 # Kernels
 # --------------------------------------------------------------------------------------------------------
 
-@numba.njit(**_SER)
-def cp_forward(x, p2, q, t, bias, h, w, s, pad, group, nch, c_lo, c_hi, y):
+@numba.njit(**_NJIT)
+def cp_forward(x, factors, bias, geo, c_lo, c_hi, y):
     """y[n, o] = bias[o] + sum_r Wpass(Hpass(z[o*R + r], q[o, r]), t[o, r]) with z = p2 @ x[n]."""
+    p2, q, t = factors
     n_img, c, hw = x.shape
-    n_out, rank, kh = q.shape
-    ho, wo, fast, group = _geometry(h, w, s, pad, kh, t.shape[2], group)
-    m = stack_masks(group, h, w, x)
+    n_out, rank, _ = q.shape
+    ho, wo, nch, group = geo.ho, geo.wo, geo.chunks, _group(geo)
+    m = stack_masks(group, geo.h, geo.w, x)
     n_or = n_out * rank
     xb = np.empty(c * group * hw, dtype=x.dtype)
     zb = np.empty(n_or * group * hw, dtype=x.dtype)
-    ub = np.empty(group * ho * w, dtype=x.dtype)
+    ub = np.empty(group * ho * geo.w, dtype=x.dtype)
     yb = np.empty(group * ho * wo, dtype=x.dtype)
     for ci in range(c_lo, c_hi):
         n0, n1 = ci * n_img // nch, (ci + 1) * n_img // nch
         while n0 < n1:
             gn = min(group, n1 - n0)
-            geo = (h, w, s, pad, ho, wo, gn, fast)
             xs = _stack(x, n0, gn, xb)
             zs = _mat(zb, n_or, gn * hw)
             _mix(p2, xs, zs, False, zs)
             for o in range(n_out):
                 out = y[n0, o] if gn == 1 else yb
                 for r in range(rank):
-                    _hp(zs[o * rank + r], q[o, r], geo, m, ub, False)
-                    _wp(ub, t[o, r], geo, m, out, r > 0, bias[o])
+                    _hp(zs[o * rank + r], q[o, r], geo, gn, m, ub, False)
+                    _wp(ub, t[o, r], geo, gn, m, out, r > 0, bias[o])
                 _plane_out(out, n0, gn, o, y)
             n0 += gn
 
 
-@numba.njit(**_SER)
-def cp_jvp(x, rx, has_rx, p2, vp2, q, vq, t, vt, vb, h, w, s, pad, group, nch, c_lo, c_hi, ry):
+@numba.njit(**_NJIT)
+def cp_jvp(x, rx, has_rx, factors, tangents, vb, geo, c_lo, c_hi, ry):
     """Tangent of :func:`cp_forward` along the input tangent rx (if ``has_rx``) and the parameter tangents
-    (vp2, vq, vt, vb): with z = P x, zt = V_p x + P rx, u = Hpass(z, q), ut = Hpass(zt, q) + Hpass(z, v_q),
-    ry = v_b + sum_r Wpass(ut, t) + Wpass(u, v_t)."""
+    (``tangents`` = (vp2, vq, vt), and vb): with z = P x, zt = V_p x + P rx, u = Hpass(z, q),
+    ut = Hpass(zt, q) + Hpass(z, v_q), ry = v_b + sum_r Wpass(ut, t) + Wpass(u, v_t)."""
+    p2, q, t = factors
+    vp2, vq, vt = tangents
     n_img, c, hw = x.shape
-    n_out, rank, kh = q.shape
-    ho, wo, fast, group = _geometry(h, w, s, pad, kh, t.shape[2], group)
-    m = stack_masks(group, h, w, x)
+    n_out, rank, _ = q.shape
+    ho, wo, nch, group = geo.ho, geo.wo, geo.chunks, _group(geo)
+    m = stack_masks(group, geo.h, geo.w, x)
     n_or = n_out * rank
     xb = np.empty(c * group * hw, dtype=x.dtype)
     rxb = np.empty(c * group * hw, dtype=x.dtype)
     zb = np.empty(n_or * group * hw, dtype=x.dtype)
     ztb = np.empty(n_or * group * hw, dtype=x.dtype)
     tmpb = np.empty(n_or * group * hw, dtype=x.dtype)
-    ub = np.empty(group * ho * w, dtype=x.dtype)
-    utb = np.empty(group * ho * w, dtype=x.dtype)
+    ub = np.empty(group * ho * geo.w, dtype=x.dtype)
+    utb = np.empty(group * ho * geo.w, dtype=x.dtype)
     yb = np.empty(group * ho * wo, dtype=x.dtype)
     for ci in range(c_lo, c_hi):
         n0, n1 = ci * n_img // nch, (ci + 1) * n_img // nch
         while n0 < n1:
             gn = min(group, n1 - n0)
-            geo = (h, w, s, pad, ho, wo, gn, fast)
             xs = _stack(x, n0, gn, xb)
             zs = _mat(zb, n_or, gn * hw)
             zts = _mat(ztb, n_or, gn * hw)
@@ -553,38 +602,38 @@ def cp_jvp(x, rx, has_rx, p2, vp2, q, vq, t, vt, vb, h, w, s, pad, group, nch, c
                 out = ry[n0, o] if gn == 1 else yb
                 for r in range(rank):
                     i = o * rank + r
-                    _hp(zs[i], q[o, r], geo, m, ub, False)
-                    _hp(zts[i], q[o, r], geo, m, utb, False)
-                    _hp(zs[i], vq[o, r], geo, m, utb, True)
-                    _wp(utb, t[o, r], geo, m, out, r > 0, vb[o])
-                    _wp(ub, vt[o, r], geo, m, out, True, vb[o])
+                    _hp(zs[i], q[o, r], geo, gn, m, ub, False)
+                    _hp(zts[i], q[o, r], geo, gn, m, utb, False)
+                    _hp(zs[i], vq[o, r], geo, gn, m, utb, True)
+                    _wp(utb, t[o, r], geo, gn, m, out, r > 0, vb[o])
+                    _wp(ub, vt[o, r], geo, gn, m, out, True, vb[o])
                 _plane_out(out, n0, gn, o, ry)
             n0 += gn
 
 
-@numba.njit(**_SER)
-def cp_backward(x, dy, p2, q, t, h, w, s, pad, group, nch, c_lo, c_hi, need_dx, gp_c, gq_c, gt_c, gb_c, dx):
-    """Adjoint of :func:`cp_forward`: adds each chunk's gradients into gp_c[ci] (O*R, C), gq_c[ci], gt_c[ci],
-    gb_c[ci] and, if ``need_dx``, writes dx (N, C, H*W) for the chunks' images."""
+@numba.njit(**_NJIT)
+def cp_backward(x, dy, factors, geo, c_lo, c_hi, need_dx, acc, dx):
+    """Adjoint of :func:`cp_forward`: adds each chunk's gradients into ``acc`` = (gp_c, gq_c, gt_c, gb_c) at
+    [ci] and, if ``need_dx``, writes dx (N, C, H*W) for the chunks' images."""
+    p2, q, t = factors
+    gp_c, gq_c, gt_c, gb_c = acc
     n_img, c, hw = x.shape
-    n_out, rank, kh = q.shape
-    kw = t.shape[2]
-    ho, wo, fast, group = _geometry(h, w, s, pad, kh, kw, group)
-    m = stack_masks(group, h, w, x)
+    n_out, rank, _ = q.shape
+    ho, wo, nch, group = geo.ho, geo.wo, geo.chunks, _group(geo)
+    m = stack_masks(group, geo.h, geo.w, x)
     n_or = n_out * rank
     xb = np.empty(c * group * hw, dtype=x.dtype)
     zb = np.empty(n_or * group * hw, dtype=x.dtype)
     dzb = np.empty(n_or * group * hw, dtype=x.dtype)
     dxb = np.empty(c * group * hw, dtype=x.dtype)
     tmp = np.empty((n_or, c), dtype=x.dtype)
-    ub = np.empty(group * ho * w, dtype=x.dtype)
-    dub = np.empty(group * ho * w, dtype=x.dtype)
+    ub = np.empty(group * ho * geo.w, dtype=x.dtype)
+    dub = np.empty(group * ho * geo.w, dtype=x.dtype)
     dyb = np.empty(group * ho * wo, dtype=x.dtype)
     for ci in range(c_lo, c_hi):
         n0, n1 = ci * n_img // nch, (ci + 1) * n_img // nch
         while n0 < n1:
             gn = min(group, n1 - n0)
-            geo = (h, w, s, pad, ho, wo, gn, fast)
             xs = _stack(x, n0, gn, xb)
             zs = _mat(zb, n_or, gn * hw)
             dzs = _mat(dzb, n_or, gn * hw)
@@ -594,9 +643,9 @@ def cp_backward(x, dy, p2, q, t, h, w, s, pad, group, nch, c_lo, c_hi, need_dx, 
                 gb_c[ci, o] += _total(dyo)
                 for r in range(rank):
                     i = o * rank + r
-                    _hp(zs[i], q[o, r], geo, m, ub, False)
-                    _wp_t_cw(dyo, ub, t[o, r], geo, m, dub, gt_c[ci, o, r])
-                    _hp_t_ch(dub, zs[i], q[o, r], geo, m, dzs[i], gq_c[ci, o, r])
+                    _hp(zs[i], q[o, r], geo, gn, m, ub, False)
+                    _wp_t_cw(dyo, ub, t[o, r], geo, gn, m, dub, gt_c[ci, o, r])
+                    _hp_t_ch(dub, zs[i], q[o, r], geo, gn, m, dzs[i], gq_c[ci, o, r])
             _mix_grad(dzs, xs, gp_c[ci], tmp)
             if need_dx:
                 if gn == 1:
@@ -608,22 +657,23 @@ def cp_backward(x, dy, p2, q, t, h, w, s, pad, group, nch, c_lo, c_hi, need_dx, 
             n0 += gn
 
 
-@numba.njit(**_SER)
-def cp_backward_jvp(x, rx, has_rx, dy, rdy, p2, vp2, q, vq, t, vt, h, w, s, pad, group, nch, c_lo, c_hi,
-                    need_dx, gp_c, gq_c, gt_c, gb_c, rdx):
+@numba.njit(**_NJIT)
+def cp_backward_jvp(x, rx, has_rx, dy, rdy, factors, tangents, geo, c_lo, c_hi, need_dx, acc, rdx):
     """Tangent of :func:`cp_backward` (given dy, its tangent rdy, rx and the parameter tangents): adds the
-    tangents of the factor gradients into gp_c, gq_c, gt_c, gb_c (per chunk) and, if ``need_dx``, writes the
-    tangent rdx of dx.
+    tangents of the factor gradients into ``acc`` (per chunk) and, if ``need_dx``, writes the tangent rdx of
+    dx.
 
     With du = Wpass^T(dy, t), R{du} = Wpass^T(rdy, t) + Wpass^T(dy, v_t), dz = Hpass^T(du, q),
     R{dz} = Hpass^T(R{du}, q) + Hpass^T(du, v_q): R{gt} = corr(rdy, u) + corr(dy, ut),
     R{gq} = corr(R{du}, z) + corr(du, zt), R{gp} = R{dz} x^T + dz rx^T, R{dx} = P^T R{dz} + V_p^T dz.
     """
+    p2, q, t = factors
+    vp2, vq, vt = tangents
+    gp_c, gq_c, gt_c, gb_c = acc
     n_img, c, hw = x.shape
-    n_out, rank, kh = q.shape
-    kw = t.shape[2]
-    ho, wo, fast, group = _geometry(h, w, s, pad, kh, kw, group)
-    m = stack_masks(group, h, w, x)
+    n_out, rank, _ = q.shape
+    ho, wo, nch, group = geo.ho, geo.wo, geo.chunks, _group(geo)
+    m = stack_masks(group, geo.h, geo.w, x)
     n_or = n_out * rank
     xb = np.empty(c * group * hw, dtype=x.dtype)
     rxb = np.empty(c * group * hw, dtype=x.dtype)
@@ -635,17 +685,16 @@ def cp_backward_jvp(x, rx, has_rx, dy, rdy, p2, vp2, q, vq, t, vt, h, w, s, pad,
     dxb = np.empty(c * group * hw, dtype=x.dtype)
     dxb2 = np.empty(c * group * hw, dtype=x.dtype)
     tmp = np.empty((n_or, c), dtype=x.dtype)
-    ub = np.empty(group * ho * w, dtype=x.dtype)
-    utb = np.empty(group * ho * w, dtype=x.dtype)
-    dub = np.empty(group * ho * w, dtype=x.dtype)
-    rdub = np.empty(group * ho * w, dtype=x.dtype)
+    ub = np.empty(group * ho * geo.w, dtype=x.dtype)
+    utb = np.empty(group * ho * geo.w, dtype=x.dtype)
+    dub = np.empty(group * ho * geo.w, dtype=x.dtype)
+    rdub = np.empty(group * ho * geo.w, dtype=x.dtype)
     dyb = np.empty(group * ho * wo, dtype=x.dtype)
     rdyb = np.empty(group * ho * wo, dtype=x.dtype)
     for ci in range(c_lo, c_hi):
         n0, n1 = ci * n_img // nch, (ci + 1) * n_img // nch
         while n0 < n1:
             gn = min(group, n1 - n0)
-            geo = (h, w, s, pad, ho, wo, gn, fast)
             xs = _stack(x, n0, gn, xb)
             rxs = _stack(rx, n0, gn, rxb) if has_rx else xs
             zs = _mat(zb, n_or, gn * hw)
@@ -662,17 +711,17 @@ def cp_backward_jvp(x, rx, has_rx, dy, rdy, p2, vp2, q, vq, t, vt, h, w, s, pad,
                 gb_c[ci, o] += _total(rdyo)
                 for r in range(rank):
                     i = o * rank + r
-                    _hp(zs[i], q[o, r], geo, m, ub, False)
-                    _hp(zts[i], q[o, r], geo, m, utb, False)
-                    _hp(zs[i], vq[o, r], geo, m, utb, True)
+                    _hp(zs[i], q[o, r], geo, gn, m, ub, False)
+                    _hp(zts[i], q[o, r], geo, gn, m, utb, False)
+                    _hp(zs[i], vq[o, r], geo, gn, m, utb, True)
                     # du and R{du}, with R{gt} = corr(dy, ut) + corr(rdy, u)
-                    _wp_t_cw(dyo, utb, t[o, r], geo, m, dub, gt_c[ci, o, r])
-                    _wp_t_cw(rdyo, ub, t[o, r], geo, m, rdub, gt_c[ci, o, r])
-                    _wp_t(dyo, vt[o, r], geo, m, rdub, True)
+                    _wp_t_cw(dyo, utb, t[o, r], geo, gn, m, dub, gt_c[ci, o, r])
+                    _wp_t_cw(rdyo, ub, t[o, r], geo, gn, m, rdub, gt_c[ci, o, r])
+                    _wp_t(dyo, vt[o, r], geo, gn, m, rdub, True)
                     # dz and R{dz}, with R{gq} = corr(du, zt) + corr(R{du}, z)
-                    _hp_t_ch(dub, zts[i], q[o, r], geo, m, dzs[i], gq_c[ci, o, r])
-                    _hp_t_ch(rdub, zs[i], q[o, r], geo, m, rdzs[i], gq_c[ci, o, r])
-                    _hp_t(dub, vq[o, r], geo, m, rdzs[i], True)
+                    _hp_t_ch(dub, zts[i], q[o, r], geo, gn, m, dzs[i], gq_c[ci, o, r])
+                    _hp_t_ch(rdub, zs[i], q[o, r], geo, gn, m, rdzs[i], gq_c[ci, o, r])
+                    _hp_t(dub, vq[o, r], geo, gn, m, rdzs[i], True)
             _mix_grad(rdzs, xs, gp_c[ci], tmp)
             if has_rx:
                 _mix_grad(dzs, rxs, gp_c[ci], tmp)

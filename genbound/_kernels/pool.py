@@ -6,10 +6,10 @@ Max-pool argmaxes are flat indices into the H*W plane (int32).
 """
 import numba
 
-_OPTS = dict(cache=True, nogil=True)
+_NJIT = dict(cache=True, nogil=True, fastmath={"reassoc", "contract"})
 
 
-@numba.njit(**_OPTS)
+@numba.njit(**_NJIT)
 def maxpool_forward(x, k, stride, ho, wo, n_lo, n_hi, y, idx):
     """y = max over each k x k window, idx = flat index (into H*W) of its first maximum in row order."""
     n_img, n_ch, h, w = x.shape
@@ -60,7 +60,7 @@ def maxpool_forward(x, k, stride, ho, wo, n_lo, n_hi, y, idx):
                 ir[b] = bi
 
 
-@numba.njit(**_OPTS)
+@numba.njit(**_NJIT)
 def gather(x, idx, n_lo, n_hi, y):
     """y[n, c, a, b] = x[n, c].flat[idx[n, c, a, b]] (the tangent of max pooling)."""
     n_img, n_ch, ho, wo = y.shape
@@ -75,7 +75,7 @@ def gather(x, idx, n_lo, n_hi, y):
             yf[i] = xs[idf[i]]
 
 
-@numba.njit(**_OPTS)
+@numba.njit(**_NJIT)
 def scatter(dy, idx, k, stride, n_lo, n_hi, dx):
     """Adjoint of :func:`gather` for k x k windows at ``stride``: dx (overwritten) receives dy at the argmax
     positions."""
@@ -110,7 +110,7 @@ def scatter(dy, idx, k, stride, n_lo, n_hi, dx):
             d[idf[i]] += dyf[i]
 
 
-@numba.njit(**_OPTS)
+@numba.njit(**_NJIT)
 def avgpool_forward(x, k, stride, ho, wo, n_lo, n_hi, y):
     """y[n, c, a, b] = mean of the k x k window at (a*stride, b*stride)."""
     n_img, n_ch, h, w = x.shape
@@ -126,7 +126,7 @@ def avgpool_forward(x, k, stride, ho, wo, n_lo, n_hi, y):
                     y[n, c, a, b] = s * scale
 
 
-@numba.njit(**_OPTS)
+@numba.njit(**_NJIT)
 def avgpool_backward(dy, k, stride, n_lo, n_hi, dx):
     """Adjoint of :func:`avgpool_forward` (dx overwritten)."""
     n_img, n_ch, ho, wo = dy.shape

@@ -1,4 +1,6 @@
-"""The CNN engine: layers with exact backprop and R-operator, Sequential models, optimizers, training."""
+"""The CNN engine: layers with exact backprop and R-operator, Sequential models, optimizers, training.
+
+How the kernels run (chunks, threads, serial BLAS, reused buffers) is :mod:`genbound.nn.runtime`."""
 from genbound.nn.layers import (AvgPool2d, Conv2d, CPConv2d, Dense, Flatten, GlobalAvgPool, Layer, MaxPool2d,
                                 ReLU)
 from genbound.nn.loss import log_softmax, softmax_cross_entropy
@@ -9,5 +11,5 @@ from genbound.nn.reference import REFERENCE_NETWORKS, reference_cnn
 from genbound.nn.train import train
 
 __all__ = ["AvgPool2d", "Conv2d", "CPConv2d", "Dense", "Flatten", "GlobalAvgPool", "Layer", "MaxPool2d", "ReLU",
-           "Sequential", "SGD", "GD", "Adam", "sgd_direction", "reference_cnn", "REFERENCE_NETWORKS", "train", "softmax_cross_entropy",
-           "log_softmax", "Objective", "restored", "training_pair"]
+           "Sequential", "SGD", "GD", "Adam", "sgd_direction", "reference_cnn", "REFERENCE_NETWORKS", "train",
+           "softmax_cross_entropy", "log_softmax", "Objective", "restored", "training_pair"]

@@ -11,20 +11,21 @@ Each layer is a function of its input and its parameters. Four rules define it:
 
 Every layer here is multilinear in (input, parameters) apart from the bias, given its ReLU mask or max-pool
 argmax, so each tangent rule is the sum of the primal rule with one argument replaced by its tangent.
+
+The classes validate shapes and call the numba kernels of :mod:`genbound._kernels` through
+:mod:`genbound.nn.runtime` (batch chunks, threads, single-threaded BLAS); large outputs go into buffers the
+layer reuses across calls (:class:`genbound.nn.runtime.Workspace`).
 """
 from __future__ import annotations
 
-import contextlib
-import itertools
-from concurrent.futures import ThreadPoolExecutor
-
-import numba
 import numpy as np
 
 from genbound._checks import check_int
 from genbound._kernels import conv as kconv
 from genbound._kernels import cpconv as kcp
 from genbound._kernels import pool as kpool
+from genbound._rng import as_generator
+from genbound.nn.runtime import Workspace, batch_chunks, image_group, run_parallel
 
 
 def _out_size(size, k, stride, pad, name, axis):
@@ -36,157 +37,8 @@ def _out_size(size, k, stride, pad, name, axis):
     return (size + 2 * pad - k) // stride + 1
 
 
-# --------------------------------------------------------------------------------------------------------
-# Running the kernels: batch chunks and single-threaded BLAS
-# --------------------------------------------------------------------------------------------------------
-
-#: The batch is cut into at most this many chunks, of at least CHUNK_IMAGES images each, whatever the
-#: thread count; each chunk keeps its own gradient accumulators, summed in chunk order, so results do not
-#: depend on the number of threads.
-BATCH_CHUNKS = 16
-CHUNK_IMAGES = 16
-
-#: Images are processed in groups of about this many pixels per plane (one image per group for large
-#: planes), so that BLAS products and 1-D passes run on long enough rows to amortize their set-up.
-GROUP_PIXELS = 512
-
-#: A kernel call with less work than this (multiply-adds, or values moved) runs on the calling thread
-#: alone: handing work to another thread would cost more than it saves.
-PARALLEL_MIN_WORK = 1_000_000
-
-_BLAS = {"libs": None, "depth": 0, "saved": ()}
-
-
-def _chunks(n):
-    return max(1, min(BATCH_CHUNKS, n // CHUNK_IMAGES))
-
-
-def _group(plane):
-    return max(1, GROUP_PIXELS // plane)
-
-
-@contextlib.contextmanager
-def serial_blas():
-    """Run the block with every BLAS library single-threaded (restoring the thread counts afterwards).
-
-    The kernels run in parallel threads and call BLAS inside; a multi-threaded BLAS would oversubscribe the
-    cores. Around a whole training step it also keeps BLAS worker threads, woken by the small products of
-    other layers, from spinning against the kernels' threads. Re-entrant; the controller is built once (it
-    scans the loaded libraries), afterwards only thread counts are switched.
-    """
-    state = _BLAS
-    if state["libs"] is None:
-        _keep_freed_memory()
-        import scipy.linalg.cython_blas  # noqa: F401  (the BLAS that numba's np.dot calls)
-        from threadpoolctl import ThreadpoolController
-
-        state["libs"] = [_thread_switch(lib) for lib in ThreadpoolController().lib_controllers
-                         if lib.user_api == "blas"]
-    outer = state["depth"] == 0
-    if outer:
-        saved = [get() for get, _ in state["libs"]]
-        for (_, put), count in zip(state["libs"], saved):
-            if count != 1:
-                put(1)
-        state["saved"] = saved
-    state["depth"] += 1
-    try:
-        yield
-    finally:
-        state["depth"] -= 1
-        if outer:
-            for (_, put), count in zip(state["libs"], state["saved"]):
-                if count != 1:
-                    put(count)
-
-
-def _thread_switch(lib):
-    """(get, set) of a BLAS library's thread count: OpenBLAS's C functions called directly (a training step
-    switches them a dozen times), threadpoolctl's methods for other libraries."""
-    try:
-        get = lib._get_symbol("openblas_get_num_threads")
-        put = lib._get_symbol("openblas_set_num_threads")
-        if get is not None and put is not None and get() >= 1:
-            return get, put
-    except (AttributeError, TypeError, OSError):
-        pass
-    return lib.get_num_threads, lib.set_num_threads
-
-
-def _keep_freed_memory():
-    """Ask glibc's malloc to serve large arrays from its heap and keep freed memory for reuse.
-
-    By default blocks over 32 MB are mmapped on every allocation and unmapped on every free, so each
-    training step faults in its large activations afresh, page by page (a quarter to a third of a float64
-    MNIST step). Done once, on first use of the engine; the process then keeps up to 1 GB of freed memory.
-    Set ``GENBOUND_MALLOC=default`` to leave malloc alone.
-    """
-    import ctypes
-    import os
-    import sys
-
-    if not sys.platform.startswith("linux") or os.environ.get("GENBOUND_MALLOC") == "default":
-        return
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        libc.mallopt(-3, 512 * 2**20)  # M_MMAP_THRESHOLD
-        libc.mallopt(-1, 1024 * 2**20)  # M_TRIM_THRESHOLD
-    except (OSError, AttributeError):  # not glibc
-        pass
-
-
-_POOL = {"executor": None, "workers": 0}
-
-
-def _executor(workers):
-    """The shared pool of helper threads (at least ``workers`` of them), created on first use."""
-    if _POOL["workers"] < workers:
-        if _POOL["executor"] is not None:
-            _POOL["executor"].shutdown(wait=False)
-        _POOL["executor"] = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="genbound-kernel")
-        _POOL["workers"] = workers
-    return _POOL["executor"]
-
-
-def _parallel(call, total, work):
-    """Run ``call(lo, hi)`` over [0, total) cut into contiguous pieces, on several threads.
-
-    The threads are numba's count (``numba.set_num_threads``), or one when ``work`` is below
-    ``PARALLEL_MIN_WORK``. The calling thread works too; every thread takes the next free piece until none
-    is left, and a helper that has not started by then is cancelled rather than waited for, so a busy
-    machine costs no more than running alone. Kernels release the GIL and own the outputs of their range, so
-    which thread runs which piece never changes a result.
-    """
-    threads = min(numba.get_num_threads(), total) if work >= PARALLEL_MIN_WORK else 1
-    with serial_blas():
-        if threads <= 1:
-            call(0, total)
-            return
-        pieces = min(total, 2 * threads)
-        bounds = [i * total // pieces for i in range(pieces + 1)]
-        claim = itertools.count()  # next(...) is atomic under the GIL
-
-        def work_off():
-            for i in iter(claim.__next__, None):
-                if i >= pieces:
-                    return
-                call(bounds[i], bounds[i + 1])
-
-        helpers = [_executor(threads - 1).submit(work_off) for _ in range(threads - 1)]
-        try:
-            work_off()
-        finally:
-            for helper in helpers:
-                if not helper.cancel():
-                    helper.result()
-
-
 def _arr(a, dtype):
     return np.ascontiguousarray(a, dtype=dtype)
-
-
-def _pair_check(value, name, minimum):
-    return check_int(value, name, minimum=minimum)
 
 
 class Layer:
@@ -194,6 +46,7 @@ class Layer:
 
     def __init__(self):
         self.params = {}
+        self.workspace = Workspace()
 
     def param_shapes(self):
         """Ordered mapping of parameter name -> shape."""
@@ -207,8 +60,8 @@ class Layer:
         """
         return {}
 
-    def init_params(self, rng, dtype):
-        """Fresh parameter values (a dict of arrays) drawn with ``rng``."""
+    def init_params(self, seed, dtype):
+        """Fresh parameter values (a dict of arrays of ``dtype``) drawn from ``seed`` (int, Generator or None)."""
         return {}
 
     def bind(self, params):
@@ -224,9 +77,7 @@ class Layer:
 
     def initialize(self, seed=0, dtype=np.float64):
         """Bind freshly initialized parameters (for using a layer on its own)."""
-        from genbound._rng import as_generator
-
-        return self.bind(self.init_params(as_generator(seed), np.dtype(dtype)))
+        return self.bind(self.init_params(seed, np.dtype(dtype)))
 
     def __getattr__(self, name):
         params = self.__dict__.get("params", {})
@@ -237,6 +88,17 @@ class Layer:
     def output_shape(self, in_shape):
         """Shape (without the batch axis) of the output for an input of shape ``in_shape``."""
         return tuple(in_shape)
+
+    def _buffer(self, role, shape, dtype):
+        """An uninitialized output array, reused from this layer's previous call when free
+        (:class:`genbound.nn.runtime.Workspace`)."""
+        return self.workspace.empty(role, shape, dtype)
+
+    def _zeros(self, role, shape, dtype):
+        """A zeroed array from :meth:`_buffer` (gradient accumulators)."""
+        out = self._buffer(role, shape, dtype)
+        out.fill(0)
+        return out
 
     def __repr__(self):
         return f"{type(self).__name__}()"
@@ -250,11 +112,11 @@ class Layer:
 class _ConvBase(Layer):
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0):
         super().__init__()
-        self.in_channels = _pair_check(in_channels, "in_channels", 1)
-        self.out_channels = _pair_check(out_channels, "out_channels", 1)
-        self.kernel_size = _pair_check(kernel_size, "kernel_size", 1)
-        self.stride = _pair_check(stride, "stride", 1)
-        self.padding = _pair_check(padding, "padding", 0)
+        self.in_channels = check_int(in_channels, "in_channels", 1)
+        self.out_channels = check_int(out_channels, "out_channels", 1)
+        self.kernel_size = check_int(kernel_size, "kernel_size", 1)
+        self.stride = check_int(stride, "stride", 1)
+        self.padding = check_int(padding, "padding", 0)
 
     def output_shape(self, in_shape):
         if len(in_shape) != 3:
@@ -273,24 +135,46 @@ class _ConvBase(Layer):
         """Parameter ``name`` of ``params`` as a C-contiguous array of the layer's dtype."""
         return _arr(params[name], self._dtype)
 
-    def _run(self, call, n, out_size):
-        """Run ``call(c_lo, c_hi)`` over the batch chunks of ``n`` images, in parallel when the call does
-        enough work (``out_size`` output values, each costing ``_per_pixel`` multiply-adds)."""
-        _parallel(call, _chunks(n), out_size * self._per_pixel)
+    def _geometry(self, kernels, x_shape):
+        """The ``Geometry`` tuple of the kernel module ``kernels`` for a batch of shape ``x_shape`` (checked).
+
+        Images are grouped by output plane for the full convolution (its BLAS products run over output
+        pixels) and by input plane for the CP convolution (its channel mix runs over input pixels).
+        """
+        _, ho, wo = self.output_shape(x_shape[1:])
+        n, _, h, w = x_shape
+        plane = ho * wo if kernels is kconv else h * w
+        k, s, p = self.kernel_size, self.stride, self.padding
+        return kernels.Geometry(h, w, k, k, s, p, ho, wo, image_group(plane), batch_chunks(n))
+
+    def _full_adjoint(self, x, dy, w2, need_dx, role, x2=None, dy2=None, w22=None):
+        """Gradients of a full convolution y = conv(x, W2): ``{"weight": G (O, C, kh, kw), "bias": ...}`` with
+        G = sum_n dy[n] im2col(x[n])^T, and dx = col2im(W2^T dy) if ``need_dx`` (written into the buffer
+        ``role``); plus the second terms of the tangent rule: dy2 im2col(x2)^T in G when ``x2`` is given,
+        col2im(W22^T dy2) in dx when ``w22`` is given.
+        """
+        n, c = x.shape[:2]
+        o, k = self.out_channels, self.kernel_size
+        geo = self._geometry(kconv, x.shape)
+        dy3 = _arr(dy, x.dtype).reshape(n, o, -1)
+        gw_adds_x2, dx_adds_w22 = x2 is not None, w22 is not None
+        dy23 = dy3 if dy2 is None else _arr(dy2, x.dtype).reshape(n, o, -1)
+        x2 = x if x2 is None else x2
+        w22 = w2 if w22 is None else w22
+        gw_c = self._zeros("gw_c", (geo.chunks, *w2.shape), x.dtype)
+        gb_c = self._zeros("gb_c", (geo.chunks, o), x.dtype)
+        dx = self._buffer(role, x.shape, x.dtype) if need_dx else x[:1]
+        terms = 2 if gw_adds_x2 or dx_adds_w22 else 1
+        work = dy3.size * w2.shape[1] * terms * (1 + int(need_dx))
+        run_parallel(lambda lo, hi: kconv.conv_backward(x, dy3, w2, x2, dy23, w22, gw_adds_x2, dx_adds_w22, geo,
+                                                        lo, hi, True, need_dx, gw_c, gb_c, dx), geo.chunks, work)
+        grads = {"weight": gw_c.sum(axis=0).reshape(o, c, k, k), "bias": gb_c.sum(axis=0)}
+        return (dx if need_dx else None), grads
 
     def _gw(self, x, dy):
         """Weight-space gradient G = sum_n dy[n] (x) im2col(x[n]) as (O, C, kh, kw)."""
-        n, c = x.shape[:2]
-        k, o = self.kernel_size, self.out_channels
-        dy3 = _arr(dy, x.dtype).reshape(n, o, -1)
-        nch = _chunks(n)
-        gw_c = np.zeros((nch, o, c * k * k), dtype=x.dtype)
-        gb_c = np.zeros((nch, o), dtype=x.dtype)
-        group = _group(dy3.shape[2])
-        _parallel(lambda lo, hi: kconv.conv_backward(x, dy3, gw_c[0], x, dy3, gw_c[0], 0, k, k, self.stride,
-                                                     self.padding, group, nch, lo, hi, True, False, gw_c, gb_c,
-                                                     x[:1]), nch, dy3.size * c * k * k)
-        return gw_c.sum(axis=0).reshape(o, c, k, k)
+        w2_shape = (self.out_channels, self.in_channels * self.kernel_size**2)
+        return self._full_adjoint(x, dy, np.empty(w2_shape, x.dtype), False, None)[1]["weight"]
 
 
 class Conv2d(_ConvBase):
@@ -315,68 +199,43 @@ class Conv2d(_ConvBase):
         s = float(np.sqrt(2.0 / (self.in_channels * self.kernel_size**2)))
         return {"weight": s, "bias": s}
 
-    def init_params(self, rng, dtype):
-        w = rng.normal(0.0, self.param_scales()["weight"], self.param_shapes()["weight"])
+    def init_params(self, seed, dtype):
+        w = as_generator(seed).normal(0.0, self.param_scales()["weight"], self.param_shapes()["weight"])
         return {"weight": w.astype(dtype), "bias": np.zeros(self.out_channels, dtype)}
-
-    @property
-    def _per_pixel(self):
-        return self.in_channels * self.kernel_size**2
 
     def _w2(self, params):
         return self._param(params, "weight").reshape(self.out_channels, -1)
 
-    def _conv(self, x, w2, x2, w22, bias):
-        """bias + conv(x, W) (+ conv(x2, W2) when x2 is given), as (N, O, Ho, Wo)."""
-        _, ho, wo = self.output_shape(x.shape[1:])
-        n, k = x.shape[0], self.kernel_size
-        y = np.empty((n, self.out_channels, ho * wo), dtype=x.dtype)
-        has2 = x2 is not None
-        x2, w22 = (x2, w22) if has2 else (x, w2)
-        group, nch = _group(ho * wo), _chunks(n)
-        self._run(lambda lo, hi: kconv.conv_forward(x, w2, x2, w22, has2, bias, k, k, self.stride, self.padding,
-                                                    ho, wo, group, nch, lo, hi, y), n, y.size * (1 + has2))
-        return y.reshape(n, self.out_channels, ho, wo)
+    def _conv(self, x, w2, bias, role, x2=None, w22=None):
+        """bias + conv(x, W2) (+ conv(x2, W22) when x2 is given) as (N, O, Ho, Wo), in the buffer ``role``."""
+        n = x.shape[0]
+        geo = self._geometry(kconv, x.shape)
+        y = self._buffer(role, (n, self.out_channels, geo.ho * geo.wo), x.dtype)
+        add2 = x2 is not None
+        x2, w22 = (x2, w22) if add2 else (x, w2)
+        run_parallel(lambda lo, hi: kconv.conv_forward(x, w2, x2, w22, add2, bias, geo, lo, hi, y),
+                     geo.chunks, y.size * w2.shape[1] * (1 + add2))
+        return y.reshape(n, self.out_channels, geo.ho, geo.wo)
 
-    def _adjoint(self, x, dy, w2, x2, dy2, w22, mode2, need_gw, need_dx):
-        n, k, o = x.shape[0], self.kernel_size, self.out_channels
-        dy3 = _arr(dy, x.dtype).reshape(n, o, -1)
-        dy23 = dy3 if dy2 is None else _arr(dy2, x.dtype).reshape(n, o, -1)
-        nch, group = _chunks(n), _group(dy3.shape[2])
-        gw_c = np.zeros((nch, *w2.shape) if need_gw else (1, 1, 1), dtype=x.dtype)
-        gb_c = np.zeros((nch, o) if need_gw else (1, 1), dtype=x.dtype)
-        dx = np.empty(x.shape, dtype=x.dtype) if need_dx else x[:1]
-        x2 = x if x2 is None else x2
-        self._run(lambda lo, hi: kconv.conv_backward(x, dy3, w2, x2, dy23, w22, mode2, k, k, self.stride,
-                                                     self.padding, group, nch, lo, hi, need_gw, need_dx, gw_c,
-                                                     gb_c, dx),
-                  n, dy3.size * (1 + (mode2 != 0)) * (int(need_gw) + int(need_dx)))
-        grads = None
-        if need_gw:
-            grads = {"weight": gw_c.sum(axis=0).reshape(self.params["weight"].shape), "bias": gb_c.sum(axis=0)}
-        return (dx if need_dx else None), grads
-
+    # -- rules --------------------------------------------------------------------------------------------
     def forward(self, x):
         x = _arr(x, self._dtype)
-        y = self._conv(x, self._w2(self.params), None, None, self._param(self.params, "bias"))
-        return y, {"x": x}
+        return self._conv(x, self._w2(self.params), self._param(self.params, "bias"), "y"), {"x": x}
 
     def backward(self, dy, cache, need_dx=True):
-        w2 = self._w2(self.params)
-        return self._adjoint(cache["x"], dy, w2, None, None, w2, 0, True, need_dx)
+        return self._full_adjoint(cache["x"], dy, self._w2(self.params), need_dx, "dx")
 
     def jvp(self, rx, tparams, cache):
+        # R{y} = conv(x, V) + v_b + conv(rx, W)
         x = cache["x"]
         rx = None if rx is None else _arr(rx, x.dtype)
-        ry = self._conv(x, self._w2(tparams), rx, self._w2(self.params), self._param(tparams, "bias"))
+        ry = self._conv(x, self._w2(tparams), self._param(tparams, "bias"), "ry", rx, self._w2(self.params))
         return ry, {"rx": rx}
 
     def backward_jvp(self, dy, rdy, cache, tcache, tparams, need_dx=True):
-        # R{G} = rdy * x + dy * rx ; R{dx} = W^T rdy + V^T dy
-        rx = tcache["rx"]
-        mode2 = (1 if rx is not None else 0) | 2
-        return self._adjoint(cache["x"], rdy, self._w2(self.params), rx, dy, self._w2(tparams), mode2, True,
-                             need_dx)
+        # R{G} = rdy (x) x + dy (x) rx ; R{dx} = W^T rdy + V^T dy
+        return self._full_adjoint(cache["x"], rdy, self._w2(self.params), need_dx, "rdx", x2=tcache["rx"], dy2=dy,
+                                  w22=self._w2(tparams))
 
     def weight_grad(self, dy, cache):
         """dL/dW for the batch of ``cache`` given the output gradient ``dy`` (same as ``backward``)."""
@@ -404,7 +263,7 @@ class CPConv2d(_ConvBase):
 
     def __init__(self, in_channels, out_channels, kernel_size, rank=1, stride=1, padding=0, update="factor"):
         super().__init__(in_channels, out_channels, kernel_size, stride, padding)
-        self.rank = _pair_check(rank, "rank", 1)
+        self.rank = check_int(rank, "rank", 1)
         if update not in self.UPDATES:
             raise ValueError(f"update: expected one of {self.UPDATES}, got {update!r}")
         self.update = update
@@ -417,10 +276,10 @@ class CPConv2d(_ConvBase):
         o, r, c, k = self.out_channels, self.rank, self.in_channels, self.kernel_size
         return {"p": (o, r, c), "q": (o, r, k), "t": (o, r, k), "bias": (o,)}
 
-    def init_params(self, rng, dtype):
+    def init_params(self, seed, dtype):
         """He-style init of the reconstructed filter: Var W = 2 / (C kh kw) with Var p = 2/(C R),
         Var q = 1/kh, Var t = 1/kw."""
-        shapes, scales = self.param_shapes(), self.param_scales()
+        shapes, scales, rng = self.param_shapes(), self.param_scales(), as_generator(seed)
         return {
             "p": rng.normal(0.0, scales["p"], shapes["p"]).astype(dtype),
             "q": rng.normal(0.0, scales["q"], shapes["q"]).astype(dtype),
@@ -446,23 +305,24 @@ class CPConv2d(_ConvBase):
         return layer.bind({"weight": self.full_weight(), "bias": self.params["bias"].copy()})
 
     # -- helpers ------------------------------------------------------------------------------------------
-    @property
-    def _per_pixel(self):
-        return self.rank * (self.in_channels + 2 * self.kernel_size)
+    def _work(self, values):
+        """Multiply-adds of a pass writing ``values`` outputs: R (C + kh + kw) each."""
+        return values * self.rank * (self.in_channels + 2 * self.kernel_size)
 
     def _flat_in(self, x):
         n, c, h, w = x.shape
         return _arr(x, self._dtype).reshape(n, c, h * w)
 
     def _factors(self, params):
+        """(p2, q, t) with p2 the (O*R, C) matrix of the channel mix, as the kernels take them."""
         p = self._param(params, "p").reshape(-1, self.in_channels)
         return p, self._param(params, "q"), self._param(params, "t")
 
-    def _accumulators(self, n, p2, q, t):
+    def _accumulators(self, geo, factors):
         """Zeroed per-chunk gradient accumulators for p, q, t, bias."""
-        nch = _chunks(n)
-        return tuple(np.zeros((nch, *shape), dtype=p2.dtype)
-                     for shape in (p2.shape, q.shape, t.shape, (self.out_channels,)))
+        shapes = (*(f.shape for f in factors), (self.out_channels,))
+        return tuple(self._zeros(role, (geo.chunks, *shape), factors[0].dtype)
+                     for role, shape in zip(("gp_c", "gq_c", "gt_c", "gb_c"), shapes))
 
     def _sum_chunks(self, acc):
         """Factor gradients from the per-chunk accumulators, summed in chunk order."""
@@ -471,57 +331,53 @@ class CPConv2d(_ConvBase):
 
     # -- rules --------------------------------------------------------------------------------------------
     def forward(self, x):
-        _, ho, wo = self.output_shape(x.shape[1:])
-        n, _, h, w = x.shape
+        n = x.shape[0]
+        geo = self._geometry(kcp, x.shape)
         x3 = self._flat_in(x)
-        p2, q, t = self._factors(self.params)
-        y = np.empty((n, self.out_channels, ho * wo), dtype=x3.dtype)
-        bias, group, nch = self._param(self.params, "bias"), _group(h * w), _chunks(n)
-        self._run(lambda lo, hi: kcp.cp_forward(x3, p2, q, t, bias, h, w, self.stride, self.padding, group, nch,
-                                                lo, hi, y), n, y.size)
-        return y.reshape(n, self.out_channels, ho, wo), {"x": x3, "x_shape": x.shape}
+        factors, bias = self._factors(self.params), self._param(self.params, "bias")
+        y = self._buffer("y", (n, self.out_channels, geo.ho * geo.wo), x3.dtype)
+        run_parallel(lambda lo, hi: kcp.cp_forward(x3, factors, bias, geo, lo, hi, y), geo.chunks,
+                     self._work(y.size))
+        return y.reshape(n, self.out_channels, geo.ho, geo.wo), {"x": x3, "x_shape": x.shape}
 
     def backward(self, dy, cache, need_dx=True):
-        n, c, h, w = cache["x_shape"]
+        n = cache["x_shape"][0]
+        geo = self._geometry(kcp, cache["x_shape"])
         x3 = cache["x"]
-        p2, q, t = self._factors(self.params)
+        factors = self._factors(self.params)
         dy3 = _arr(dy, x3.dtype).reshape(n, self.out_channels, -1)
-        acc = self._accumulators(n, p2, q, t)
-        dx = np.empty(x3.shape, x3.dtype) if need_dx else x3[:1]
-        group, nch = _group(h * w), _chunks(n)
-        self._run(lambda lo, hi: kcp.cp_backward(x3, dy3, p2, q, t, h, w, self.stride, self.padding, group, nch,
-                                                 lo, hi, need_dx, *acc, dx), n, dy3.size * (2 + need_dx))
-        grads = self._sum_chunks(acc)
-        return (dx.reshape(cache["x_shape"]) if need_dx else None), grads
+        acc = self._accumulators(geo, factors)
+        dx = self._buffer("dx", x3.shape, x3.dtype) if need_dx else x3[:1]
+        run_parallel(lambda lo, hi: kcp.cp_backward(x3, dy3, factors, geo, lo, hi, need_dx, acc, dx),
+                     geo.chunks, self._work(dy3.size * (2 + need_dx)))
+        return (dx.reshape(cache["x_shape"]) if need_dx else None), self._sum_chunks(acc)
 
     def jvp(self, rx, tparams, cache):
-        n, _, h, w = cache["x_shape"]
-        _, ho, wo = self.output_shape(cache["x_shape"][1:])
+        n = cache["x_shape"][0]
+        geo = self._geometry(kcp, cache["x_shape"])
         x3 = cache["x"]
         rx3 = None if rx is None else self._flat_in(rx)
-        p2, q, t = self._factors(self.params)
-        vp2, vq, vt = self._factors(tparams)
-        ry = np.empty((n, self.out_channels, ho * wo), dtype=x3.dtype)
-        rx_, vb, group, nch = x3 if rx3 is None else rx3, self._param(tparams, "bias"), _group(h * w), _chunks(n)
-        self._run(lambda lo, hi: kcp.cp_jvp(x3, rx_, rx3 is not None, p2, vp2, q, vq, t, vt, vb, h, w, self.stride,
-                                            self.padding, group, nch, lo, hi, ry), n, ry.size * 3)
-        return ry.reshape(n, self.out_channels, ho, wo), {"rx": rx3}
+        factors, tangents = self._factors(self.params), self._factors(tparams)
+        ry = self._buffer("ry", (n, self.out_channels, geo.ho * geo.wo), x3.dtype)
+        rx_, vb = x3 if rx3 is None else rx3, self._param(tparams, "bias")
+        run_parallel(lambda lo, hi: kcp.cp_jvp(x3, rx_, rx3 is not None, factors, tangents, vb, geo, lo, hi, ry),
+                     geo.chunks, self._work(ry.size * 3))
+        return ry.reshape(n, self.out_channels, geo.ho, geo.wo), {"rx": rx3}
 
     def backward_jvp(self, dy, rdy, cache, tcache, tparams, need_dx=True):
-        n, c, h, w = cache["x_shape"]
+        n = cache["x_shape"][0]
+        geo = self._geometry(kcp, cache["x_shape"])
         x3, rx3 = cache["x"], tcache["rx"]
-        p2, q, t = self._factors(self.params)
-        vp2, vq, vt = self._factors(tparams)
+        factors, tangents = self._factors(self.params), self._factors(tparams)
         dy3 = _arr(dy, x3.dtype).reshape(n, self.out_channels, -1)
         rdy3 = _arr(rdy, x3.dtype).reshape(n, self.out_channels, -1)
-        acc = self._accumulators(n, p2, q, t)
-        rdx = np.empty(x3.shape, x3.dtype) if need_dx else x3[:1]
-        rx_, group, nch = x3 if rx3 is None else rx3, _group(h * w), _chunks(n)
-        self._run(lambda lo, hi: kcp.cp_backward_jvp(x3, rx_, rx3 is not None, dy3, rdy3, p2, vp2, q, vq, t, vt, h,
-                                                     w, self.stride, self.padding, group, nch, lo, hi, need_dx,
-                                                     *acc, rdx), n, dy3.size * (5 + need_dx))
-        rgrads = self._sum_chunks(acc)
-        return (rdx.reshape(cache["x_shape"]) if need_dx else None), rgrads
+        acc = self._accumulators(geo, factors)
+        rdx = self._buffer("rdx", x3.shape, x3.dtype) if need_dx else x3[:1]
+        rx_ = x3 if rx3 is None else rx3
+        run_parallel(lambda lo, hi: kcp.cp_backward_jvp(x3, rx_, rx3 is not None, dy3, rdy3, factors, tangents,
+                                                        geo, lo, hi, need_dx, acc, rdx),
+                     geo.chunks, self._work(dy3.size * (5 + need_dx)))
+        return (rdx.reshape(cache["x_shape"]) if need_dx else None), self._sum_chunks(acc)
 
     def weight_grad(self, dy, cache):
         """Weight-space gradient G = dL/dW (O, C, kh, kw) for the batch of ``cache``.
@@ -557,8 +413,8 @@ class Dense(Layer):
         s = float(np.sqrt(1.0 / self.in_features))
         return {"weight": s, "bias": s}
 
-    def init_params(self, rng, dtype):
-        w = rng.normal(0.0, self.param_scales()["weight"], (self.out_features, self.in_features))
+    def init_params(self, seed, dtype):
+        w = as_generator(seed).normal(0.0, self.param_scales()["weight"], (self.out_features, self.in_features))
         return {"weight": w.astype(dtype), "bias": np.zeros(self.out_features, dtype)}
 
     def output_shape(self, in_shape):
@@ -590,27 +446,34 @@ class Dense(Layer):
 
 
 class _Linear(Layer):
-    """A parameter-free layer that is linear given its cache: tangents reuse forward/backward."""
+    """A parameter-free layer that is linear given its cache (ReLU mask, max-pool argmax, shapes).
+
+    Subclasses give ``forward``, ``_apply(x, cache, role)`` (the linear map of the cache) and
+    ``_transpose(dy, cache, role)`` (its adjoint); the tangent rules are these maps applied to tangents.
+    ``role`` names the output buffer (see :meth:`Layer._buffer`).
+    """
+
+    def backward(self, dy, cache, need_dx=True):
+        return self._transpose(dy, cache, "dx"), {}
 
     def jvp(self, rx, tparams, cache):
-        return (None if rx is None else self._apply(rx, cache)), {}
+        return (None if rx is None else self._apply(rx, cache, "ry")), {}
 
     def backward_jvp(self, dy, rdy, cache, tcache, tparams, need_dx=True):
-        return (self.backward(rdy, cache)[0] if need_dx else None), {}
+        return (self._transpose(rdy, cache, "rdx") if need_dx else None), {}
 
 
 class ReLU(_Linear):
     """Rectified linear unit, ``y = max(x, 0)``; the derivative at 0 is taken as 0."""
 
     def forward(self, x):
-        mask = x > 0
-        return x * mask, {"mask": mask}
+        mask = np.greater(x, 0, out=self._buffer("mask", x.shape, bool))
+        return self._apply(x, {"mask": mask}, "y"), {"mask": mask}
 
-    def _apply(self, x, cache):
-        return x * cache["mask"]
+    def _apply(self, x, cache, role):
+        return np.multiply(x, cache["mask"], out=self._buffer(role, x.shape, x.dtype))
 
-    def backward(self, dy, cache, need_dx=True):
-        return dy * cache["mask"], {}
+    _transpose = _apply
 
 
 class _Pool(_Linear):
@@ -636,24 +499,24 @@ class MaxPool2d(_Pool):
     def forward(self, x):
         c, ho, wo = self.output_shape(x.shape[1:])
         x = np.ascontiguousarray(x)
-        y = np.empty((x.shape[0], c, ho, wo), dtype=x.dtype)
-        idx = np.empty((x.shape[0], c, ho, wo), dtype=np.int32)
         n, k, s = x.shape[0], self.kernel_size, self.stride
-        _parallel(lambda lo, hi: kpool.maxpool_forward(x, k, s, ho, wo, lo, hi, y, idx), n, x.size)
+        y = self._buffer("y", (n, c, ho, wo), x.dtype)
+        idx = self._buffer("idx", (n, c, ho, wo), np.int32)
+        run_parallel(lambda lo, hi: kpool.maxpool_forward(x, k, s, ho, wo, lo, hi, y, idx), n, x.size)
         return y, {"idx": idx, "x_shape": x.shape}
 
-    def _apply(self, x, cache):
-        y = np.empty(cache["idx"].shape, dtype=x.dtype)
+    def _apply(self, x, cache, role):
         x, idx = np.ascontiguousarray(x), cache["idx"]
-        _parallel(lambda lo, hi: kpool.gather(x, idx, lo, hi, y), x.shape[0], x.size)
+        y = self._buffer(role, idx.shape, x.dtype)
+        run_parallel(lambda lo, hi: kpool.gather(x, idx, lo, hi, y), x.shape[0], x.size)
         return y
 
-    def backward(self, dy, cache, need_dx=True):
-        dx = np.empty(cache["x_shape"], dtype=dy.dtype)
+    def _transpose(self, dy, cache, role):
         dy, idx = np.ascontiguousarray(dy), cache["idx"]
+        dx = self._buffer(role, cache["x_shape"], dy.dtype)
         k, s = self.kernel_size, self.stride
-        _parallel(lambda lo, hi: kpool.scatter(dy, idx, k, s, lo, hi, dx), dx.shape[0], dx.size)
-        return dx, {}
+        run_parallel(lambda lo, hi: kpool.scatter(dy, idx, k, s, lo, hi, dx), dx.shape[0], dx.size)
+        return dx
 
 
 class AvgPool2d(_Pool):
@@ -661,20 +524,20 @@ class AvgPool2d(_Pool):
 
     def forward(self, x):
         cache = {"x_shape": x.shape}
-        return self._apply(x, cache), cache
+        return self._apply(x, cache, "y"), cache
 
-    def _apply(self, x, cache):
+    def _apply(self, x, cache, role):
         c, ho, wo = self.output_shape(x.shape[1:])
-        y = np.empty((x.shape[0], c, ho, wo), dtype=x.dtype)
         x, k, s = np.ascontiguousarray(x), self.kernel_size, self.stride
-        _parallel(lambda lo, hi: kpool.avgpool_forward(x, k, s, ho, wo, lo, hi, y), x.shape[0], x.size)
+        y = self._buffer(role, (x.shape[0], c, ho, wo), x.dtype)
+        run_parallel(lambda lo, hi: kpool.avgpool_forward(x, k, s, ho, wo, lo, hi, y), x.shape[0], x.size)
         return y
 
-    def backward(self, dy, cache, need_dx=True):
-        dx = np.empty(cache["x_shape"], dtype=dy.dtype)
+    def _transpose(self, dy, cache, role):
         dy, k, s = np.ascontiguousarray(dy), self.kernel_size, self.stride
-        _parallel(lambda lo, hi: kpool.avgpool_backward(dy, k, s, lo, hi, dx), dx.shape[0], dx.size)
-        return dx, {}
+        dx = self._buffer(role, cache["x_shape"], dy.dtype)
+        run_parallel(lambda lo, hi: kpool.avgpool_backward(dy, k, s, lo, hi, dx), dx.shape[0], dx.size)
+        return dx
 
 
 class GlobalAvgPool(_Linear):
@@ -688,16 +551,16 @@ class GlobalAvgPool(_Linear):
     def forward(self, x):
         self.output_shape(x.shape[1:])
         cache = {"x_shape": x.shape}
-        return self._apply(x, cache), cache
+        return self._apply(x, cache, "y"), cache
 
-    def _apply(self, x, cache):
+    def _apply(self, x, cache, role):
         return x.mean(axis=(2, 3))
 
-    def backward(self, dy, cache, need_dx=True):
+    def _transpose(self, dy, cache, role):
         n, c, h, w = cache["x_shape"]
-        dx = np.empty(cache["x_shape"], dtype=dy.dtype)
+        dx = self._buffer(role, cache["x_shape"], dy.dtype)
         dx[...] = (dy / (h * w))[:, :, None, None]
-        return dx, {}
+        return dx
 
 
 class Flatten(_Linear):
@@ -708,10 +571,10 @@ class Flatten(_Linear):
 
     def forward(self, x):
         cache = {"x_shape": x.shape}
-        return self._apply(x, cache), cache
+        return self._apply(x, cache, "y"), cache
 
-    def _apply(self, x, cache):
+    def _apply(self, x, cache, role):
         return x.reshape(x.shape[0], -1)
 
-    def backward(self, dy, cache, need_dx=True):
-        return dy.reshape(cache["x_shape"]), {}
+    def _transpose(self, dy, cache, role):
+        return dy.reshape(cache["x_shape"])

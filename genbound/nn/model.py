@@ -7,8 +7,9 @@ import numpy as np
 
 from genbound._checks import as_float_array, check_dtype, check_labels, check_int
 from genbound._rng import as_generator
-from genbound.nn.layers import Conv2d, CPConv2d, Layer, serial_blas
+from genbound.nn.layers import Conv2d, CPConv2d, Layer
 from genbound.nn.loss import softmax_cross_entropy, softmax_cross_entropy_jvp
+from genbound.nn.runtime import Workspace, serial_blas
 
 
 def _serial_blas(method):
@@ -112,11 +113,13 @@ class Sequential:
         return {key: v[sl].reshape(self.params[key].shape) for key, sl in self._slices.items()}
 
     def copy(self):
-        """An independent copy of the model (same layers, copied parameters)."""
+        """An independent copy of the model (same layers, copied parameters, workspaces of its own)."""
         import copy
 
         clone = copy.copy(self)
         clone.layers = [copy.copy(layer) for layer in self.layers]
+        for layer in clone.layers:
+            layer.workspace = Workspace()
         clone._flat = self._flat.copy()
         clone.params = {key: clone._flat[sl].reshape(self.params[key].shape) for key, sl in self._slices.items()}
         for i, layer in enumerate(clone.layers):
@@ -238,13 +241,14 @@ class Sequential:
         return float(np.mean(self.forward_with_caches(x)[0].argmax(axis=1) != y))
 
     @_serial_blas
-    def evaluate(self, x, y, batch_size=1024):
-        """(mean loss, 0-1 error) on (x, y), computed in batches of ``batch_size``."""
+    def evaluate(self, x, y, chunk_size=1024):
+        """(mean loss, 0-1 error) on (x, y), computed in chunks of ``chunk_size`` examples (memory only: the
+        result does not depend on it beyond rounding)."""
         x, y = self.check_xy(x, y)
-        batch_size = check_int(batch_size, "batch_size", 1)
+        chunk_size = check_int(chunk_size, "chunk_size", 1)
         total_loss, wrong = 0.0, 0
-        for start in range(0, x.shape[0], batch_size):
-            xb, yb = x[start:start + batch_size], y[start:start + batch_size]
+        for start in range(0, x.shape[0], chunk_size):
+            xb, yb = x[start:start + chunk_size], y[start:start + chunk_size]
             logits = self.forward_with_caches(xb)[0]
             total_loss += softmax_cross_entropy(logits, yb)[0] * xb.shape[0]
             wrong += int(np.sum(logits.argmax(axis=1) != yb))

@@ -7,8 +7,8 @@ import pickle
 import numpy as np
 import pandas as pd
 
-from genbound._checks import check_int
-from genbound._rng import as_generator
+from genbound._checks import check_dataset, check_int
+from genbound._rng import as_generator, permutation_batches
 from genbound.nn.optim import SGD
 
 HISTORY_COLUMNS = ["epoch", "step", "train_loss", "train_error", "test_loss", "test_error", "gap"]
@@ -23,21 +23,8 @@ def _atomic_pickle(obj, path):
     os.replace(tmp, path)
 
 
-def _batch_indices(m, batch_size, rng):
-    """One epoch's mini-batches: a permutation cut into chunks of ``batch_size`` (the last may be smaller),
-    the same convention as :meth:`genbound.data.Dataset.batch_indices`."""
-    order = rng.permutation(m)
-    return [order[i:i + batch_size] for i in range(0, m, batch_size)]
-
-
-def _check_data(data):
-    for attr in ("x_train", "y_train", "x_test", "y_test"):
-        if not hasattr(data, attr):
-            raise TypeError(f"data: expected a genbound.data.Dataset (with {attr}), got {type(data).__name__}")
-
-
 def train(model, data, epochs=30, batch_size=64, optimizer=None, seed=0, eval_every=None, progress=True,
-          callback=None, checkpoint=None, eval_batch_size=1024, step_callback=None):
+          callback=None, checkpoint=None, chunk_size=1024, step_callback=None):
     """Train ``model`` on ``data`` and return its history, one row per epoch.
 
     Each epoch visits the training set once in an order drawn from ``seed``; every mini-batch takes one
@@ -65,7 +52,8 @@ def train(model, data, epochs=30, batch_size=64, optimizer=None, seed=0, eval_ev
     checkpoint : str or path, optional
         File where model, optimizer, random state and history are written atomically after every epoch; if
         it exists, training resumes from it (the result is the same as an uninterrupted run).
-    eval_batch_size : int
+    chunk_size : int
+        Memory chunk of the full-set evaluations (not an SGD batch; see :meth:`Sequential.evaluate`).
     step_callback : callable(model, step, grads, weight_grads) -> None, optional
         Called before every optimizer step with the batch gradients; ``weight_grads`` (layer index -> dL/dW)
         is computed when the callable has ``needs_weight_grads = True`` (else None). Its return value is
@@ -77,7 +65,7 @@ def train(model, data, epochs=30, batch_size=64, optimizer=None, seed=0, eval_ev
     pandas.DataFrame
         Columns epoch, step, train_loss, train_error, test_loss, test_error, gap (test minus train 0-1 error).
     """
-    _check_data(data)
+    check_dataset(data)
     epochs = check_int(epochs, "epochs", 1)
     batch_size = check_int(batch_size, "batch_size", 1)
     if eval_every is not None:
@@ -102,8 +90,8 @@ def train(model, data, epochs=30, batch_size=64, optimizer=None, seed=0, eval_ev
         history, step, start_epoch = state["history"], state["step"], state["epoch"]
 
     def evaluate(epoch):
-        tr_loss, tr_err = model.evaluate(x_train, y_train, eval_batch_size)
-        te_loss, te_err = model.evaluate(data.x_test, data.y_test, eval_batch_size)
+        tr_loss, tr_err = model.evaluate(x_train, y_train, chunk_size)
+        te_loss, te_err = model.evaluate(data.x_test, data.y_test, chunk_size)
         row = dict(epoch=epoch, step=step, train_loss=tr_loss, train_error=tr_err, test_loss=te_loss,
                    test_error=te_err, gap=te_err - tr_err)
         history.append(row)
@@ -122,7 +110,7 @@ def train(model, data, epochs=30, batch_size=64, optimizer=None, seed=0, eval_ev
         bar = tqdm(total=(epochs - start_epoch) * steps_per_epoch, desc="train", leave=False)
     try:
         for epoch in range(start_epoch, epochs):
-            batches = [np.arange(m)] if full else _batch_indices(m, batch_size, rng)
+            batches = [np.arange(m)] if full else permutation_batches(m, batch_size, rng)
             for b, idx in enumerate(batches):
                 wgrads = None
                 if needs_g:

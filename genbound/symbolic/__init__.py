@@ -21,35 +21,16 @@ T. G. Kolda and B. W. Bader, "Tensor decompositions and applications", SIAM Revi
 """
 from __future__ import annotations
 
-from genbound.symbolic.expansions import (
-    EQ3_PRINTED,
-    Eq3Term,
-    delta_elementary,
-    derive_delta,
-    eq3_corrected,
-    eq3_misprints,
-    eq3_printed,
-    expansion,
-    expr_from_terms,
-    lambdify_delta,
-    terms_from_expr,
-)
+from genbound.symbolic.expansions import (EQ3_PRINTED, Eq3Term, delta_elementary, derive_delta, eq3_corrected,
+                                          eq3_misprints, eq3_printed, expansion, expr_from_terms, lambdify_delta,
+                                          terms_from_expr)
 from genbound.symbolic.limits import MAX_ENTRIES, MAX_ORDER, MAX_RANK, MAX_TERMS
 from genbound.symbolic.output import derivation_table, exit_code, format_report, poly_latex, report, write_latex
 from genbound.symbolic.registry import REGISTRY, Check, all_verifications, registered, run_checks
 from genbound.symbolic.symbols import ALPHA, explicit_factors, explicit_weight, factor_symbols, grad_symbol, to_latex
-from genbound.symbolic.verifications import (
-    Verification,
-    verify_chain_rule,
-    verify_eq1_samples,
-    verify_eq2,
-    verify_eq3,
-    verify_eq3_misprint,
-    verify_first_order_departure,
-    verify_order,
-    verify_rank,
-    verify_rank1_dimension,
-)
+from genbound.symbolic.verifications import (Verification, verify_chain_rule, verify_eq1_samples, verify_eq2,
+                                             verify_eq3, verify_eq3_misprint, verify_first_order_departure,
+                                             verify_order, verify_rank, verify_rank1_dimension)
 
 __all__ = [
     "ALPHA",

@@ -4,6 +4,8 @@ from __future__ import annotations
 import numpy as np
 
 from genbound._rng import as_generator
+from genbound.nn.layers import MaxPool2d, ReLU
+from genbound.nn.objective import restored, training_pair
 
 
 def numerical_gradient(f, x, h=1e-5):
@@ -59,41 +61,45 @@ def check_layer_grads(layer, x, seed=0, h=1e-5, rtol=1e-6):
     return errors
 
 
-def check_model_grads(model, x, y, h=1e-5, rtol=1e-6):
+def check_model_grads(model, data, h=1e-5, rtol=1e-6):
     """Compare ``model.loss_and_grad`` with central differences of ``model.loss`` for every parameter.
 
-    Returns the norm-wise relative error; raises AssertionError above ``rtol``.
+    ``data`` is a :class:`genbound.data.Dataset` (its training set is used) or an ``(x, y)`` pair. Returns the
+    norm-wise relative error; raises AssertionError above ``rtol``.
     """
+    x, y = training_pair(data)
     _, grads = model.loss_and_grad(x, y, flat=True)
-    flat = model._flat
+    with restored(model) as w0:
+        w = w0.copy()
 
-    def f():
-        return model.loss(x, y)
+        def f():
+            model.set_flat(w)
+            return model.loss(x, y)
 
-    err = relative_error(grads, numerical_gradient(f, flat, h))
+        numerical = numerical_gradient(f, w, h)
+    err = relative_error(grads, numerical)
     if not err <= rtol:
         raise AssertionError(f"gradient check failed: relative error {err:.3e} > {rtol}")
     return err
 
 
-def check_hvp(model, x, y, v=None, seed=0, h=1e-5, rtol=1e-6):
+def check_hvp(model, data, v=None, seed=0, h=1e-5, rtol=1e-6):
     """Compare ``model.hvp`` with central differences of exact gradients along ``v``.
 
     .. math:: H v \\approx \\frac{\\nabla L(w + h v) - \\nabla L(w - h v)}{2h}
 
-    Returns the norm-wise relative error; raises AssertionError above ``rtol``.
+    ``data`` is a Dataset (its training set) or an ``(x, y)`` pair; ``v`` defaults to a standard normal
+    direction drawn from ``seed``. Returns the norm-wise relative error; raises AssertionError above ``rtol``.
     """
-    w0 = model.get_flat()
+    x, y = training_pair(data)
     if v is None:
-        v = as_generator(seed).normal(size=w0.size)
+        v = as_generator(seed).normal(size=model.n_params)
     hv = model.hvp(x, y, v)
-    try:
+    with restored(model) as w0:
         model.set_flat(w0 + h * v)
         gp = model.loss_and_grad(x, y, flat=True)[1]
         model.set_flat(w0 - h * v)
         gm = model.loss_and_grad(x, y, flat=True)[1]
-    finally:
-        model.set_flat(w0)
     err = relative_error(hv, (gp - gm) / (2 * h))
     if not err <= rtol:
         raise AssertionError(f"Hessian-vector product check failed: relative error {err:.3e} > {rtol}")
@@ -107,8 +113,6 @@ def activation_margin(model, x):
     Finite-difference checks are only meaningful when this margin is well above the step times the
     gradient; test suites redraw inputs whose margin is too small.
     """
-    from genbound.nn.layers import MaxPool2d, ReLU
-
     margin = np.inf
     acts = model.check_x(x)
     for layer in model.layers:

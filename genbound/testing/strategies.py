@@ -8,6 +8,8 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import strategies as st
 
+from genbound._rng import as_generator
+
 
 def seeds():
     """Integer seeds for numpy Generators."""
@@ -36,8 +38,9 @@ def conv_configs(draw, max_channels=4, max_size=7, max_kernel=3, max_rank=3, max
 
 
 def normal_array(seed, shape, scale=1.0, dtype=np.float64):
-    """An array of the given shape with entries from N(0, scale^2), drawn from ``seed``."""
-    return (np.random.default_rng(seed).normal(size=shape) * scale).astype(dtype)
+    """An array of the given shape with entries from N(0, scale^2), drawn from ``seed`` (int, Generator or
+    None)."""
+    return (as_generator(seed).normal(size=shape) * scale).astype(dtype)
 
 
 @st.composite

@@ -29,7 +29,7 @@ def _safe_batch(model, n, seed, margin=2e-5):
 def test_reference_network_gradients_all_coordinates(name, rank):
     model = gb.nn.reference_cnn(name, rank=rank, seed=1)
     x, y = _safe_batch(model, 2, 0)
-    assert check_model_grads(model, x, y, h=1e-6) <= 1e-6
+    assert check_model_grads(model, (x, y), h=1e-6) <= 1e-6
 
 
 @pytest.mark.parametrize("rank", [None, 1])
@@ -59,8 +59,8 @@ def test_mnist_network_directional_derivatives(rank):
 def test_small_cnn_gradients_and_hvp(model):
     x, y = _batch(model, 3, 7)
     assume(activation_margin(model, x) > 1e-4)
-    assert check_model_grads(model, x, y) <= 1e-6
-    assert check_hvp(model, x, y, seed=3) <= 1e-6
+    assert check_model_grads(model, (x, y)) <= 1e-6
+    assert check_hvp(model, (x, y), seed=3) <= 1e-6
 
 
 @pytest.mark.parametrize("rank", [None, 1])

@@ -91,6 +91,7 @@ def test_checkpoint_resume_equals_uninterrupted_run(digits, tmp_path):
     (dict(batch_size=-3), "batch_size: expected an int >= 1"),
     (dict(epochs=0), "epochs: expected an int >= 1"),
     (dict(optimizer="sgd"), "optimizer: expected an optimizer"),
+    (dict(chunk_size=0), "chunk_size: expected an int >= 1, got 0"),
 ])
 def test_train_bad_arguments(digits, kwargs, match):
     with pytest.raises((ValueError, TypeError), match=match):
@@ -100,3 +101,10 @@ def test_train_bad_arguments(digits, kwargs, match):
 def test_train_rejects_non_dataset():
     with pytest.raises(TypeError, match="data: expected a genbound.data.Dataset"):
         gb.train(gb.nn.reference_cnn("digits", rank=1), (np.zeros((2, 1, 8, 8)), [0, 1]), progress=False)
+
+
+def test_evaluation_chunks_do_not_change_the_history(digits):
+    small = digits.subset(np.arange(200))
+    runs = [gb.train(gb.nn.reference_cnn("digits", rank=1, seed=2), small, epochs=1, batch_size=50, seed=0,
+                     progress=False, chunk_size=chunk) for chunk in (7, 1024)]
+    pd.testing.assert_frame_equal(runs[0], runs[1], rtol=1e-12)

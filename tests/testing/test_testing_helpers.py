@@ -33,7 +33,7 @@ def test_check_model_grads_catches_a_wrong_gradient():
 
     model.loss_and_grad = wrong
     with pytest.raises(AssertionError, match="gradient check failed"):
-        check_model_grads(model, x, [0, 1], h=1e-6)
+        check_model_grads(model, (x, [0, 1]), h=1e-6)
 
 
 def test_check_hvp_catches_a_wrong_product():
@@ -41,7 +41,7 @@ def test_check_hvp_catches_a_wrong_product():
     x = np.random.default_rng(0).normal(size=(2, 1, 8, 8))
     model.hvp = lambda x, y, v: np.zeros_like(v)
     with pytest.raises(AssertionError, match="Hessian-vector product check failed"):
-        check_hvp(model, x, [0, 1])
+        check_hvp(model, (x, [0, 1]))
 
 
 def test_activation_margin_is_zero_on_a_kink():
