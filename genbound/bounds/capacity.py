@@ -271,12 +271,14 @@ def effective_capacity(model, data=None, *, method="params", z=1.0, tol=None, at
     (:math:`|\theta_i - \lambda_i| \le r_i`) and counts each of the :math:`n - k` others at
     :math:`f(\theta_k + r_k)`, the most it can be if Lanczos missed no eigenvalue above the k-th.
     ``result.total`` is the **upper** end (the pessimistic side for a capacity); it is a heuristic, not
-    a certified bound (a Lanczos run can miss an eigenvalue), and ``result.info["heuristic"]`` says so. Cost measured on the 2-core development
-    machine: one HVP over the 1,437 digits images takes about 0.25 s (rank-1 ``digits_gap``, 1,194
+    a certified bound (a Lanczos run can miss an eigenvalue), and ``result.info["heuristic"]`` says so. Cost
+    measured on the 2-core development machine: one HVP over the 1,437 digits images takes about 0.25 s (rank-1 ``digits_gap``, 1,194
     parameters: a dense Hessian in about 5 min) and 1 s (full filters, 5,130: 1.4 h dense), hence the
     default ``dense_max=600`` and Lanczos above it. The per-layer shares are
     :math:`\sum_i f_i \lVert u_i^{(l)}\rVert^2` with :math:`f_i = \lambda_i/(\lambda_i+z)` and
-    :math:`u_i^{(l)}` the part of the i-th unit eigenvector on layer l's parameters; they sum to the total.
+    :math:`u_i^{(l)}` the part of the i-th unit eigenvector on layer l's parameters, plus (Lanczos) the
+    uncomputed part :math:`f(\theta_k + r_k)` times the layer's share of the complement of the computed
+    eigenvectors; they sum to the total.
 
     Parameters
     ----------

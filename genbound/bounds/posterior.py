@@ -29,8 +29,8 @@ from genbound._checks import check_int, check_model, check_positive, check_proba
 from genbound._rng import as_generator, permutation_batches
 from genbound.bounds._data import test_pair, training_pair
 from genbound.bounds.heldout import DataDependentPrior
-from genbound.bounds.pacbayes import (catoni_bound, dziugaite_roy_bound, dziugaite_roy_complexity, kl_diag_gaussians,
-                                      kl_inverse, langford_seeger_bound, mcallester_bound, sample_convergence_bound)
+from genbound.bounds.pacbayes import (catoni_bound, dziugaite_roy_bound, kl_diag_gaussians, kl_inverse,
+                                      langford_seeger_bound, mcallester_bound, sample_convergence_bound)
 from genbound.nn.objective import restored
 from genbound.nn.optim import Adam
 
@@ -420,7 +420,8 @@ def optimize_posterior(model, data, prior_mean, *, mean_init=None, prior_scale=N
     B. With ``grid`` (a :class:`VarianceGrid`) the grid term is that grid's cost (constant
     :math:`\ln(\text{size})` for a uniform grid, :math:`\lambda` kept inside its range); with
     ``groups="layer"`` every layer with parameters has its own :math:`\lambda_g` on the grid, each charged
-    (the prior :math:`\mathcal N(w_p, \mathrm{diag}(\lambda_{g(i)} s_i^2))`). The returned fit carries the posterior, the rounded prior and KL; bound it with
+    (the prior :math:`\mathcal N(w_p, \mathrm{diag}(\lambda_{g(i)} s_i^2))`). The returned fit carries the
+    posterior, the rounded prior and KL; bound it with
     :func:`gibbs_error` and :func:`genbound.bounds.dziugaite_roy_bound`.
 
     Parameters

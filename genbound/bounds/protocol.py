@@ -24,7 +24,6 @@ import json
 import math
 from dataclasses import dataclass, field
 
-import numpy as np
 import pandas as pd
 
 from genbound._checks import check_int, check_positive, check_probability
