@@ -5,7 +5,7 @@ Writes ``docs/figures/bounds_digits.csv`` (one row per model and bound, the colu
 ``bounds_digits_protocol_<rank>.json`` (the declared protocol), ``bounds_digits_protocol_<rank>_table.csv``
 (one row per configuration and bound family, every ingredient) and ``bounds_digits_protocol_<rank>_result.json``.
 
-    python docs/figures/make_bounds_table.py            # the published table (about an hour on 2 loaded cores)
+    python docs/figures/make_bounds_table.py            # the published table (about 25 min on 2 loaded cores)
     python docs/figures/make_bounds_table.py --quick    # a smoke run with small counts
 
 Declared before the run (nothing below is tuned on a bound part):
