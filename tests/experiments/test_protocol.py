@@ -291,13 +291,7 @@ def test_cli_bounds_runs_the_protocol(tmp_path, capsys):
 def test_mnist_subset_protocol_full_and_rank1():
     """The MNIST-subset protocol of docs/figures/make_bounds_mnist.py at its published settings (1,000 draws,
     at most 4 prior configurations): nonvacuous for the full and the rank-1 mnist_gap network."""
-    import importlib.util
-    import os
-
-    path = os.path.join(os.path.dirname(__file__), "..", "..", "docs", "figures", "make_bounds_mnist.py")
-    spec = importlib.util.spec_from_file_location("make_bounds_mnist", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module, _ = _script("make_bounds_mnist")
     protocol = module.mnist_protocol()
     assert protocol.n_samples == 1000 and protocol.n_configs <= 4
     data = gb.data.load_mnist_subset(seed=0, scaling="raw")
@@ -305,3 +299,42 @@ def test_mnist_subset_protocol_full_and_rank1():
         res = run_protocol(protocol, data, "mnist_gap", rank=rank)
         assert (res.table["n_configs"] == protocol.n_configs).all()
         assert res.bound < 0.9
+
+
+# ---------------------------------------------------------------- the published digits table
+
+def _script(name):
+    import importlib.util
+    import os
+
+    path = os.path.join(os.path.dirname(__file__), "..", "..", "docs", "figures", f"{name}.py")
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module, os.path.dirname(path)
+
+
+@pytest.mark.parametrize("tag, declare", [("rank1", "digits_protocol"), ("full", "digits_protocol_full")])
+def test_published_protocol_tables_recompute(tag, declare):
+    import os
+
+    module, folder = _script("make_bounds_table")
+    declared = getattr(module, declare)()
+    saved = Protocol.load(os.path.join(folder, f"bounds_digits_protocol_{tag}.json"))
+    assert saved == declared  # the published run is the declared protocol
+    table = pd.read_csv(os.path.join(folder, f"bounds_digits_protocol_{tag}_table.csv"))
+    assert len(table) == declared.n_configs * declared.n_families
+    assert list(table["config"].unique()) == [p.name for p in declared.priors]
+    for _, row in table.iterrows():
+        assert row["n_configs"] == declared.n_configs and row["n_families"] == declared.n_families
+        assert row["delta_row"] == pytest.approx(declared.delta_per_bound, rel=1e-9)
+        assert row["delta_mc_row"] == pytest.approx(declared.delta_mc_per_config, rel=1e-9)
+        values, upper, _ = family_bounds(row["train_error_mc"], int(row["n_mc"]), row["kl"] + row["grid_nats"],
+                                         int(row["m"]), row["delta_row"], row["delta_mc_row"])
+        assert row["value"] == pytest.approx(values[row["family"]], rel=1e-8)
+        assert row["train_upper"] == pytest.approx(upper, rel=1e-8)
+    report = pd.read_csv(os.path.join(folder, "bounds_digits.csv"))
+    rows = report[report["bound"].str.contains("protocol") & report["model"].str.contains(
+        "rank-1" if tag == "rank1" else "full")]
+    assert rows["value"].min() == pytest.approx(table["value"].min(), rel=1e-9)
+    assert (report["scaling"] == "fixed").all()
