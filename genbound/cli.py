@@ -1,15 +1,17 @@
-"""The ``genbound`` command: train, derive, bounds."""
+"""The ``genbound`` command: train, derive, bounds, reproduce, sweep."""
 from __future__ import annotations
 
 import argparse
 import sys
 
 
-def _cmd_train(args):
+def _cmd_train(args, parser):
     import numpy as np
 
     import genbound as gb
 
+    if args.out:
+        _checked_out(parser, args.out, "--out")
     data = gb.data.load_digits(seed=args.data_seed)
     ranks = args.rank if args.rank else ["1", "full"]
     dtype = np.float32 if args.float32 else np.float64
@@ -27,18 +29,23 @@ def _cmd_train(args):
         if args.out:
             import os
 
-            os.makedirs(args.out, exist_ok=True)
+            from genbound._io import atomic_write_text
+
             path = os.path.join(args.out, f"history_{args.network}_{rank}.csv")
-            hist.to_csv(path, index=False)
+            atomic_write_text(path, hist.to_csv(index=False))
             print(f"wrote {path}")
     return 0
 
 
-def _cmd_derive(args):
+def _cmd_derive(args, parser):
+    import os
+
     import pandas as pd
 
     from genbound import symbolic
 
+    if args.latex:
+        _checked_out(parser, os.path.dirname(os.path.abspath(args.latex)), "--latex")
     # the one registry of checks, as run by derivations/ (genbound.symbolic.REGISTRY)
     results = symbolic.all_verifications()
     table = symbolic.derivation_table(results)
@@ -115,6 +122,147 @@ def _cmd_bounds(args):
     return 0
 
 
+# ------------------------------------------------------------------------------------------------------
+# reproduce and sweep
+# ------------------------------------------------------------------------------------------------------
+
+#: Experiments whose cells ``genbound sweep`` runs: name -> (module, cell function).
+SWEEPABLE = {
+    "compression": ("genbound.experiments.compression", "compression_cell"),
+    "randomization": ("genbound.experiments.randomization", "randomization_cell"),
+}
+
+
+def _number(text, kind, what, ok):
+    try:
+        value = kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+    if not ok(value):
+        raise argparse.ArgumentTypeError(f"expected {what}, got {value}")
+    return value
+
+
+def _positive_int(text):
+    return _number(text, int, "a positive integer", lambda v: v >= 1)
+
+
+def _seed(text):
+    return _number(text, int, "a non-negative integer", lambda v: v >= 0)
+
+
+def _positive_float(text):
+    return _number(text, float, "a positive finite number", lambda v: 0 < v < float("inf"))
+
+
+def _momentum(text):
+    return _number(text, float, "a number in [0, 1)", lambda v: 0 <= v < 1)
+
+
+def _rank(text):
+    if text == "full":
+        return text
+    return str(_number(text, int, "'full' or a CP rank >= 1", lambda v: v >= 1))
+
+
+def _data_arg(text):
+    import os
+
+    if text in ("digits", "mnist-subset") or os.path.isdir(text):
+        return text
+    raise argparse.ArgumentTypeError(f"expected digits, mnist-subset or a folder of MNIST IDX files, got {text!r}")
+
+
+def _grid_value(text):
+    """One grid value from the command line: none/full/null -> None, true/false, int, float, else the text."""
+    low = text.strip().lower()
+    if low in ("none", "full", "null"):
+        return None
+    if low in ("true", "false"):
+        return low == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text.strip()
+
+
+def _grid_arg(text):
+    name, sep, values = text.partition("=")
+    if not sep or not name.strip().isidentifier() or not values.strip():
+        raise argparse.ArgumentTypeError(f"expected NAME=V1,V2,..., got {text!r}")
+    return name.strip(), [_grid_value(v) for v in values.split(",")]
+
+
+def _sweep_options(parser, args):
+    """The backend from --backend/--scheduler (a scheduler implies dask), checked before anything runs."""
+    backend = args.backend or ("dask" if args.scheduler else "local")
+    if args.scheduler and backend != "dask":
+        parser.error("--scheduler needs --backend dask (or no --backend)")
+    if args.scheduler and args.workers:
+        parser.error("--workers: the cluster at --scheduler has its own workers; leave --workers out")
+    return backend
+
+
+def _checked_out(parser, out, option="--out"):
+    """``out`` as a writable folder (created if needed) before any work, else a usage error naming the option."""
+    from genbound._io import check_writable_folder
+
+    try:
+        return check_writable_folder(out, option)
+    except ValueError as exc:
+        parser.error(str(exc))
+
+
+def _cmd_reproduce(args, parser):
+    import genbound as gb
+
+    backend = _sweep_options(parser, args)
+    out = _checked_out(parser, args.out)
+    gb.experiments.reproduce(out, quick=args.quick, seeds=args.seeds, data=args.data, backend=backend,
+                             scheduler=args.scheduler, workers=args.workers, progress=not args.quiet)
+    print(f"report: {out / 'report.md'}")
+    return 0
+
+
+def _cmd_sweep(args, parser):
+    import importlib
+
+    import pandas as pd
+
+    import genbound as gb
+
+    backend = _sweep_options(parser, args)
+    grid = {}
+    for name, values in args.grid or []:
+        if name in grid:
+            parser.error(f"--grid: {name} given twice")
+        grid[name] = values
+    module_name, cell_name = SWEEPABLE[args.experiment]
+    module = importlib.import_module(module_name)
+    try:
+        cells, key_extra = module.grid_cells(args.data, grid, quick=args.quick)
+    except ValueError as exc:
+        parser.error(str(exc))
+    out = _checked_out(parser, args.out or f"sweep-{args.experiment}")
+    table = gb.experiments.sweep(getattr(module, cell_name), cells, backend=backend, scheduler=args.scheduler,
+                                 workers=args.workers, out=out, key_extra=key_extra, progress=not args.quiet)
+    from genbound._io import atomic_write_text
+
+    atomic_write_text(out / "table.csv", table.to_csv(index=False))
+    shown = [c for c in table.columns if c in grid] + [c for c in ("condition", "filters", "train_error",
+                                                                   "test_error", "gap", "final_train_error",
+                                                                   "final_test_error", "steps_to_fit", "status")
+                                                      if c in table.columns and c not in grid]
+    params = [c for c in cells[0] if c in table.columns]
+    view = table.groupby(params, sort=False, dropna=False).tail(1)[shown]  # one line per cell (its last row)
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        print(view.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    print(f"{len(cells)} cells; records in {out / 'cells'}, index {out / 'index.csv'}, table {out / 'table.csv'}")
+    return 0 if (table["status"] == "ok").all() else 1
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="genbound", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -122,24 +270,24 @@ def build_parser():
     def training_options(p, epochs, network):
         p.add_argument("--network", default=network, choices=["digits", "digits_gap"],
                        help="reference network (default %(default)s)")
-        p.add_argument("--rank", action="append", help="CP rank or 'full'; repeat for several")
-        p.add_argument("--epochs", type=int, default=epochs)
-        p.add_argument("--batch-size", type=int, default=64)
-        p.add_argument("--lr", type=float, default=0.05)
-        p.add_argument("--momentum", type=float, default=0.0)
-        p.add_argument("--seed", type=int, default=0, help="seed of initialization and batch order")
-        p.add_argument("--data-seed", type=int, default=0, help="seed of the train/test split")
+        p.add_argument("--rank", type=_rank, action="append", help="CP rank or 'full'; repeat for several")
+        p.add_argument("--epochs", type=_positive_int, default=epochs)
+        p.add_argument("--batch-size", type=_positive_int, default=64)
+        p.add_argument("--lr", type=_positive_float, default=0.05)
+        p.add_argument("--momentum", type=_momentum, default=0.0)
+        p.add_argument("--seed", type=_seed, default=0, help="seed of initialization and batch order")
+        p.add_argument("--data-seed", type=_seed, default=0, help="seed of the train/test split")
         p.add_argument("--quiet", action="store_true", help="no progress bar")
 
     p = sub.add_parser("train", help="train reference CNNs on the bundled digits and print their history")
     training_options(p, 30, "digits")
     p.add_argument("--float32", action="store_true")
-    p.add_argument("--out", help="folder for history CSV files")
-    p.set_defaults(func=_cmd_train)
+    p.add_argument("--out", help="folder for history CSV files (checked writable before training)")
+    p.set_defaults(func=_cmd_train, parser=p)
 
     p = sub.add_parser("derive", help="run the symbolic derivations (Eq. 1-3 and generalizations)")
     p.add_argument("--latex", help="write the verified identities as LaTeX to this file")
-    p.set_defaults(func=_cmd_derive)
+    p.set_defaults(func=_cmd_derive, parser=p)
 
     p = sub.add_parser("bounds", help="train the bound network, run the PAC-Bayes protocol and print every bound")
     training_options(p, 40, "digits_gap")
@@ -158,11 +306,44 @@ def build_parser():
     p.add_argument("--no-compression", action="store_true", help="skip the quantized-network Occam row")
     p.add_argument("--hessian", action="store_true", help="add Eq. 1 with the Hessian effective dimension (slow)")
     p.set_defaults(func=_cmd_bounds, momentum=0.9)
+
+    def cluster_options(p):
+        p.add_argument("--backend", choices=["local", "dask"],
+                       help="local process pool or dask.distributed (default local; dask with --scheduler)")
+        p.add_argument("--scheduler", metavar="ADDRESS",
+                       help="address of a running Dask scheduler, e.g. tcp://10.0.0.1:8786")
+        p.add_argument("--workers", type=_positive_int, help="worker processes (default: one per core)")
+        p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    p = sub.add_parser("reproduce", help="run the paper's experiments over seeds and write report.md, figures "
+                                         "and tables (resumable)")
+    p.add_argument("--quick", action="store_true",
+                   help="digits only, full and rank-1 filters, one width, 2 seeds, <= 30 epochs (a few minutes)")
+    p.add_argument("--out", default="report", help="output folder (default %(default)s); rerun to resume")
+    p.add_argument("--seeds", type=_positive_int, help="number of seeds (default 2 with --quick, else 5)")
+    p.add_argument("--data", type=_data_arg, action="append",
+                   help="digits, mnist-subset or a folder of MNIST IDX files; repeat for several "
+                        "(default digits with --quick, else digits and mnist-subset)")
+    cluster_options(p)
+    p.set_defaults(func=_cmd_reproduce, parser=p)
+
+    p = sub.add_parser("sweep", help="run one experiment's cells over a grid of parameters (resumable)")
+    p.add_argument("experiment", choices=sorted(SWEEPABLE), help="the experiment whose cell function runs")
+    p.add_argument("--grid", type=_grid_arg, action="append", metavar="NAME=V1,V2",
+                   help="a cell parameter and its values (none/full: None); repeat for several; parameters "
+                        "not given keep the experiment's defaults")
+    p.add_argument("--data", type=_data_arg, default="digits", help="data set (default %(default)s)")
+    p.add_argument("--quick", action="store_true", help="start from the experiment's quick setting")
+    p.add_argument("--out", help="output folder (default sweep-EXPERIMENT)")
+    cluster_options(p)
+    p.set_defaults(func=_cmd_sweep, parser=p)
     return parser
 
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    if getattr(args, "parser", None) is not None:  # commands whose own checks print their usage
+        return args.func(args, args.parser)
     return args.func(args)
 
 

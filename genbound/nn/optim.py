@@ -6,6 +6,18 @@ import numpy as np
 from genbound._checks import as_float_array, check_int, check_positive
 
 
+def _model_grads(model, grads, name="grads"):
+    """Check ``model`` (has ``params``) and that ``grads`` maps every name of ``model.params`` to an array."""
+    if not isinstance(getattr(model, "params", None), dict):
+        raise TypeError(f"model: expected a genbound.nn.Sequential, got {type(model).__name__}")
+    if not hasattr(grads, "keys"):
+        raise TypeError(f"{name}: expected a mapping name -> gradient with the keys of model.params, got "
+                        f"{type(grads).__name__}")
+    missing = [key for key in model.params if key not in grads]
+    if missing:
+        raise ValueError(f"{name}: missing the gradients of {missing} (expected the keys of model.params)")
+
+
 def _same_shape(a, ref, name):
     arr = as_float_array(a, name, dtype=ref.dtype)
     if arr.shape != ref.shape:
@@ -118,8 +130,10 @@ class SGD:
         """Update ``model.params`` in place with ``grads`` (a dict with the keys of ``params``).
 
         ``weight_grads`` (layer index -> G = dL/dW, from ``model.loss_and_grad(..., weight_grads=True)``) is
-        needed for the CP layers trained by projection.
+        needed for the CP layers trained by projection. Gradients must be finite and shaped like their
+        parameters (a ValueError names the first that is not).
         """
+        _model_grads(model, grads)
         projected = self.projected_layers(model)
         skip = set()
         if projected:
@@ -137,7 +151,7 @@ class SGD:
                 skip.update({f"{i}.p", f"{i}.q", f"{i}.t"})
         for name, param in model.params.items():
             if name not in skip:
-                param -= self.lr * self.direction(name, grads[name], param)
+                param -= self.lr * self.direction(name, _same_shape(grads[name], param, f"grads[{name!r}]"), param)
 
     def reset(self):
         """Forget the momentum buffers."""
@@ -191,6 +205,8 @@ class Adam:
             self.lr = check_positive(lr, "lr")
         else:
             self.lr = [check_positive(v, "lr") for v in lr]
+            if not self.lr:
+                raise ValueError("lr: expected a step size or a non-empty list of them, got an empty list")
         for name, value in (("beta1", beta1), ("beta2", beta2)):
             value = check_positive(value, name, allow_zero=True)
             if value >= 1:
@@ -213,6 +229,7 @@ class Adam:
         lrs = self.lr if isinstance(self.lr, list) else [self.lr] * len(params)
         if len(lrs) != len(params):
             raise ValueError(f"lr: expected {len(params)} step sizes (one per param), got {len(lrs)}")
+        grads = [_same_shape(g, p, f"grads[{i}]") for i, (p, g) in enumerate(zip(params, grads))]
         if self.m is None:
             self.m = [np.zeros_like(p) for p in params]
             self.v = [np.zeros_like(p) for p in params]
@@ -233,6 +250,7 @@ class Adam:
         """Update ``model.params`` in place with ``grads`` (a dict with the keys of ``params``)."""
         if isinstance(self.lr, list):
             raise ValueError("lr: a model optimizer takes one step size, got a list")
+        _model_grads(model, grads)
         names = list(model.params)
         self.update([model.params[k] for k in names], [np.asarray(grads[k]) for k in names])
 
