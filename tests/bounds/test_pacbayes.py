@@ -303,9 +303,8 @@ def _bounds(emp, kl, m, delta):
         mcallester_bound(emp, kl, m, delta),
         langford_seeger_bound(emp, kl, m, delta),
         catoni_bound(emp, kl, m, delta).bound,
-        # delta + delta_prime < 1 is required: the MC correction takes what delta leaves
-        dziugaite_roy_bound(emp, kl, m, delta, prior_grid_j=100, n_samples=10_000,
-                            delta_prime=min(0.01, (1.0 - delta) / 2)),
+        # delta + delta_prime < 1 is required: a fixed delta_prime below 1 - max(deltas)
+        dziugaite_roy_bound(emp, kl, m, delta, prior_grid_j=100, n_samples=10_000, delta_prime=5e-4),
         dziugaite_roy_bound(emp, kl, m, delta),
     ]
 
