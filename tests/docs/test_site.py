@@ -9,8 +9,10 @@
   or code block of any page resolves to a module or attribute.
 """
 import importlib
+import inspect
 import os
 import pathlib
+import pkgutil
 import re
 import subprocess
 import sys
@@ -81,6 +83,12 @@ def test_every_public_name_has_a_reference_entry():
         assert f"::: genbound.{name}\n" in page, name
         module = importlib.import_module(f"genbound.{name}")
         assert getattr(module, "__all__", None), f"genbound.{name} has no __all__ to render"
+        # a public function named like its own submodule (genbound.nn.train) is shown by the renderer as the
+        # module: such names need an explicit entry on the page
+        submodules = {info.name for info in pkgutil.iter_modules(module.__path__)}
+        for shadowed in sorted(set(module.__all__) & submodules):
+            if not inspect.ismodule(getattr(module, shadowed)):
+                assert f"::: genbound.{name}.{shadowed}.{shadowed}\n" in page, f"api/{name}.md lacks {shadowed}"
 
 
 # -------------------------------------------------------------------------------------------- tutorials
