@@ -1,4 +1,4 @@
-"""The ``genbound`` command: train, derive, bounds."""
+"""The ``genbound`` command: train, derive, bounds, reproduce, sweep."""
 from __future__ import annotations
 
 import argparse
@@ -85,6 +85,124 @@ def _cmd_bounds(args):
     return 0
 
 
+# ------------------------------------------------------------------------------------------------------
+# reproduce and sweep
+# ------------------------------------------------------------------------------------------------------
+
+#: Experiments whose cells ``genbound sweep`` runs: name -> (module, cell function).
+SWEEPABLE = {
+    "compression": ("genbound.experiments.compression", "compression_cell"),
+    "randomization": ("genbound.experiments.randomization", "randomization_cell"),
+}
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _data_arg(text):
+    import os
+
+    if text in ("digits", "mnist-subset") or os.path.isdir(text):
+        return text
+    raise argparse.ArgumentTypeError(f"expected digits, mnist-subset or a folder of MNIST IDX files, got {text!r}")
+
+
+def _grid_value(text):
+    """One grid value from the command line: none/full/null -> None, true/false, int, float, else the text."""
+    low = text.strip().lower()
+    if low in ("none", "full", "null"):
+        return None
+    if low in ("true", "false"):
+        return low == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text.strip()
+
+
+def _grid_arg(text):
+    name, sep, values = text.partition("=")
+    if not sep or not name.strip().isidentifier() or not values.strip():
+        raise argparse.ArgumentTypeError(f"expected NAME=V1,V2,..., got {text!r}")
+    return name.strip(), [_grid_value(v) for v in values.split(",")]
+
+
+def _sweep_options(parser, args):
+    """The backend from --backend/--scheduler (a scheduler implies dask), checked before anything runs."""
+    backend = args.backend or ("dask" if args.scheduler else "local")
+    if args.scheduler and backend != "dask":
+        parser.error("--scheduler needs --backend dask (or no --backend)")
+    if args.scheduler and args.workers:
+        parser.error("--workers: the cluster at --scheduler has its own workers; leave --workers out")
+    return backend
+
+
+def _checked_out(parser, out):
+    from genbound._io import check_writable_folder
+
+    try:
+        return check_writable_folder(out, "--out")
+    except ValueError as exc:
+        parser.error(str(exc))
+
+
+def _cmd_reproduce(args, parser):
+    import genbound as gb
+
+    backend = _sweep_options(parser, args)
+    out = _checked_out(parser, args.out)
+    gb.experiments.reproduce(out, quick=args.quick, seeds=args.seeds, data=args.data, backend=backend,
+                             scheduler=args.scheduler, workers=args.workers, progress=not args.quiet)
+    print(f"report: {out / 'report.md'}")
+    return 0
+
+
+def _cmd_sweep(args, parser):
+    import importlib
+
+    import pandas as pd
+
+    import genbound as gb
+
+    backend = _sweep_options(parser, args)
+    grid = {}
+    for name, values in args.grid or []:
+        if name in grid:
+            parser.error(f"--grid: {name} given twice")
+        grid[name] = values
+    module_name, cell_name = SWEEPABLE[args.experiment]
+    module = importlib.import_module(module_name)
+    try:
+        cells, key_extra = module.grid_cells(args.data, grid, quick=args.quick)
+    except ValueError as exc:
+        parser.error(str(exc))
+    out = _checked_out(parser, args.out or f"sweep-{args.experiment}")
+    table = gb.experiments.sweep(getattr(module, cell_name), cells, backend=backend, scheduler=args.scheduler,
+                                 workers=args.workers, out=out, key_extra=key_extra, progress=not args.quiet)
+    from genbound._io import atomic_write_text
+
+    atomic_write_text(out / "table.csv", table.to_csv(index=False))
+    shown = [c for c in table.columns if c in grid] + [c for c in ("condition", "filters", "train_error",
+                                                                   "test_error", "gap", "final_train_error",
+                                                                   "final_test_error", "steps_to_fit", "status")
+                                                      if c in table.columns and c not in grid]
+    params = [c for c in cells[0] if c in table.columns]
+    view = table.groupby(params, sort=False, dropna=False).tail(1)[shown]  # one line per cell (its last row)
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        print(view.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    print(f"{len(cells)} cells; records in {out / 'cells'}, index {out / 'index.csv'}, table {out / 'table.csv'}")
+    return 0 if (table["status"] == "ok").all() else 1
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="genbound", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -125,11 +243,44 @@ def build_parser():
     p.add_argument("--no-compression", action="store_true", help="skip the quantized-network Occam row")
     p.add_argument("--hessian", action="store_true", help="add Eq. 1 with the Hessian effective dimension (slow)")
     p.set_defaults(func=_cmd_bounds, momentum=0.9)
+
+    def cluster_options(p):
+        p.add_argument("--backend", choices=["local", "dask"],
+                       help="local process pool or dask.distributed (default local; dask with --scheduler)")
+        p.add_argument("--scheduler", metavar="ADDRESS",
+                       help="address of a running Dask scheduler, e.g. tcp://10.0.0.1:8786")
+        p.add_argument("--workers", type=_positive_int, help="worker processes (default: one per core)")
+        p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    p = sub.add_parser("reproduce", help="run the paper's experiments over seeds and write report.md, figures "
+                                         "and tables (resumable)")
+    p.add_argument("--quick", action="store_true",
+                   help="digits only, full and rank-1 filters, one width, 2 seeds, <= 30 epochs (a few minutes)")
+    p.add_argument("--out", default="report", help="output folder (default %(default)s); rerun to resume")
+    p.add_argument("--seeds", type=_positive_int, help="number of seeds (default 2 with --quick, else 5)")
+    p.add_argument("--data", type=_data_arg, action="append",
+                   help="digits, mnist-subset or a folder of MNIST IDX files; repeat for several "
+                        "(default digits with --quick, else digits and mnist-subset)")
+    cluster_options(p)
+    p.set_defaults(func=_cmd_reproduce, parser=p)
+
+    p = sub.add_parser("sweep", help="run one experiment's cells over a grid of parameters (resumable)")
+    p.add_argument("experiment", choices=sorted(SWEEPABLE), help="the experiment whose cell function runs")
+    p.add_argument("--grid", type=_grid_arg, action="append", metavar="NAME=V1,V2",
+                   help="a cell parameter and its values (none/full: None); repeat for several; parameters "
+                        "not given keep the experiment's defaults")
+    p.add_argument("--data", type=_data_arg, default="digits", help="data set (default %(default)s)")
+    p.add_argument("--quick", action="store_true", help="start from the experiment's quick setting")
+    p.add_argument("--out", help="output folder (default sweep-EXPERIMENT)")
+    cluster_options(p)
+    p.set_defaults(func=_cmd_sweep, parser=p)
     return parser
 
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    if getattr(args, "parser", None) is not None:  # reproduce, sweep: their errors print their own usage
+        return args.func(args, args.parser)
     return args.func(args)
 
 

@@ -2,12 +2,16 @@
 sweeps and the report writer. ``genbound.landscape`` and ``genbound.bounds`` measure a given model; this
 package composes them with training.
 """
+from genbound.experiments.compression import CompressionConfig, compression_experiment, kendall_table
 from genbound.experiments.datasets import DATA_NAMES, data_fingerprint, load_data
 from genbound.experiments.departure import DepartureRecorder
 from genbound.experiments.landscape import (BatchComparison, BatchLandscapeStudy, BatchLandscapeStudyConfig,
                                             TrajectoryLandscape, batch_landscape_study, plot_batch_landscape_study,
                                             sgd_vs_gd_batch_losses, trajectory_landscape)
 from genbound.experiments.priors import PriorTraining, bounds_report, data_dependent_prior, train_prior_mean
+from genbound.experiments.randomization import RandomizationConfig, randomization_experiment
+from genbound.experiments.report import write_report
+from genbound.experiments.reproduce import EXPERIMENTS, reproduce
 from genbound.experiments.results import Claim, ExperimentResult, seed_summary, t_interval, verdict
 from genbound.experiments.sweep import sweep
 
@@ -19,4 +23,7 @@ __all__ = [
     "PriorTraining", "bounds_report", "data_dependent_prior", "train_prior_mean",
     "Claim", "ExperimentResult", "seed_summary", "t_interval", "verdict",
     "sweep",
+    "CompressionConfig", "compression_experiment", "kendall_table",
+    "RandomizationConfig", "randomization_experiment",
+    "EXPERIMENTS", "reproduce", "write_report",
 ]

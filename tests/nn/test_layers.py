@@ -5,7 +5,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from genbound.nn import AvgPool2d, Conv2d, CPConv2d, Dense, Flatten, GlobalAvgPool, MaxPool2d, ReLU
-from genbound.testing import check_layer_grads, numerical_gradient, relative_error
+from genbound.testing import check_grads, check_layer_grads, check_layer_tangents, numerical_gradient, relative_error
 from genbound.testing.strategies import conv_configs, normal_array, seeds
 
 
@@ -107,54 +107,66 @@ def test_maxpool_known_values():
 
 
 # ----- tangent rules (R-operator) against finite differences of the primal rules -------------------------
+# check_layer_tangents draws tangents for the input, every parameter and the incoming gradient at once and
+# compares jvp (ry) and backward_jvp (rdx, every rgrads) with central differences of forward and backward.
 
-def _tangent_case(layer, x, seed, h=1e-5):
-    rng = np.random.default_rng(seed)
-    rx = rng.normal(size=x.shape)
-    tparams = {k: rng.normal(size=v.shape) for k, v in layer.params.items()}
-    y, cache = layer.forward(x)
-    dy = rng.normal(size=y.shape)
-    rdy = rng.normal(size=y.shape)
-    ry, tcache = layer.jvp(rx, tparams, cache)
-    layer.backward(dy, cache)
-    rdx, rgrads = layer.backward_jvp(dy, rdy, cache, tcache, tparams)
+TANGENT_RTOL = 1e-7
 
-    def shifted(sign):
-        saved = {k: v.copy() for k, v in layer.params.items()}
-        for k, v in layer.params.items():
-            v += sign * h * tparams[k]
-        ys, c = layer.forward(x + sign * h * rx)
-        dxs, gs = layer.backward(dy + sign * h * rdy, c)
-        for k, v in layer.params.items():
-            v[...] = saved[k]
-        return ys, dxs, gs
 
-    yp, dxp, gp = shifted(1)
-    ym, dxm, gm = shifted(-1)
-    assert relative_error(ry, (yp - ym) / (2 * h)) <= 1e-7
-    assert relative_error(rdx, (dxp - dxm) / (2 * h)) <= 1e-7
-    for k in layer.params:
-        assert relative_error(rgrads[k], (gp[k] - gm[k]) / (2 * h)) <= 1e-7, k
+def _tangents(layer, x, seed):
+    errors = check_layer_tangents(layer, x, seed, rtol=TANGENT_RTOL)
+    assert set(errors) == {"ry", "rdx", *(f"rgrads[{k}]" for k in layer.param_shapes())}
+    assert max(errors.values()) <= TANGENT_RTOL  # no rounding allowance: the plain norm-wise relative error
 
 
 @given(conv_configs())
 def test_conv_tangent_rules(cfg):
-    _tangent_case(_conv(cfg, cp=False), _input(cfg), cfg["seed"])
+    _tangents(_conv(cfg, cp=False), _input(cfg), cfg["seed"])
 
 
 @given(conv_configs())
 def test_cpconv_tangent_rules(cfg):
-    _tangent_case(_conv(cfg, cp=True), _input(cfg), cfg["seed"])
+    _tangents(_conv(cfg, cp=True), _input(cfg), cfg["seed"])
 
 
 @settings(max_examples=10)
 @given(seeds())
 def test_other_layers_tangent_rules(seed):
-    _tangent_case(Dense(4, 3).initialize(seed), normal_array(seed, (2, 4)), seed)
+    _tangents(Dense(4, 3).initialize(seed), normal_array(seed, (2, 4)), seed)
     x = normal_array(seed, (2, 2, 4, 4))
     assume(np.min(np.abs(x)) > 1e-3 and np.min(np.diff(np.sort(x.ravel()))) > 1e-4)
     for layer in (ReLU(), MaxPool2d(2), AvgPool2d(2), GlobalAvgPool(), Flatten()):
-        _tangent_case(layer, x, seed)
+        _tangents(layer, x, seed)
+
+
+# ----- every layer, full and CP, both dtypes: check_grads along random directions, to second order --------
+
+def _every_layer():
+    yield "Conv2d", Conv2d(2, 3, 3, stride=1, padding=1), (2, 2, 5, 5)
+    yield "Conv2d-strided", Conv2d(2, 2, 2, stride=2, padding=0), (2, 2, 5, 4)
+    yield "CPConv2d-rank1", CPConv2d(2, 3, 3, rank=1, padding=1), (2, 2, 5, 5)
+    yield "CPConv2d-rank2-strided", CPConv2d(3, 2, 3, rank=2, stride=2, padding=1), (2, 3, 5, 6)
+    yield "Dense", Dense(5, 3), (3, 5)
+    yield "ReLU", ReLU(), (2, 2, 4, 4)
+    yield "MaxPool2d", MaxPool2d(2), (2, 2, 4, 4)
+    yield "MaxPool2d-overlapping", MaxPool2d(3, stride=2), (2, 2, 5, 5)
+    yield "AvgPool2d", AvgPool2d(2, stride=1), (2, 2, 4, 4)
+    yield "GlobalAvgPool", GlobalAvgPool(), (2, 3, 4, 5)
+    yield "Flatten", Flatten(), (2, 3, 4, 5)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
+@pytest.mark.parametrize("name, layer, shape", list(_every_layer()), ids=[c[0] for c in _every_layer()])
+def test_check_grads_every_layer(name, layer, shape, dtype):
+    if layer.param_shapes():
+        layer.initialize(7, dtype=dtype)
+        for value in layer.params.values():  # nonzero biases too
+            value += normal_array(8, value.shape, 0.1, dtype)
+    x = normal_array(9, shape, dtype=dtype)  # generic: no ReLU kink or max-pool tie within the step
+    errors = check_grads(layer, x, modes=("rev", "fwd"), order=2, seed=1)
+    assert {k[1] for k in errors} == {"x", *layer.param_shapes()}
+    if dtype == np.float32:
+        assert any(k[-1] == "float64" for k in errors)  # held to the float64 rule
 
 
 def test_numerical_gradient_of_known_function():
