@@ -1,7 +1,7 @@
 """The documentation site: it builds strictly, its tutorials run, and the names it mentions exist.
 
 - ``mkdocs build --strict`` fails on a broken link, a missing page or anchor, or a docstring that
-  mkdocstrings cannot render.
+  mkdocstrings cannot render; the API pages show no raw Sphinx role or math directive.
 - Every ``python`` code block of ``docs/tutorials/*.md`` runs, in order and in one namespace, in a fresh
   folder; a block titled ``title="name.py"`` is written to that folder as a file instead (importable by the
   later blocks), and every written ``test_*.py`` is then run by pytest in its own process.
@@ -70,6 +70,11 @@ def test_mkdocs_build_strict(tmp_path):
     # the API reference is generated from the docstrings, not empty
     nn_page = (site / "api/nn/index.html").read_text()
     assert "genbound.nn.CPConv2d" in nn_page and "genbound.nn.train" in nn_page
+    # the docstrings' Sphinx roles and math are rewritten for Markdown (docs/hooks/griffe_rst.py)
+    for page in (site / "api").glob("*/index.html"):
+        html = page.read_text()
+        assert ":func:" not in html and ".. math::" not in html and ":math:" not in html, page
+    assert 'class="arithmatex"' in (site / "api/bounds/index.html").read_text()
     # formulas are left for KaTeX as arithmatex spans
     assert 'class="arithmatex"' in (site / "theory/rank1_update/index.html").read_text()
     assert seconds < 120, f"the strict build took {seconds:.0f} s"
@@ -197,3 +202,15 @@ def test_names_on_page_exist(page):
         if problem:
             missing[name] = problem
     assert not missing, f"{page.relative_to(DOCS)} mentions names that do not exist: {missing}"
+
+
+def test_rst_to_markdown():
+    sys.path.insert(0, str(DOCS / "hooks"))
+    try:
+        from griffe_rst import rst_to_markdown
+    finally:
+        sys.path.remove(str(DOCS / "hooks"))
+    text = ("See :func:`~genbound.factor.delta` and :class:`Capacity`, :math:`\\sqrt{N/m}`.\n\n"
+            "    .. math::\n\n        N = a\n          + b.\n\n    after\n")
+    assert rst_to_markdown(text) == ("See `delta` and `Capacity`, $\\sqrt{N/m}$.\n\n"
+                                     "    $$\n    N = a\n      + b.\n    $$\n\n    after\n")
