@@ -19,13 +19,42 @@ def check_dtype(dtype, name="dtype"):
     return dt
 
 
+def as_array(a, name):
+    """``numpy.asarray(a)``, with a ragged nested sequence (rows of different lengths) refused by a ValueError
+    naming ``name`` instead of numpy's message about an inhomogeneous shape."""
+    if isinstance(a, np.ndarray):
+        return a
+    try:
+        return np.asarray(a)
+    except ValueError as exc:
+        raise ValueError(f"{name}: expected a rectangular array, got a ragged nested sequence (rows of "
+                         "different lengths)") from exc
+
+
+def check_real_dtype(arr, name):
+    """Refuse (TypeError naming ``name``) an array whose dtype is not float32, float64 or integer: complex
+    (whose imaginary part a conversion would drop), float16 (too little precision for the kernels), bool,
+    object and strings. O(1)."""
+    kind = arr.dtype.kind
+    if kind == "c":
+        raise TypeError(f"{name}: expected a real float array, got complex dtype {arr.dtype}")
+    if kind == "f" and arr.dtype.itemsize < 4:
+        raise TypeError(f"{name}: expected float32 or float64, got {arr.dtype} (too little precision)")
+    if kind == "f" and arr.dtype.itemsize > 8:
+        raise TypeError(f"{name}: expected float32 or float64, got {arr.dtype}")
+    if kind not in "fiu":
+        raise TypeError(f"{name}: expected a numeric float array, got dtype {arr.dtype}")
+    return arr
+
+
 def as_float_array(a, name, dtype=np.float64, ndim=None, finite=True):
     """Convert ``a`` to a C-contiguous float array of ``dtype``.
 
     Float32/float64/integer input is converted; float16, complex, bool, object and non-numeric input is
-    refused with a TypeError naming ``name``. Non-finite values raise a ValueError when ``finite``.
+    refused with a TypeError naming ``name``, a ragged nested list with a ValueError. Non-finite values
+    raise a ValueError when ``finite`` (also finite values that overflow ``dtype``, e.g. 1e300 as float32).
     """
-    arr = np.asarray(a)
+    arr = as_array(a, name)
     kind = arr.dtype.kind
     if kind == "c":
         raise TypeError(f"{name}: expected a real float array, got complex dtype {arr.dtype}")
@@ -35,8 +64,14 @@ def as_float_array(a, name, dtype=np.float64, ndim=None, finite=True):
         raise TypeError(f"{name}: expected a numeric float array, got dtype {arr.dtype}")
     if ndim is not None and arr.ndim != ndim:
         raise ValueError(f"{name}: expected a {ndim}-d array, got shape {arr.shape}")
-    arr = np.ascontiguousarray(arr, dtype=dtype)
+    source = arr
+    with np.errstate(over="ignore"):
+        arr = np.ascontiguousarray(arr, dtype=dtype)
     if finite and not np.all(np.isfinite(arr)):
+        if arr is not source and np.all(np.isfinite(source)):
+            top = np.finfo(arr.dtype).max
+            raise ValueError(f"{name}: expected finite values, got values beyond the range of {arr.dtype} "
+                             f"(largest {top:.3g}) that overflow to inf")
         raise ValueError(f"{name}: expected finite values, got NaN or inf")
     return arr
 
@@ -80,7 +115,9 @@ def check_probability(value, name, open_interval=True):
 
 def check_labels(y, n, classes, name="y"):
     """Return ``y`` as int64 of length ``n`` with values in [0, classes)."""
-    arr = np.asarray(y)
+    arr = as_array(y, name)
+    if arr.size == 0 and arr.dtype.kind in "fb":
+        arr = arr.astype(np.int64)
     if arr.dtype.kind not in "iu":
         if arr.dtype.kind == "f" and arr.size and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):
             arr = arr.astype(np.int64)
@@ -123,3 +160,29 @@ def check_dataset(data, name="data"):
         if not hasattr(data, attr):
             raise TypeError(f"{name}: expected a genbound.data.Dataset (with {attr}), got {type(data).__name__}")
     return data
+
+
+def check_bool(value, name):
+    """Return ``bool(value)`` for a Python or numpy bool, else a TypeError naming ``name``."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name}: expected a bool, got {type(value).__name__} {value!r}")
+    return bool(value)
+
+
+def check_callable(value, name, allow_none=True):
+    """Return ``value`` if it is callable (or None when ``allow_none``), else a TypeError naming ``name``."""
+    if value is None and allow_none:
+        return None
+    if not callable(value):
+        expected = "a callable or None" if allow_none else "a callable"
+        raise TypeError(f"{name}: expected {expected}, got {type(value).__name__} {value!r}")
+    return value
+
+
+def check_at_most(value, name, maximum, minimum=1):
+    """``check_int(value, name, minimum)`` and at most ``maximum`` (a documented limit that keeps a call from
+    running or allocating without end)."""
+    value = check_int(value, name, minimum)
+    if value > maximum:
+        raise ValueError(f"{name}: expected an int <= {maximum} (the documented maximum), got {value}")
+    return value

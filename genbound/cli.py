@@ -5,11 +5,13 @@ import argparse
 import sys
 
 
-def _cmd_train(args):
+def _cmd_train(args, parser):
     import numpy as np
 
     import genbound as gb
 
+    if args.out:
+        _checked_out(parser, args.out, "--out")
     data = gb.data.load_digits(seed=args.data_seed)
     ranks = args.rank if args.rank else ["1", "full"]
     dtype = np.float32 if args.float32 else np.float64
@@ -27,18 +29,23 @@ def _cmd_train(args):
         if args.out:
             import os
 
-            os.makedirs(args.out, exist_ok=True)
+            from genbound._io import atomic_write_text
+
             path = os.path.join(args.out, f"history_{args.network}_{rank}.csv")
-            hist.to_csv(path, index=False)
+            atomic_write_text(path, hist.to_csv(index=False))
             print(f"wrote {path}")
     return 0
 
 
-def _cmd_derive(args):
+def _cmd_derive(args, parser):
+    import os
+
     import pandas as pd
 
     from genbound import symbolic
 
+    if args.latex:
+        _checked_out(parser, os.path.dirname(os.path.abspath(args.latex)), "--latex")
     # the one registry of checks, as run by derivations/ (genbound.symbolic.REGISTRY)
     results = symbolic.all_verifications()
     table = symbolic.derivation_table(results)
@@ -96,14 +103,36 @@ SWEEPABLE = {
 }
 
 
-def _positive_int(text):
+def _number(text, kind, what, ok):
     try:
-        value = int(text)
+        value = kind(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+    if not ok(value):
+        raise argparse.ArgumentTypeError(f"expected {what}, got {value}")
     return value
+
+
+def _positive_int(text):
+    return _number(text, int, "a positive integer", lambda v: v >= 1)
+
+
+def _seed(text):
+    return _number(text, int, "a non-negative integer", lambda v: v >= 0)
+
+
+def _positive_float(text):
+    return _number(text, float, "a positive finite number", lambda v: 0 < v < float("inf"))
+
+
+def _momentum(text):
+    return _number(text, float, "a number in [0, 1)", lambda v: 0 <= v < 1)
+
+
+def _rank(text):
+    if text == "full":
+        return text
+    return str(_number(text, int, "'full' or a CP rank >= 1", lambda v: v >= 1))
 
 
 def _data_arg(text):
@@ -146,11 +175,12 @@ def _sweep_options(parser, args):
     return backend
 
 
-def _checked_out(parser, out):
+def _checked_out(parser, out, option="--out"):
+    """``out`` as a writable folder (created if needed) before any work, else a usage error naming the option."""
     from genbound._io import check_writable_folder
 
     try:
-        return check_writable_folder(out, "--out")
+        return check_writable_folder(out, option)
     except ValueError as exc:
         parser.error(str(exc))
 
@@ -210,24 +240,24 @@ def build_parser():
     def training_options(p, epochs, network):
         p.add_argument("--network", default=network, choices=["digits", "digits_gap"],
                        help="reference network (default %(default)s)")
-        p.add_argument("--rank", action="append", help="CP rank or 'full'; repeat for several")
-        p.add_argument("--epochs", type=int, default=epochs)
-        p.add_argument("--batch-size", type=int, default=64)
-        p.add_argument("--lr", type=float, default=0.05)
-        p.add_argument("--momentum", type=float, default=0.0)
-        p.add_argument("--seed", type=int, default=0, help="seed of initialization and batch order")
-        p.add_argument("--data-seed", type=int, default=0, help="seed of the train/test split")
+        p.add_argument("--rank", type=_rank, action="append", help="CP rank or 'full'; repeat for several")
+        p.add_argument("--epochs", type=_positive_int, default=epochs)
+        p.add_argument("--batch-size", type=_positive_int, default=64)
+        p.add_argument("--lr", type=_positive_float, default=0.05)
+        p.add_argument("--momentum", type=_momentum, default=0.0)
+        p.add_argument("--seed", type=_seed, default=0, help="seed of initialization and batch order")
+        p.add_argument("--data-seed", type=_seed, default=0, help="seed of the train/test split")
         p.add_argument("--quiet", action="store_true", help="no progress bar")
 
     p = sub.add_parser("train", help="train reference CNNs on the bundled digits and print their history")
     training_options(p, 30, "digits")
     p.add_argument("--float32", action="store_true")
-    p.add_argument("--out", help="folder for history CSV files")
-    p.set_defaults(func=_cmd_train)
+    p.add_argument("--out", help="folder for history CSV files (checked writable before training)")
+    p.set_defaults(func=_cmd_train, parser=p)
 
     p = sub.add_parser("derive", help="run the symbolic derivations (Eq. 1-3 and generalizations)")
     p.add_argument("--latex", help="write the verified identities as LaTeX to this file")
-    p.set_defaults(func=_cmd_derive)
+    p.set_defaults(func=_cmd_derive, parser=p)
 
     p = sub.add_parser("bounds", help="train the bound network and print every generalization bound")
     training_options(p, 40, "digits_gap")
@@ -279,7 +309,7 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    if getattr(args, "parser", None) is not None:  # reproduce, sweep: their errors print their own usage
+    if getattr(args, "parser", None) is not None:  # commands whose own checks print their usage
         return args.func(args, args.parser)
     return args.func(args)
 

@@ -15,8 +15,9 @@ def test_train_prints_history_and_writes_csv(tmp_path, capsys):
 
 
 def test_train_rejects_bad_rank(capsys):
-    with pytest.raises(ValueError):
+    with pytest.raises(SystemExit) as info:
         main(["train", "--epochs", "1", "--quiet", "--rank", "0"])
+    assert info.value.code == 2 and "--rank" in capsys.readouterr().err
 
 
 def test_unknown_command_exits():

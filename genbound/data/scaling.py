@@ -83,7 +83,11 @@ def standardize(data, fit=None):
 
     check_dataset(data)
     if fit is not None:
-        fit = np.asarray(fit)
+        from genbound._checks import as_array
+
+        fit = as_array(fit, "fit")
+        if fit.size == 0:
+            raise ValueError("fit: expected at least one training index to take statistics from, got none")
         if fit.dtype.kind not in "iu" or fit.ndim != 1:
             raise TypeError(f"fit: expected a 1-d array of training indices, got dtype {fit.dtype}, "
                             f"shape {fit.shape}")
@@ -94,6 +98,17 @@ def standardize(data, fit=None):
     info = dict(data.info, scaling="standardize", scaling_fit=fit, mean=mean, scale=scale)
     return dataclasses.replace(data, x_train=x_train.astype(data.dtype, copy=False),
                                x_test=x_test.astype(data.dtype, copy=False), info=info)
+
+
+def check_loader_arguments(seed, test_fraction, scaling, dtype):
+    """Check a loader's arguments before anything is loaded (a bad one fails fast, naming itself)."""
+    from genbound._checks import check_dtype, check_probability
+    from genbound._rng import as_generator
+
+    as_generator(seed)
+    check_probability(test_fraction, "test_fraction")
+    check_scaling(scaling)
+    check_dtype(dtype)
 
 
 def stratified_split(images, target, seed, test_fraction, scaling, max_value, source, dtype):

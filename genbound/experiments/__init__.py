@@ -2,6 +2,8 @@
 sweeps and the report writer. ``genbound.landscape`` and ``genbound.bounds`` measure a given model; this
 package composes them with training.
 """
+from genbound.experiments.batch_claims import (BatchLandscapeExperimentConfig, EscapeConfig,
+                                               batch_landscape_experiment, batch_minimum_test, escape_experiment)
 from genbound.experiments.compression import CompressionConfig, compression_experiment, kendall_table
 from genbound.experiments.datasets import DATA_NAMES, data_fingerprint, load_data
 from genbound.experiments.departure import DepartureRecorder
@@ -9,6 +11,7 @@ from genbound.experiments.landscape import (BatchComparison, BatchLandscapeStudy
                                             TrajectoryLandscape, batch_landscape_study, plot_batch_landscape_study,
                                             sgd_vs_gd_batch_losses, trajectory_landscape)
 from genbound.experiments.priors import PriorTraining, bounds_report, data_dependent_prior, train_prior_mean
+from genbound.experiments.rank1_update import Rank1UpdateConfig, fit_loglog_slope, rank1_update_experiment
 from genbound.experiments.randomization import RandomizationConfig, randomization_experiment
 from genbound.experiments.report import write_report
 from genbound.experiments.reproduce import EXPERIMENTS, reproduce
@@ -23,6 +26,8 @@ __all__ = [
     "PriorTraining", "bounds_report", "data_dependent_prior", "train_prior_mean",
     "Claim", "ExperimentResult", "seed_summary", "t_interval", "verdict",
     "sweep",
+    "batch_landscape_experiment", "BatchLandscapeExperimentConfig", "escape_experiment", "EscapeConfig",
+    "batch_minimum_test", "rank1_update_experiment", "Rank1UpdateConfig", "fit_loglog_slope",
     "CompressionConfig", "compression_experiment", "kendall_table",
     "RandomizationConfig", "randomization_experiment",
     "EXPERIMENTS", "reproduce", "write_report",

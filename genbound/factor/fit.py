@@ -206,7 +206,7 @@ def decompose(W, rank, seed=0, init="hosvd", config=None, warn=True):
     Raises
     ------
     ValueError
-        ``rank < 1``, wrong shapes, non-finite values. TypeError for non-numeric input or a ``config``
+        ``rank < 1`` or ``rank > C*kh*kw``, wrong shapes, non-finite values. TypeError for non-numeric input or a ``config``
         that is not a DecomposeConfig.
 
     References
@@ -216,6 +216,10 @@ def decompose(W, rank, seed=0, init="hosvd", config=None, warn=True):
     """
     X, out_dtype = _as_filters(W)
     rank = check_int(rank, "rank", minimum=1)
+    entries = int(np.prod(X.shape[1:]))
+    if rank > entries:
+        raise ValueError(f"rank: expected an int <= C*kh*kw = {entries} (no filter needs more rank-1 terms than "
+                         f"entries), got {rank}")
     if config is None:
         config = DecomposeConfig()
     elif not isinstance(config, DecomposeConfig):

@@ -74,6 +74,10 @@ ManifoldDimension = namedtuple("ManifoldDimension", ["dim", "tol", "singular_val
 ManifoldDimension.__doc__ = """Numerical rank of the CP Jacobian: ``(dim, tol, singular_values)``."""
 
 
+#: Largest dense CP Jacobian :func:`cp_manifold_dimension` builds (entries; 400 MB in float64).
+MAX_JACOBIAN_ENTRIES = 50_000_000
+
+
 def cp_manifold_dimension(C, kh, kw, rank=1, seed=0, tol=None):
     r"""Dimension of the set of rank-R filters near a generic point: the rank of the CP Jacobian.
 
@@ -112,6 +116,13 @@ def cp_manifold_dimension(C, kh, kw, rank=1, seed=0, tol=None):
     kh = check_int(kh, "kh", minimum=1)
     kw = check_int(kw, "kw", minimum=1)
     rank = check_int(rank, "rank", minimum=1)
+    entries = C * kh * kw
+    if rank > entries:
+        raise ValueError(f"rank: expected an int <= C*kh*kw = {entries} (no filter needs more rank-1 terms than "
+                         f"entries), got {rank}")
+    if entries * rank * (C + kh + kw) > MAX_JACOBIAN_ENTRIES:
+        raise ValueError(f"C, kh, kw, rank: the dense Jacobian would have (C kh kw) x R (C + kh + kw) = "
+                         f"{entries * rank * (C + kh + kw)} entries, expected at most {MAX_JACOBIAN_ENTRIES}")
     gen = as_generator(seed)
     p = gen.standard_normal((rank, C))
     q = gen.standard_normal((rank, kh))

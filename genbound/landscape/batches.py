@@ -162,10 +162,27 @@ def _check_config(config, default=BatchLandscapeConfig()):
 
 
 def _check_partition(batches, m):
-    batches = [np.asarray(b, dtype=np.int64) for b in batches]
-    if sum(b.size for b in batches) != m or np.unique(np.concatenate(batches)).size != m:
+    """``batches`` as int64 index arrays forming a partition of range(m): each a non-empty 1-d array of
+    integers in [0, m), every index exactly once (negative, float or repeated indices are refused)."""
+    from genbound._checks import as_array
+
+    if isinstance(batches, (str, bytes)) or not hasattr(batches, "__iter__"):
+        raise TypeError(f"batches: expected a list of index arrays, got {type(batches).__name__}")
+    out = []
+    for b, idx in enumerate(batches):
+        arr = as_array(idx, f"batches[{b}]")
+        if arr.size == 0:
+            raise ValueError(f"batches[{b}]: expected a non-empty 1-d array of indices, got an empty batch")
+        if arr.dtype.kind not in "iu":
+            raise TypeError(f"batches[{b}]: expected integer indices, got dtype {arr.dtype}")
+        if arr.ndim != 1 or arr.size == 0:
+            raise ValueError(f"batches[{b}]: expected a non-empty 1-d array of indices, got shape {arr.shape}")
+        if arr.min() < 0 or arr.max() >= m:
+            raise ValueError(f"batches[{b}]: expected indices in [0, {m}), got values in [{arr.min()}, {arr.max()}]")
+        out.append(arr.astype(np.int64))
+    if not out or sum(b.size for b in out) != m or np.unique(np.concatenate(out)).size != m:
         raise ValueError(f"batches: expected a partition of range({m}) (every example exactly once)")
-    return batches
+    return out
 
 
 def batch_landscape(model, data, batch_size=64, seed=0, config=None, *, batches=None):

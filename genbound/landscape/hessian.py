@@ -27,6 +27,13 @@ __all__ = ["hvp", "hessian", "top_eigenvalues", "min_eigenvalue", "hessian_trace
 #: Largest parameter count for which :func:`hessian` builds a dense matrix without ``force=True``.
 DENSE_LIMIT = 20000
 
+#: Largest ``n_probes`` of :func:`hessian_trace` and :func:`spectral_density` (each probe costs one or
+#: ``lanczos_steps`` Hessian-vector products); larger counts are refused rather than run for days.
+MAX_PROBES = 100_000
+
+#: Largest number of grid points of :func:`spectral_density`.
+MAX_GRID = 1_000_000
+
 
 # --------------------------------------------------------------------------------------------------------
 # Hessian-vector products and the dense Hessian
@@ -166,7 +173,8 @@ def lanczos(matvec, v0, max_iter, *, seed=0, keep_basis=True, restart=True, stop
     matvec : callable v -> H v
         A symmetric linear map on R^n.
     v0 : numpy.ndarray (n,)
-        Start vector (normalized here).
+        Start vector (normalized here): finite, nonzero; a zero vector raises a ValueError (it spans no
+        Krylov space). ``matvec`` must return finite vectors of the same shape (checked at every step).
     max_iter : int
         Maximum number of steps, each one product with H (capped at n).
     seed : int, numpy.random.Generator or None
@@ -187,14 +195,24 @@ def lanczos(matvec, v0, max_iter, *, seed=0, keep_basis=True, restart=True, stop
     integral operators", J. Res. Nat. Bur. Standards 45 (1950). B. N. Parlett, The Symmetric Eigenvalue
     Problem (1998), ch. 13.
     """
-    v0 = np.asarray(v0, dtype=np.float64)
+    from genbound._checks import check_callable
+
+    check_callable(matvec, "matvec", allow_none=False)
+    check_callable(stop, "stop")
+    check_every = check_int(check_every, "check_every", 1)
+    v0 = as_float_array(v0, "v0", ndim=1)
     n = v0.shape[0]
+    if n == 0:
+        raise ValueError("v0: expected a non-empty start vector, got shape (0,)")
+    norm0 = float(np.linalg.norm(v0))
+    if not norm0 > 0:
+        raise ValueError("v0: expected a nonzero start vector (a zero vector spans no Krylov space)")
     steps = min(check_int(max_iter, "max_iter", 1), n)
     gen = as_generator(seed)
     cap = min(steps, 64)
     q_rows = np.empty((cap, n))
     alpha, beta = [], []
-    q = v0 / np.linalg.norm(v0)
+    q = v0 / norm0
     b = 0.0
     n_mv = 0
     scale = 0.0
@@ -204,7 +222,11 @@ def lanczos(matvec, v0, max_iter, *, seed=0, keep_basis=True, restart=True, stop
             grown[:j] = q_rows[:j]
             q_rows = grown
         q_rows[j] = q
-        w = np.asarray(matvec(q), dtype=np.float64)
+        w = as_float_array(matvec(q), "matvec", finite=False)
+        if w.shape != (n,):
+            raise ValueError(f"matvec: expected a vector of shape ({n},) (that of v0), got {w.shape}")
+        if not np.all(np.isfinite(w)):
+            raise ValueError(f"matvec: returned NaN or inf at step {j}")
         n_mv += 1
         a = float(q @ w)
         w = w - a * q
@@ -475,7 +497,7 @@ def hessian_trace(model, data, *, chunk_size=1024, n_probes=100, seed=0, probes=
     Parameters
     ----------
     model, data, chunk_size : see :func:`hvp`
-    n_probes : int >= 2
+    n_probes : int in [2, MAX_PROBES]
     seed : int, numpy.random.Generator or None
         Source of the probes.
     probes : {"rademacher", "gaussian"}
@@ -492,6 +514,9 @@ def hessian_trace(model, data, *, chunk_size=1024, n_probes=100, seed=0, probes=
     """
     obj = Objective(model, data, chunk_size)
     n_probes = check_int(n_probes, "n_probes", 2)
+    if n_probes > MAX_PROBES:
+        raise ValueError(f"n_probes: expected an int <= {MAX_PROBES} (genbound.landscape.hessian.MAX_PROBES), "
+                         f"got {n_probes}")
     if probes not in ("rademacher", "gaussian"):
         raise ValueError(f"probes: expected 'rademacher' or 'gaussian', got {probes!r}")
     gen = as_generator(seed)
@@ -565,14 +590,15 @@ def spectral_density(model, data, *, chunk_size=1024, n_probes=10, lanczos_steps
     Parameters
     ----------
     model, data, chunk_size : see :func:`hvp`
-    n_probes : int >= 1
+    n_probes : int in [1, MAX_PROBES]
     lanczos_steps : int >= 1 (capped at n_params)
         The quadrature degree m: every probe runs exactly m steps (a Krylov dimension, not an iteration limit:
         there is no stopping rule), unless its Krylov space becomes invariant earlier.
     seed : int, numpy.random.Generator or None
         Source of the probes: the same Rademacher probes as :func:`hessian_trace` with the same seed.
     grid : int or array_like
-        Number of grid points spanning [min node - 6 sigma, max node + 6 sigma], or the grid itself.
+        Number of grid points spanning [min node - 6 sigma, max node + 6 sigma], or the grid itself; at most
+        :data:`MAX_GRID` points.
     sigma : float > 0, optional
         Kernel width; default 1 % of the spread of the nodes (max - min).
 
@@ -590,7 +616,19 @@ def spectral_density(model, data, *, chunk_size=1024, n_probes=10, lanczos_steps
     """
     obj = Objective(model, data, chunk_size)
     n_probes = check_int(n_probes, "n_probes", 1)
+    if n_probes > MAX_PROBES:
+        raise ValueError(f"n_probes: expected an int <= {MAX_PROBES} (genbound.landscape.hessian.MAX_PROBES), "
+                         f"got {n_probes}")
     steps = min(check_int(lanczos_steps, "lanczos_steps", 1), obj.n)
+    if np.ndim(grid) == 0:
+        grid = check_int(grid, "grid", 2)
+        if grid > MAX_GRID:
+            raise ValueError(f"grid: expected at most {MAX_GRID} points (genbound.landscape.hessian.MAX_GRID), "
+                             f"got {grid}")
+    else:
+        grid = as_float_array(grid, "grid", ndim=1)
+        if not 1 <= grid.size <= MAX_GRID:
+            raise ValueError(f"grid: expected 1 to {MAX_GRID} points, got {grid.size}")
     if sigma is not None:
         sigma = check_positive(sigma, "sigma")
     gen = as_generator(seed)
@@ -611,9 +649,7 @@ def spectral_density(model, data, *, chunk_size=1024, n_probes=10, lanczos_steps
     if sigma is None:
         sigma = 0.01 * (hi - lo) if hi > lo else max(1e-3 * abs(hi), 1e-12)
     if np.ndim(grid) == 0:
-        grid = np.linspace(lo - 6 * sigma, hi + 6 * sigma, check_int(grid, "grid", 2))
-    else:
-        grid = as_float_array(grid, "grid", ndim=1)
+        grid = np.linspace(lo - 6 * sigma, hi + 6 * sigma, grid)
     t = grid[:, None]
     dens = np.zeros(grid.size)
     for p in range(n_probes):

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from genbound._checks import as_float_array, check_int, check_model, check_vector
+from genbound._checks import as_float_array, check_bool, check_int, check_model, check_vector
 from genbound._rng import as_generator
 from genbound.landscape.batches import batch_partition
 from genbound.nn.layers import CPConv2d
@@ -18,6 +18,10 @@ from genbound.nn.objective import restored, training_pair
 __all__ = ["random_direction", "slice_1d", "slice_2d", "interpolate", "plot_slice_1d", "plot_slice_2d"]
 
 NORMALIZATIONS = ("filter", "layer", None)
+
+#: Largest number of points of a slice (alphas, or alphas x betas in 2-D): each point is a full evaluation of
+#: the training loss, so a larger grid is refused rather than run for days.
+MAX_POINTS = 100_000
 
 
 def _unit_rescale(d, theta, axes):
@@ -70,6 +74,7 @@ def random_direction(model, seed=0, normalization="filter", include_bias=False):
     NeurIPS 2018.
     """
     check_model(model)
+    include_bias = check_bool(include_bias, "include_bias")
     if normalization not in NORMALIZATIONS:
         raise ValueError(f"normalization: expected one of {NORMALIZATIONS}, got {normalization!r}")
     gen = as_generator(seed)
@@ -126,7 +131,12 @@ class _Evaluator:
             self.test = model.check_xy(data.x_test, data.y_test)
 
     def __call__(self):
-        losses, wrong = _sample_losses(self.model, self.x, self.y, self.chunk_size)
+        with np.errstate(over="ignore", invalid="ignore"):
+            losses, wrong = _sample_losses(self.model, self.x, self.y, self.chunk_size)
+        if not np.all(np.isfinite(losses)):
+            raise ValueError("logits: expected finite values, got NaN or inf at this point of the slice: the "
+                             "forward pass overflowed (parameters too large: use smaller alphas or a normalized "
+                             "direction)")
         row = {"loss": float(losses.mean()), "error": float(wrong.mean())}
         if self.test is not None:
             tl, tw = _sample_losses(self.model, *self.test, self.chunk_size)
@@ -148,7 +158,18 @@ def _grid(values, name, default):
     arr = as_float_array(values, name).ravel()
     if arr.size == 0:
         raise ValueError(f"{name}: expected at least one value, got an empty array")
+    if arr.size > MAX_POINTS:
+        raise ValueError(f"{name}: expected at most {MAX_POINTS} points (genbound.landscape.slices.MAX_POINTS), "
+                         f"got {arr.size}")
     return arr
+
+
+def _move(model, w, names):
+    """Set the model's weights to ``w``, refusing a point whose weights overflowed to inf or NaN."""
+    if not np.all(np.isfinite(w)):
+        raise ValueError(f"{names}: the point moves the parameters beyond the float range (inf or NaN); use "
+                         "smaller steps or a normalized direction")
+    model.set_flat(w)
 
 
 def slice_1d(model, data, direction=None, alphas=None, per_batch=False, batch_size=64, seed=0, *,
@@ -187,9 +208,9 @@ def slice_1d(model, data, direction=None, alphas=None, per_batch=False, batch_si
     alphas = _grid(alphas, "alphas", np.linspace(-1.0, 1.0, 41))
     ev = _Evaluator(model, data, per_batch, batch_size, seed, chunk_size)
     rows = []
-    with restored(model) as theta:
+    with restored(model) as theta, np.errstate(over="ignore", invalid="ignore"):
         for a in alphas:
-            model.set_flat(theta + a * direction)
+            _move(model, theta + a * direction, "alphas, direction")
             rows.append({"alpha": float(a), **ev()})
     df = pd.DataFrame(rows)
     df.attrs.update(ev.attrs())
@@ -227,12 +248,15 @@ def slice_2d(model, data, d1=None, d2=None, alphas=None, betas=None, per_batch=F
     d2 = check_vector(d2, model.n_params, "d2")
     alphas = _grid(alphas, "alphas", np.linspace(-1.0, 1.0, 21))
     betas = _grid(betas, "betas", np.linspace(-1.0, 1.0, 21))
+    if alphas.size * betas.size > MAX_POINTS:
+        raise ValueError(f"alphas, betas: expected at most {MAX_POINTS} grid points "
+                         f"(genbound.landscape.slices.MAX_POINTS), got {alphas.size} x {betas.size}")
     ev = _Evaluator(model, data, per_batch, batch_size, seed, chunk_size)
     rows = []
-    with restored(model) as theta:
+    with restored(model) as theta, np.errstate(over="ignore", invalid="ignore"):
         for a in alphas:
             for b in betas:
-                model.set_flat(theta + a * d1 + b * d2)
+                _move(model, theta + a * d1 + b * d2, "alphas, betas, d1, d2")
                 rows.append({"alpha": float(a), "beta": float(b), **ev()})
     df = pd.DataFrame(rows)
     df.attrs.update(ev.attrs())
@@ -273,9 +297,9 @@ def interpolate(model, data, theta_a, theta_b, alphas=None, per_batch=False, bat
     alphas = _grid(alphas, "alphas", np.linspace(-0.25, 1.25, 31))
     ev = _Evaluator(model, data, per_batch, batch_size, seed, chunk_size, test=True)
     rows = []
-    with restored(model):
+    with restored(model), np.errstate(over="ignore", invalid="ignore"):
         for a in alphas:
-            model.set_flat((1.0 - a) * theta_a + a * theta_b)
+            _move(model, (1.0 - a) * theta_a + a * theta_b, "alphas, theta_a, theta_b")
             rows.append({"alpha": float(a), **ev()})
     df = pd.DataFrame(rows)
     df.attrs.update(ev.attrs())
@@ -294,11 +318,21 @@ def _batch_columns(df):
     return sorted(cols, key=lambda c: int(c.rsplit("_", 1)[1]))
 
 
+def _check_table(df, columns, maker):
+    """Refuse anything but a DataFrame with ``columns`` (TypeError/ValueError naming ``df``)."""
+    if not isinstance(df, pd.DataFrame):
+        raise TypeError(f"df: expected a pandas.DataFrame from {maker}, got {type(df).__name__}")
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise ValueError(f"df: expected the columns of {maker}, missing {missing}")
+
+
 def plot_slice_1d(df, ax=None, per_batch=False, column="loss"):
     """Plot a :func:`slice_1d` or :func:`interpolate` table: the full loss (black) and, with ``per_batch``,
     every batch loss (thin colored lines). Returns the matplotlib Axes."""
     import matplotlib.pyplot as plt
 
+    _check_table(df, ("alpha", column), "slice_1d or interpolate")
     if ax is None:
         _, ax = plt.subplots(figsize=(5, 3.5))
     if per_batch:
@@ -336,9 +370,7 @@ def plot_slice_2d(df, ax=None, per_batch=False, levels=15, column="loss", cmap="
     """
     import matplotlib.pyplot as plt
 
-    for col in ("alpha", "beta", column):
-        if col not in df.columns:
-            raise ValueError(f"df: expected a slice_2d table with column {col!r}")
+    _check_table(df, ("alpha", "beta", column), "slice_2d")
     if ax is None:
         _, ax = plt.subplots(figsize=(5, 4.5))
     alphas = np.unique(df["alpha"].to_numpy())

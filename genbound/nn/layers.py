@@ -18,9 +18,11 @@ layer reuses across calls (:class:`genbound.nn.runtime.Workspace`).
 """
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 
-from genbound._checks import check_int
+from genbound._checks import as_array, check_dtype, check_int, check_real_dtype
 from genbound._kernels import conv as kconv
 from genbound._kernels import cpconv as kcp
 from genbound._kernels import pool as kpool
@@ -39,6 +41,31 @@ def _out_size(size, k, stride, pad, name, axis):
 
 def _arr(a, dtype):
     return np.ascontiguousarray(a, dtype=dtype)
+
+
+#: Largest number of parameters one layer may hold (2**28, 2 GiB in float64): a width, rank or kernel size
+#: beyond it is refused by a ValueError when the layer is built, before anything is allocated.
+MAX_LAYER_PARAMS = 2**28
+
+
+def _as_input(a, name, dtype=None):
+    """``a`` as a C-contiguous real array of ``dtype`` (default: its own float32/float64 dtype, or float64 for
+    integers), with O(1) checks only: complex, float16, bool, object and ragged input are refused (TypeError or
+    ValueError naming ``name``) before any kernel sees them. Finiteness is the caller's business (checked once
+    per public call by :meth:`genbound.nn.Sequential.check_x`)."""
+    arr = check_real_dtype(as_array(a, name), name)
+    if dtype is None:
+        dtype = arr.dtype if arr.dtype.kind == "f" else np.float64
+    return np.ascontiguousarray(arr, dtype=dtype)
+
+
+def _as_like(a, shape, name, dtype=None, what="the layer's output"):
+    """:func:`_as_input` plus an exact shape check: a gradient or tangent of the wrong shape would otherwise be
+    reshaped and read past the end of its buffer by the kernels."""
+    arr = _as_input(a, name, dtype)
+    if arr.shape != tuple(shape):
+        raise ValueError(f"{name}: expected shape {tuple(shape)} ({what}), got {arr.shape}")
+    return arr
 
 
 class Layer:
@@ -65,19 +92,57 @@ class Layer:
         return {}
 
     def bind(self, params):
-        """Use the given arrays (views into a model's flat buffer, say) as this layer's parameters."""
+        """Use the given arrays (views into a model's flat buffer, say) as this layer's parameters.
+
+        Each must be a numpy array (it is used, not copied) of the shape of :meth:`param_shapes`, all of one
+        dtype, float32 or float64.
+        """
         shapes = self.param_shapes()
-        if set(params) != set(shapes):
-            raise ValueError(f"params: expected keys {sorted(shapes)}, got {sorted(params)}")
+        if not hasattr(params, "keys") or set(params) != set(shapes):
+            got = sorted(params) if hasattr(params, "keys") else type(params).__name__
+            raise ValueError(f"params: expected keys {sorted(shapes)}, got {got}")
+        dtypes = set()
         for name, shape in shapes.items():
-            if params[name].shape != tuple(shape):
-                raise ValueError(f"params[{name!r}]: expected shape {tuple(shape)}, got {params[name].shape}")
+            value = params[name]
+            if not isinstance(value, np.ndarray):
+                raise TypeError(f"params[{name!r}]: expected a numpy array (used in place), got "
+                                f"{type(value).__name__}")
+            check_dtype(value.dtype, f"params[{name!r}]")
+            if value.shape != tuple(shape):
+                raise ValueError(f"params[{name!r}]: expected shape {tuple(shape)}, got {value.shape}")
+            dtypes.add(value.dtype)
+        if len(dtypes) > 1:
+            raise TypeError(f"params: expected one dtype for all parameters, got {sorted(map(str, dtypes))}")
         self.params = dict(params)
         return self
 
     def initialize(self, seed=0, dtype=np.float64):
         """Bind freshly initialized parameters (for using a layer on its own)."""
-        return self.bind(self.init_params(seed, np.dtype(dtype)))
+        return self.bind(self.init_params(seed, check_dtype(dtype)))
+
+    def _bound(self):
+        """The bound parameters, or a ValueError saying how to bind them."""
+        if self.param_shapes() and not self.params:
+            raise ValueError(f"layer: {self!r} has no parameters bound; call layer.initialize(seed) or use it "
+                             "inside a genbound.nn.Sequential")
+        return self.params
+
+    def _check_size(self, names):
+        """Refuse, before any allocation, a layer with more than :data:`MAX_LAYER_PARAMS` parameters."""
+        total = sum(int(np.prod(shape, dtype=object)) for shape in self.param_shapes().values())
+        if total > MAX_LAYER_PARAMS:
+            raise ValueError(f"{', '.join(names)}: {self!r} would hold {total:,} parameters, above the maximum "
+                             f"of {MAX_LAYER_PARAMS:,} per layer (genbound.nn.layers.MAX_LAYER_PARAMS)")
+
+    def _tangents(self, tparams):
+        """Parameter tangents checked against :meth:`param_shapes` (keys, shapes, real dtype)."""
+        shapes = self.param_shapes()
+        if not hasattr(tparams, "keys") or not set(shapes) <= set(tparams):
+            got = sorted(tparams) if hasattr(tparams, "keys") else type(tparams).__name__
+            raise ValueError(f"tparams: expected keys {sorted(shapes)}, got {got}")
+        dtype = self._bound()[next(iter(shapes))].dtype if shapes else None
+        return {name: _as_like(tparams[name], shape, f"tparams[{name!r}]", dtype, "the parameter's shape")
+                for name, shape in shapes.items()}
 
     def __getattr__(self, name):
         params = self.__dict__.get("params", {})
@@ -103,6 +168,26 @@ class Layer:
     def __repr__(self):
         return f"{type(self).__name__}()"
 
+    # -- models as data -----------------------------------------------------------------------------------
+    def config(self):
+        """The constructor arguments that rebuild this layer: ``type(layer)(**layer.config())``.
+
+        Plain ints and strings (the layer's architecture, never its parameters), as saved in the JSON header
+        of :func:`genbound.nn.save`.
+        """
+        names = list(inspect.signature(type(self).__init__).parameters)[1:]
+        return {name: getattr(self, name) for name in names}
+
+    def __getstate__(self):
+        """Pickle and copy without the workspace: reusable buffers are never saved nor shared between copies."""
+        state = self.__dict__.copy()
+        state.pop("workspace", None)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self.workspace = Workspace()
+
 
 # --------------------------------------------------------------------------------------------------------
 # Convolutions
@@ -117,6 +202,8 @@ class _ConvBase(Layer):
         self.kernel_size = check_int(kernel_size, "kernel_size", 1)
         self.stride = check_int(stride, "stride", 1)
         self.padding = check_int(padding, "padding", 0)
+        if type(self) is Conv2d:
+            self._check_size(("in_channels", "out_channels", "kernel_size"))
 
     def output_shape(self, in_shape):
         if len(in_shape) != 3:
@@ -129,7 +216,11 @@ class _ConvBase(Layer):
 
     @property
     def _dtype(self):
-        return next(iter(self.params.values())).dtype
+        return next(iter(self._bound().values())).dtype
+
+    def _out_shape(self, x_shape):
+        """The output shape (N, O, Ho, Wo) for an input of shape ``x_shape``."""
+        return (x_shape[0], *self.output_shape(x_shape[1:]))
 
     def _param(self, params, name):
         """Parameter ``name`` of ``params`` as a C-contiguous array of the layer's dtype."""
@@ -174,6 +265,7 @@ class _ConvBase(Layer):
     def _gw(self, x, dy):
         """Weight-space gradient G = sum_n dy[n] (x) im2col(x[n]) as (O, C, kh, kw)."""
         w2_shape = (self.out_channels, self.in_channels * self.kernel_size**2)
+        dy = _as_like(dy, self._out_shape(x.shape), "dy", x.dtype)
         return self._full_adjoint(x, dy, np.empty(w2_shape, x.dtype), False, None)[1]["weight"]
 
 
@@ -219,22 +311,31 @@ class Conv2d(_ConvBase):
 
     # -- rules --------------------------------------------------------------------------------------------
     def forward(self, x):
-        x = _arr(x, self._dtype)
+        x = _as_input(x, "x", self._dtype)
+        if x.ndim != 4:
+            raise ValueError(f"x: expected a batch of images (N, C, H, W) for {self!r}, got shape {x.shape}")
         return self._conv(x, self._w2(self.params), self._param(self.params, "bias"), "y"), {"x": x}
 
     def backward(self, dy, cache, need_dx=True):
-        return self._full_adjoint(cache["x"], dy, self._w2(self.params), need_dx, "dx")
+        x = cache["x"]
+        dy = _as_like(dy, self._out_shape(x.shape), "dy", x.dtype)
+        return self._full_adjoint(x, dy, self._w2(self.params), need_dx, "dx")
 
     def jvp(self, rx, tparams, cache):
         # R{y} = conv(x, V) + v_b + conv(rx, W)
         x = cache["x"]
-        rx = None if rx is None else _arr(rx, x.dtype)
+        tparams = self._tangents(tparams)
+        rx = None if rx is None else _as_like(rx, x.shape, "rx", x.dtype, "the layer's input")
         ry = self._conv(x, self._w2(tparams), self._param(tparams, "bias"), "ry", rx, self._w2(self.params))
         return ry, {"rx": rx}
 
     def backward_jvp(self, dy, rdy, cache, tcache, tparams, need_dx=True):
         # R{G} = rdy (x) x + dy (x) rx ; R{dx} = W^T rdy + V^T dy
-        return self._full_adjoint(cache["x"], rdy, self._w2(self.params), need_dx, "rdx", x2=tcache["rx"], dy2=dy,
+        x = cache["x"]
+        out = self._out_shape(x.shape)
+        dy, rdy = _as_like(dy, out, "dy", x.dtype), _as_like(rdy, out, "rdy", x.dtype)
+        tparams = self._tangents(tparams)
+        return self._full_adjoint(x, rdy, self._w2(self.params), need_dx, "rdx", x2=tcache["rx"], dy2=dy,
                                   w22=self._w2(tparams))
 
     def weight_grad(self, dy, cache):
@@ -264,9 +365,10 @@ class CPConv2d(_ConvBase):
     def __init__(self, in_channels, out_channels, kernel_size, rank=1, stride=1, padding=0, update="factor"):
         super().__init__(in_channels, out_channels, kernel_size, stride, padding)
         self.rank = check_int(rank, "rank", 1)
-        if update not in self.UPDATES:
+        if not isinstance(update, str) or update not in self.UPDATES:
             raise ValueError(f"update: expected one of {self.UPDATES}, got {update!r}")
         self.update = update
+        self._check_size(("rank", "in_channels", "out_channels", "kernel_size"))
 
     def __repr__(self):
         return (f"CPConv2d({self.in_channels}, {self.out_channels}, {self.kernel_size}, rank={self.rank}, "
@@ -296,7 +398,8 @@ class CPConv2d(_ConvBase):
 
     def full_weight(self):
         """The reconstructed weight W (O, C, kh, kw)."""
-        p, q, t = self.params["p"], self.params["q"], self.params["t"]
+        params = self._bound()
+        p, q, t = params["p"], params["q"], params["t"]
         return np.einsum("orc,orj,ork->ocjk", p, q, t)
 
     def to_full(self):
@@ -309,9 +412,14 @@ class CPConv2d(_ConvBase):
         """Multiply-adds of a pass writing ``values`` outputs: R (C + kh + kw) each."""
         return values * self.rank * (self.in_channels + 2 * self.kernel_size)
 
-    def _flat_in(self, x):
+    def _flat_in(self, x, name="x", shape=None):
+        """``x`` checked and flattened to (N, C, H*W), and its shape (N, C, H, W)."""
+        x = _as_input(x, name, self._dtype) if shape is None else _as_like(x, shape, name, self._dtype,
+                                                                             "the layer's input")
+        if x.ndim != 4:
+            raise ValueError(f"{name}: expected a batch of images (N, C, H, W) for {self!r}, got shape {x.shape}")
         n, c, h, w = x.shape
-        return _arr(x, self._dtype).reshape(n, c, h * w)
+        return x.reshape(n, c, h * w), x.shape
 
     def _factors(self, params):
         """(p2, q, t) with p2 the (O*R, C) matrix of the channel mix, as the kernels take them."""
@@ -331,21 +439,21 @@ class CPConv2d(_ConvBase):
 
     # -- rules --------------------------------------------------------------------------------------------
     def forward(self, x):
-        n = x.shape[0]
-        geo = self._geometry(kcp, x.shape)
-        x3 = self._flat_in(x)
+        x3, x_shape = self._flat_in(x)
+        n = x_shape[0]
+        geo = self._geometry(kcp, x_shape)
         factors, bias = self._factors(self.params), self._param(self.params, "bias")
         y = self._buffer("y", (n, self.out_channels, geo.ho * geo.wo), x3.dtype)
         run_parallel(lambda lo, hi: kcp.cp_forward(x3, factors, bias, geo, lo, hi, y), geo.chunks,
                      self._work(y.size))
-        return y.reshape(n, self.out_channels, geo.ho, geo.wo), {"x": x3, "x_shape": x.shape}
+        return y.reshape(n, self.out_channels, geo.ho, geo.wo), {"x": x3, "x_shape": x_shape}
 
     def backward(self, dy, cache, need_dx=True):
         n = cache["x_shape"][0]
         geo = self._geometry(kcp, cache["x_shape"])
         x3 = cache["x"]
         factors = self._factors(self.params)
-        dy3 = _arr(dy, x3.dtype).reshape(n, self.out_channels, -1)
+        dy3 = _as_like(dy, self._out_shape(cache["x_shape"]), "dy", x3.dtype).reshape(n, self.out_channels, -1)
         acc = self._accumulators(geo, factors)
         dx = self._buffer("dx", x3.shape, x3.dtype) if need_dx else x3[:1]
         run_parallel(lambda lo, hi: kcp.cp_backward(x3, dy3, factors, geo, lo, hi, need_dx, acc, dx),
@@ -356,8 +464,8 @@ class CPConv2d(_ConvBase):
         n = cache["x_shape"][0]
         geo = self._geometry(kcp, cache["x_shape"])
         x3 = cache["x"]
-        rx3 = None if rx is None else self._flat_in(rx)
-        factors, tangents = self._factors(self.params), self._factors(tparams)
+        rx3 = None if rx is None else self._flat_in(rx, "rx", cache["x_shape"])[0]
+        factors, tangents = self._factors(self.params), self._factors(self._tangents(tparams))
         ry = self._buffer("ry", (n, self.out_channels, geo.ho * geo.wo), x3.dtype)
         rx_, vb = x3 if rx3 is None else rx3, self._param(tparams, "bias")
         run_parallel(lambda lo, hi: kcp.cp_jvp(x3, rx_, rx3 is not None, factors, tangents, vb, geo, lo, hi, ry),
@@ -368,9 +476,10 @@ class CPConv2d(_ConvBase):
         n = cache["x_shape"][0]
         geo = self._geometry(kcp, cache["x_shape"])
         x3, rx3 = cache["x"], tcache["rx"]
-        factors, tangents = self._factors(self.params), self._factors(tparams)
-        dy3 = _arr(dy, x3.dtype).reshape(n, self.out_channels, -1)
-        rdy3 = _arr(rdy, x3.dtype).reshape(n, self.out_channels, -1)
+        factors, tangents = self._factors(self.params), self._factors(self._tangents(tparams))
+        out = self._out_shape(cache["x_shape"])
+        dy3 = _as_like(dy, out, "dy", x3.dtype).reshape(n, self.out_channels, -1)
+        rdy3 = _as_like(rdy, out, "rdy", x3.dtype).reshape(n, self.out_channels, -1)
         acc = self._accumulators(geo, factors)
         rdx = self._buffer("rdx", x3.shape, x3.dtype) if need_dx else x3[:1]
         rx_ = x3 if rx3 is None else rx3
@@ -401,6 +510,7 @@ class Dense(Layer):
         super().__init__()
         self.in_features = check_int(in_features, "in_features", 1)
         self.out_features = check_int(out_features, "out_features", 1)
+        self._check_size(("in_features", "out_features"))
 
     def __repr__(self):
         return f"Dense({self.in_features}, {self.out_features})"
@@ -423,20 +533,34 @@ class Dense(Layer):
         return (self.out_features,)
 
     def forward(self, x):
+        params = self._bound()
+        x = _as_input(x, "x", params["weight"].dtype)
+        if x.ndim != 2:
+            raise ValueError(f"x: expected a batch of vectors (N, {self.in_features}) for {self!r}, got shape "
+                             f"{x.shape}")
         self.output_shape(x.shape[1:])
-        return x @ self.params["weight"].T + self.params["bias"], {"x": x}
+        return x @ params["weight"].T + params["bias"], {"x": x}
+
+    def _out(self, cache):
+        return (cache["x"].shape[0], self.out_features)
 
     def backward(self, dy, cache, need_dx=True):
+        dy = _as_like(dy, self._out(cache), "dy", cache["x"].dtype)
         grads = {"weight": dy.T @ cache["x"], "bias": dy.sum(axis=0)}
         return (dy @ self.params["weight"] if need_dx else None), grads
 
     def jvp(self, rx, tparams, cache):
+        tparams = self._tangents(tparams)
         ry = cache["x"] @ tparams["weight"].T + tparams["bias"]
         if rx is not None:
+            rx = _as_like(rx, cache["x"].shape, "rx", cache["x"].dtype, "the layer's input")
             ry += rx @ self.params["weight"].T
         return ry, {"rx": rx}
 
     def backward_jvp(self, dy, rdy, cache, tcache, tparams, need_dx=True):
+        dtype = cache["x"].dtype
+        dy, rdy = _as_like(dy, self._out(cache), "dy", dtype), _as_like(rdy, self._out(cache), "rdy", dtype)
+        tparams = self._tangents(tparams)
         rgw = rdy.T @ cache["x"]
         if tcache["rx"] is not None:
             rgw += dy.T @ tcache["rx"]
@@ -450,25 +574,38 @@ class _Linear(Layer):
 
     Subclasses give ``forward``, ``_apply(x, cache, role)`` (the linear map of the cache) and
     ``_transpose(dy, cache, role)`` (its adjoint); the tangent rules are these maps applied to tangents.
-    ``role`` names the output buffer (see :meth:`Layer._buffer`).
+    ``role`` names the output buffer (see :meth:`Layer._buffer`). ``_shapes(cache)`` gives the shapes of the
+    input and the output, against which gradients and tangents are checked before any kernel reads them.
     """
 
+    def _shapes(self, cache):
+        shape = cache["x_shape"]
+        return shape, (shape[0], *self.output_shape(shape[1:]))
+
     def backward(self, dy, cache, need_dx=True):
-        return self._transpose(dy, cache, "dx"), {}
+        return self._transpose(_as_like(dy, self._shapes(cache)[1], "dy"), cache, "dx"), {}
 
     def jvp(self, rx, tparams, cache):
-        return (None if rx is None else self._apply(rx, cache, "ry")), {}
+        if rx is None:
+            return None, {}
+        return self._apply(_as_like(rx, self._shapes(cache)[0], "rx", what="the layer's input"), cache, "ry"), {}
 
     def backward_jvp(self, dy, rdy, cache, tcache, tparams, need_dx=True):
-        return (self._transpose(rdy, cache, "rdx") if need_dx else None), {}
+        if not need_dx:
+            return None, {}
+        return self._transpose(_as_like(rdy, self._shapes(cache)[1], "rdy"), cache, "rdx"), {}
 
 
 class ReLU(_Linear):
     """Rectified linear unit, ``y = max(x, 0)``; the derivative at 0 is taken as 0."""
 
     def forward(self, x):
+        x = _as_input(x, "x")
         mask = np.greater(x, 0, out=self._buffer("mask", x.shape, bool))
         return self._apply(x, {"mask": mask}, "y"), {"mask": mask}
+
+    def _shapes(self, cache):
+        return cache["mask"].shape, cache["mask"].shape
 
     def _apply(self, x, cache, role):
         return np.multiply(x, cache["mask"], out=self._buffer(role, x.shape, x.dtype))
@@ -497,8 +634,8 @@ class MaxPool2d(_Pool):
     """Max pooling over k x k windows (stride k by default); ties go to the first maximum in row order."""
 
     def forward(self, x):
+        x = _as_input(x, "x")
         c, ho, wo = self.output_shape(x.shape[1:])
-        x = np.ascontiguousarray(x)
         n, k, s = x.shape[0], self.kernel_size, self.stride
         y = self._buffer("y", (n, c, ho, wo), x.dtype)
         idx = self._buffer("idx", (n, c, ho, wo), np.int32)
@@ -523,6 +660,7 @@ class AvgPool2d(_Pool):
     """Average pooling over k x k windows (stride k by default)."""
 
     def forward(self, x):
+        x = _as_input(x, "x")
         cache = {"x_shape": x.shape}
         return self._apply(x, cache, "y"), cache
 
@@ -549,6 +687,7 @@ class GlobalAvgPool(_Linear):
         return (in_shape[0],)
 
     def forward(self, x):
+        x = _as_input(x, "x")
         self.output_shape(x.shape[1:])
         cache = {"x_shape": x.shape}
         return self._apply(x, cache, "y"), cache
@@ -570,6 +709,9 @@ class Flatten(_Linear):
         return (int(np.prod(in_shape)),)
 
     def forward(self, x):
+        x = _as_input(x, "x")
+        if x.ndim < 2:
+            raise ValueError(f"x: expected a batch (N, ...) for Flatten, got shape {x.shape}")
         cache = {"x_shape": x.shape}
         return self._apply(x, cache, "y"), cache
 

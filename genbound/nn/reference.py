@@ -1,6 +1,8 @@
 """The reference networks of genbound (tests, benchmarks, experiments)."""
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
 from genbound._checks import check_int
@@ -8,6 +10,9 @@ from genbound.nn.layers import Conv2d, CPConv2d, Dense, Flatten, GlobalAvgPool, 
 from genbound.nn.model import Sequential
 
 REFERENCE_NETWORKS = ("digits", "digits_gap", "mnist", "mnist_gap")
+
+#: Largest ``width`` of :func:`reference_cnn` (4,096 channels in the second MNIST convolution).
+MAX_WIDTH = 64.0
 
 
 def _conv(c_in, c_out, rank):
@@ -36,19 +41,23 @@ def reference_cnn(name, rank=None, seed=0, dtype=np.float64, width=1.0):
         CP rank of every convolution; None gives full filters.
     seed : int or numpy.random.Generator
     dtype : {numpy.float64, numpy.float32}
-    width : float
-        Multiplies the channel counts (16, 32 / 32, 64), for capacity sweeps; 1.0 gives the reference.
+    width : float in (0, MAX_WIDTH]
+        Multiplies the channel counts (16, 32 / 32, 64), for capacity sweeps; 1.0 gives the reference. At most
+        :data:`MAX_WIDTH` = 64 (larger widths are refused before anything is allocated).
 
     Returns
     -------
     Sequential
     """
-    if name not in REFERENCE_NETWORKS:
+    if not isinstance(name, str) or name not in REFERENCE_NETWORKS:
         raise ValueError(f"name: expected one of {REFERENCE_NETWORKS}, got {name!r}")
     if rank is not None:
         rank = check_int(rank, "rank", 1)
-    if not (isinstance(width, (int, float)) and width > 0):
-        raise ValueError(f"width: expected a positive number, got {width!r}")
+    if isinstance(width, bool) or not isinstance(width, numbers.Real):
+        raise TypeError(f"width: expected a positive number, got {type(width).__name__} {width!r}")
+    if not (np.isfinite(width) and 0 < width <= MAX_WIDTH):
+        raise ValueError(f"width: expected a number in (0, {MAX_WIDTH:g}] (genbound.nn.reference.MAX_WIDTH), "
+                         f"got {width!r}")
     if name.startswith("mnist"):
         c1, c2, side = max(1, round(32 * width)), max(1, round(64 * width)), 28
     else:

@@ -7,10 +7,11 @@ R > 1); for other orders ``a1, ..., ad``. The gradient of ``x`` is the symbol ``
 from __future__ import annotations
 
 import itertools
+import math
 
 import sympy as sp
 
-from genbound.symbolic.limits import check_order_rank
+from genbound.symbolic.limits import MAX_ENTRIES, MAX_RANK, check_at_most, check_order_rank
 
 __all__ = ["ALPHA", "grad_symbol", "factor_symbols", "to_latex", "explicit_factors", "explicit_weight"]
 
@@ -90,11 +91,21 @@ def to_latex(expr):
 def explicit_factors(sizes=(2, 2, 2), rank=1, names=("p", "q", "t")):
     r"""Entry-wise symbols for small explicit factor vectors: ``p_1 .. p_I`` etc. (``p_{r,i}`` for rank > 1).
 
+    Sizes are limited like the explicit checks' (at most ``MAX_ENTRIES["rank1_dim"]`` entries in all, rank at
+    most ``MAX_RANK``).
+
     Returns
     -------
     list of list of list of sympy.Symbol
         Indexed ``[n][r][i]`` (mode, rank term, entry).
     """
+    sizes = tuple(sizes)
+    rank = check_at_most(rank, "rank", MAX_RANK)
+    for size in sizes:
+        check_at_most(size, "sizes", MAX_ENTRIES["rank1_dim"])
+    if math.prod(sizes) * rank > MAX_ENTRIES["rank1_dim"]:
+        raise ValueError(f"sizes: expected prod(sizes) * rank <= {MAX_ENTRIES['rank1_dim']} symbols in all, got "
+                         f"{tuple(sizes)} with rank {rank}")
     if len(names) < len(sizes):
         names = tuple(f"a{n + 1}" for n in range(len(sizes)))
     out = []

@@ -1,10 +1,14 @@
 """Derivative checks against central finite differences, for layers, models and users' own functions."""
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
+from genbound._checks import as_array, as_float_array, check_callable, check_model, check_positive, \
+    check_real_dtype
 from genbound._rng import as_generator
-from genbound.nn.layers import MaxPool2d, ReLU
+from genbound.nn.layers import Layer, MaxPool2d, ReLU
 from genbound.nn.objective import restored, training_pair
 
 
@@ -13,25 +17,67 @@ def numerical_gradient(f, x, h=1e-5):
 
     .. math:: \\partial_i f(x) \\approx \\frac{f(x + h e_i) - f(x - h e_i)}{2h}
 
-    ``x`` is perturbed in place and restored.
+    ``x`` is perturbed in place, element by element whatever its memory layout (C or Fortran order, a
+    strided view), and restored; ``f`` must read that same array.
+
+    Parameters
+    ----------
+    f : callable () -> float
+        The function, reading ``x``; must return a finite real scalar.
+    x : numpy.ndarray of float32 or float64, writeable
+        An integer array (which cannot hold x + h), a list (which ``f`` cannot see perturbed) or a read-only
+        array is refused with a TypeError or ValueError naming ``x``.
+    h : float > 0
+        The step.
+
+    Returns
+    -------
+    numpy.ndarray (float64, shape of ``x``)
     """
-    x = np.asarray(x)
+    check_callable(f, "f", allow_none=False)
+    h = check_positive(h, "h")
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"x: expected the numpy array that f reads (it is perturbed in place), got "
+                        f"{type(x).__name__}")
+    check_real_dtype(x, "x")
+    if x.dtype.kind != "f":
+        raise TypeError(f"x: expected a float array to perturb in place, got dtype {x.dtype} (an integer array "
+                        "cannot hold x + h: convert it to float and let f read the converted array)")
+    if not x.flags.writeable:
+        raise ValueError("x: expected a writeable array (it is perturbed in place), got a read-only array")
     grad = np.empty(x.shape, dtype=np.float64)
-    flat, gflat = x.reshape(-1), grad.reshape(-1)
-    for i in range(flat.size):
-        old = flat[i]
-        flat[i] = old + h
-        fp = f()
-        flat[i] = old - h
-        fm = f()
-        flat[i] = old
-        gflat[i] = (fp - fm) / (2 * h)
+
+    def value(where):
+        out = f()
+        if isinstance(out, np.ndarray) and out.size == 1:
+            out = out.reshape(())[()]
+        if isinstance(out, (bool, np.bool_)) or not isinstance(out, (numbers.Real, np.floating, np.integer)):
+            raise TypeError(f"f: expected a real scalar, got {type(out).__name__}")
+        if not np.isfinite(out):
+            raise ValueError(f"f: returned {out} at x{list(where)} perturbed by {h:g}: expected finite values")
+        return float(out)
+
+    for idx in np.ndindex(x.shape):
+        old = x[idx]
+        x[idx] = old + h
+        fp = value(idx)
+        x[idx] = old - h
+        fm = value(idx)
+        x[idx] = old
+        grad[idx] = (fp - fm) / (2 * h)
     return grad
 
 
 def relative_error(a, b):
-    """Norm-wise relative error ||a - b|| / max(||a||, ||b||) (0 when both vanish)."""
-    a, b = np.asarray(a, dtype=np.float64).ravel(), np.asarray(b, dtype=np.float64).ravel()
+    """Norm-wise relative error ||a - b|| / max(||a||, ||b||) (0 when both vanish).
+
+    ``a`` and ``b`` must have the same shape (no broadcasting) and finite real values; otherwise a ValueError or
+    TypeError names the argument.
+    """
+    a0, b0 = as_array(a, "a"), as_array(b, "b")
+    if a0.shape != b0.shape:
+        raise ValueError(f"b: expected the shape of a, {a0.shape}, got {b0.shape} (no broadcasting)")
+    a, b = as_float_array(a0, "a").ravel(), as_float_array(b0, "b").ravel()
     scale = max(np.linalg.norm(a), np.linalg.norm(b))
     return 0.0 if scale == 0 else float(np.linalg.norm(a - b) / scale)
 
@@ -48,7 +94,15 @@ def check_layer_grads(layer, x, seed=0, h=1e-5, rtol=1e-6):
 
     The layer is probed through L = <R, layer(x)> with R drawn from ``seed``. Raises AssertionError naming
     the array whose gradient disagrees (norm-wise relative error above ``rtol``); returns the errors.
+
+    ``x`` is converted to the layer's float dtype first (float64 for layers without parameters), so an integer
+    or list input is checked, not blamed on the layer; NaN or inf in ``x`` raise a ValueError.
     """
+    if not isinstance(layer, Layer):
+        raise TypeError(f"layer: expected a genbound.nn layer, got {type(layer).__name__}")
+    dtype = next(iter(layer.params.values())).dtype if layer.params else np.float64  # unbound: forward says so
+    x = as_float_array(x, "x", dtype=dtype)
+    h, rtol = check_positive(h, "h"), check_positive(rtol, "rtol")
     f, r = layer_loss_probe(layer, x, seed)
     _, cache = layer.forward(x)
     dx, grads = layer.backward(r, cache, need_dx=True)
@@ -67,6 +121,8 @@ def check_model_grads(model, data, h=1e-5, rtol=1e-6):
     ``data`` is a :class:`genbound.data.Dataset` (its training set is used) or an ``(x, y)`` pair. Returns the
     norm-wise relative error; raises AssertionError above ``rtol``.
     """
+    check_model(model)
+    h, rtol = check_positive(h, "h"), check_positive(rtol, "rtol")
     x, y = training_pair(data)
     _, grads = model.loss_and_grad(x, y, flat=True)
     with restored(model) as w0:
@@ -91,6 +147,8 @@ def check_hvp(model, data, v=None, seed=0, h=1e-5, rtol=1e-6):
     ``data`` is a Dataset (its training set) or an ``(x, y)`` pair; ``v`` defaults to a standard normal
     direction drawn from ``seed``. Returns the norm-wise relative error; raises AssertionError above ``rtol``.
     """
+    check_model(model)
+    h, rtol = check_positive(h, "h"), check_positive(rtol, "rtol")
     x, y = training_pair(data)
     if v is None:
         v = as_generator(seed).normal(size=model.n_params)
@@ -114,7 +172,7 @@ def activation_margin(model, x):
     gradient; test suites redraw inputs whose margin is too small.
     """
     margin = np.inf
-    acts = model.check_x(x)
+    acts = check_model(model).check_x(x)
     for layer in model.layers:
         scale = float(np.max(np.abs(acts))) or 1.0
         if isinstance(layer, ReLU):
