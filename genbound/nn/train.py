@@ -198,17 +198,21 @@ def train(model, data, epochs=30, batch_size=64, optimizer=None, seed=0, eval_ev
     def frame():
         return pd.DataFrame(history, columns=HISTORY_COLUMNS)
 
+    has_test = len(data.y_test) > 0
+
     def evaluate(epoch, diverged=False):
         try:
             tr_loss, tr_err = model.evaluate(x_train, y_train, chunk_size)
-            te_loss, te_err = model.evaluate(data.x_test, data.y_test, chunk_size)
+            te_loss = te_err = float("nan")  # a Dataset may hold no test images: then no test figures
+            if has_test:
+                te_loss, te_err = model.evaluate(data.x_test, data.y_test, chunk_size)
         except NonFiniteLogitsError as exc:
             if not diverged:
                 return diverge(epoch, f"the full-set evaluation overflowed ({exc})")
             tr_loss = tr_err = te_loss = te_err = float("nan")  # the restored model overflows too
         row = dict(epoch=epoch, step=step, train_loss=tr_loss, train_error=tr_err, test_loss=te_loss,
                    test_error=te_err, gap=te_err - tr_err, diverged=diverged)
-        if not diverged and not (np.isfinite(tr_loss) and np.isfinite(te_loss)):
+        if not diverged and not (np.isfinite(tr_loss) and (np.isfinite(te_loss) or not has_test)):
             return diverge(epoch, f"the full-set loss is {tr_loss} (train), {te_loss} (test)")
         history.append(row)
         return callback is not None and bool(callback(model, row))
