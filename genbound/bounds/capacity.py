@@ -128,12 +128,14 @@ def _filter_rank(J, tol):
     return int(np.sum(s > t)), t
 
 
+#: Where ``effective_capacity(method="manifold")`` counts the CP-manifold dimension.
+MANIFOLD_POINTS = ("generic", "model")
+
+
 def _manifold(model, tol, at, seed):
     from genbound.factor import cp_jacobian, cp_manifold_dimension
     from genbound.nn.layers import CPConv2d
 
-    if at not in ("generic", "model"):
-        raise ValueError(f"at: expected 'generic' or 'model', got {at!r}")
     rows, tol_used = [], 0.0
     for i, layer, n in _param_layers(model):
         if not isinstance(layer, CPConv2d):
@@ -329,6 +331,8 @@ def effective_capacity(model, data=None, *, method="params", z=1.0, tol=None, at
         training_pair(data)
     if method not in CAPACITY_METHODS:
         raise ValueError(f"method: expected one of {CAPACITY_METHODS}, got {method!r}")
+    if at not in MANIFOLD_POINTS:
+        raise ValueError(f"at: expected one of {MANIFOLD_POINTS}, got {at!r}")
     if method == "params":
         return _params(model)
     if method == "manifold":

@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from genbound._checks import check_int, check_positive, check_probability
+from genbound._checks import as_array, check_int, check_positive, check_probability
 
 __all__ = [
     "kl_bernoulli",
@@ -39,7 +39,7 @@ __all__ = [
 
 def _as_array(x, name, lo, hi, allow_inf=False):
     """Float64 array of ``x`` with values in [lo, hi] (``hi`` may be inf when ``allow_inf``)."""
-    arr = np.asarray(x)
+    arr = as_array(x, name)
     if arr.dtype.kind == "b" or arr.dtype.kind not in "fiu":
         raise TypeError(f"{name}: expected real numbers, got dtype {arr.dtype}")
     arr = arr.astype(np.float64)
@@ -55,10 +55,13 @@ def _as_array(x, name, lo, hi, allow_inf=False):
 
 def _probability_and(q, other, name, hi):
     """``q`` checked in [0, 1] and ``other`` in [0, hi], broadcast together, and whether both were scalars."""
-    scalar = np.ndim(q) == 0 and np.ndim(other) == 0
     q = _as_array(q, "q", 0, 1)
     other = _as_array(other, name, 0, hi, allow_inf=math.isinf(hi))
-    q, other = np.broadcast_arrays(q, other)
+    scalar = q.ndim == 0 and other.ndim == 0
+    try:
+        q, other = np.broadcast_arrays(q, other)
+    except ValueError:
+        raise ValueError(f"{name}: expected a shape that broadcasts with q's {q.shape}, got {other.shape}") from None
     return q, other, scalar
 
 
@@ -302,6 +305,14 @@ def kl_diag_gaussians(mu_q, sigma_q, mu_p, sigma_p):
     for name, s in (("sigma_q", sigma_q), ("sigma_p", sigma_p)):
         if (s <= 0).any():
             raise ValueError(f"{name}: expected standard deviations > 0, got {s[s <= 0].flat[0]!r}")
+    for name, arr in (("sigma_q", sigma_q), ("mu_p", mu_p), ("sigma_p", sigma_p)):
+        try:
+            fits = np.broadcast_shapes(arr.shape, mu_q.shape) == mu_q.shape
+        except ValueError:
+            fits = False
+        if not fits:  # a (3,) against a (3, 1) would silently sum a 3 x 3 table
+            raise ValueError(f"{name}: expected a scalar or a shape that broadcasts to mu_q's {mu_q.shape}, "
+                             f"got {arr.shape}")
     mu_q, sigma_q, mu_p, sigma_p = np.broadcast_arrays(mu_q, sigma_q, mu_p, sigma_p)
     t = 2.0 * (np.log(sigma_q) - np.log(sigma_p))
     mean_term = 0.5 * ((mu_q - mu_p) / sigma_p) ** 2

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from genbound._checks import check_int, check_model, check_positive, check_probability, check_vector
+from genbound._checks import as_float_array, check_int, check_model, check_positive, check_probability, check_vector
 from genbound._rng import as_generator, permutation_batches
 from genbound.bounds._data import test_pair, training_pair
 from genbound.bounds.heldout import DataDependentPrior
@@ -232,6 +232,15 @@ class GaussianPosterior:
 
     mean: np.ndarray
     std: np.ndarray
+
+    def __post_init__(self):
+        self.mean = as_float_array(self.mean, "mean", ndim=1)
+        self.std = as_float_array(self.std, "std")
+        if self.std.shape not in ((), self.mean.shape):
+            raise ValueError(f"std: expected a scalar or the shape of mean {self.mean.shape}, got {self.std.shape}")
+        if np.any(self.std <= 0):
+            raise ValueError(f"std: expected standard deviations > 0, got {self.std[self.std <= 0].flat[0]!r}")
+        self.std = np.broadcast_to(self.std, self.mean.shape).copy()
 
     def sample(self, seed=None):
         """One draw :math:`\\mu + \\sigma \\odot \\varepsilon`, :math:`\\varepsilon \\sim \\mathcal N(0, I)`
