@@ -58,14 +58,17 @@ def _cmd_derive(args, parser):
     return 0 if bool(table["ok"].all()) else 1
 
 
-def _cmd_bounds(args):
+def _cmd_bounds(args, parser):
     import dataclasses
     import os
 
     import pandas as pd
 
     import genbound as gb
+    from genbound._io import atomic_write_text
 
+    if args.csv:
+        _checked_out(parser, os.path.dirname(os.path.abspath(args.csv)), "--csv")
     # preprocessing is part of the hypothesis: fixed scaling (pixels / 16), which no sample statistic enters
     data = gb.data.load_digits(seed=args.data_seed, scaling="fixed")
     protocol = None
@@ -117,7 +120,7 @@ def _cmd_bounds(args):
     print("value: the bound on what bounds_what names; Gibbs rows bound a stochastic network drawn from Q, "
           "not the trained one; images scaled to [0, 1] by a fixed divisor.")
     if args.csv:
-        out.to_csv(args.csv, index=False)
+        atomic_write_text(args.csv, out.to_csv(index=False))
         print(f"wrote {args.csv}")
     return 0
 
@@ -305,7 +308,7 @@ def build_parser():
     p.add_argument("--no-data-dependent", action="store_true", help="skip the protocol (data-dependent rows)")
     p.add_argument("--no-compression", action="store_true", help="skip the quantized-network Occam row")
     p.add_argument("--hessian", action="store_true", help="add Eq. 1 with the Hessian effective dimension (slow)")
-    p.set_defaults(func=_cmd_bounds, momentum=0.9)
+    p.set_defaults(func=_cmd_bounds, momentum=0.9, parser=p)
 
     def cluster_options(p):
         p.add_argument("--backend", choices=["local", "dask"],
