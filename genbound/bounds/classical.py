@@ -11,6 +11,7 @@ value above 1 means the bound is vacuous.
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 import numpy as np
 from scipy.special import gammaln, logsumexp
@@ -73,7 +74,9 @@ def samples_needed(N, eps):
         m^\star = \min\{m \in \mathbb{N}_{\ge 1} : \sqrt{N/m} \le \varepsilon\}
                 = \max(1, \lceil N / \varepsilon^2 \rceil)
 
-    The result is corrected for floating-point rounding so that it is exactly consistent with
+    The ceiling is taken in exact rational arithmetic (so ``samples_needed(10, 1e-200)`` is the exact
+    integer :math:`\lceil 10^{401}\rceil`, no division by an underflowed :math:`\varepsilon^2`); below
+    :math:`2^{52}` it is then settled against the float formula so that it is exactly consistent with
     :func:`sqrt_gap_bound`: ``sqrt_gap_bound(N, m) <= eps`` and, if ``m > 1``,
     ``sqrt_gap_bound(N, m - 1) > eps``.
 
@@ -90,7 +93,10 @@ def samples_needed(N, eps):
     """
     N = check_positive(N, "N", allow_zero=True)
     eps = check_positive(eps, "eps")
-    m = max(1, math.ceil(N / (eps * eps)))
+    # exact rational arithmetic: N / eps**2 neither underflows (eps = 1e-200) nor overflows
+    m = max(1, math.ceil(Fraction(N) / (Fraction(eps) ** 2)))
+    if m > 2 ** 52:
+        return m  # beyond the floats' integers: the exact ceiling is the answer
     # ceil(N / eps**2) can be off by one after rounding; settle it against the float formula itself.
     while m > 1 and math.sqrt(N / (m - 1)) <= eps:
         m -= 1

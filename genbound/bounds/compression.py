@@ -62,6 +62,32 @@ def _log2_multinomial_ceil(counts):
     return (m - 1).bit_length()
 
 
+#: Up to this many bits in n**n, ceil(n H) is computed exactly with integers; above, in floats with a margin.
+_EXACT_ENTROPY_BITS = 1 << 26
+
+
+def _entropy_bits_ceil(counts):
+    """ceil(n H) = ceil(log2(n^n / prod n_j^n_j)), never below the exact value.
+
+    Exactly, with integers: the smallest b >= 0 with 2^b prod n_j^n_j >= n^n. For very long vectors (n log2 n
+    above 2^26 bits) in floating point, rounded up past a margin larger than the rounding error."""
+    counts = [int(c) for c in counts if c > 0]
+    n = sum(counts)
+    if n * math.log2(max(n, 2)) <= _EXACT_ENTROPY_BITS:
+        num = n ** n
+        den = 1
+        for c in counts:
+            den *= c ** c
+        b = max(0, num.bit_length() - den.bit_length() - 1)
+        while (den << b) < num:
+            b += 1
+        return b
+    nz = np.asarray(counts, dtype=np.float64)
+    nh = n * math.log2(n) - float(np.sum(nz * np.log2(nz)))
+    # the float error is below 1e-15 (n log2 n) per operation: a 1e-12 relative margin only adds bits
+    return max(0, math.ceil(nh + 1e-12 * n * math.log2(n) + 1e-9))
+
+
 def code_length_bits(indices, k, *, scheme="entropy", level_bits=32, header_bits=64):
     r"""Length in bits of a prefix-free code for a quantized parameter vector.
 
@@ -81,7 +107,8 @@ def code_length_bits(indices, k, *, scheme="entropy", level_bits=32, header_bits
        - ``"entropy"``: the ``k`` counts :math:`n_j` in :math:`\lceil\log_2(n+1)\rceil` bits each,
          then the index sequence in :math:`\lceil n H \rceil` bits, with
          :math:`H = -\sum_j (n_j/n)\log_2(n_j/n)` the empirical entropy (an arithmetic or enumerative
-         code given the counts achieves this length):
+         code given the counts achieves this length; :math:`\lceil nH\rceil` is computed exactly with
+         integers, :math:`2^{b}\prod_j n_j^{n_j} \ge n^n`, so no bit is ever dropped):
 
          .. math:: \mathrm{bits} = h + k\,b_\ell + k\lceil\log_2(n+1)\rceil + \lceil n H\rceil
 
@@ -123,10 +150,7 @@ def code_length_bits(indices, k, *, scheme="entropy", level_bits=32, header_bits
     counts = np.bincount(idx, minlength=k)
     count_bits = k * n.bit_length()  # n.bit_length() == ceil(log2(n + 1))
     if scheme == "entropy":
-        nz = counts[counts > 0].astype(np.float64)
-        # n H = n log2 n - sum n_j log2 n_j; a tiny relative margin only ever adds a bit (still valid).
-        nh = n * math.log2(n) - float(np.sum(nz * np.log2(nz)))
-        index_bits = max(0, math.ceil(nh * (1.0 + 1e-12) - 1e-9))
+        index_bits = _entropy_bits_ceil(counts)
     else:
         index_bits = _log2_multinomial_ceil(counts)
     return fixed + count_bits + index_bits

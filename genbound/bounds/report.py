@@ -21,14 +21,17 @@ from genbound.bounds._data import training_pair
 from genbound.bounds.capacity import effective_capacity
 from genbound.bounds.classical import sqrt_gap_bound, vc_bound, vc_dimension_relu
 from genbound.bounds.compress_model import compression_bound
+from genbound.bounds.heldout import DataDependentPrior
 from genbound.bounds.posterior import OBJECTIVES, pac_bayes_bounds
+from genbound.bounds.protocol import ProtocolResult
 
-__all__ = ["REPORT_COLUMNS", "ReportConfig", "DataDependentPrior", "report"]
+__all__ = ["REPORT_COLUMNS", "ReportConfig", "report", "scaling_text"]
 
 #: Columns of :func:`report`, in order.
 REPORT_COLUMNS = [
     "bound", "bounds_what", "prior", "train_error", "test_error", "gap", "value", "error_bound", "N", "kl",
-    "extra_nats", "bits", "m", "delta", "delta_mc", "n_mc", "prior_j", "vacuous", "worse_than_chance", "detail",
+    "extra_nats", "bits", "m", "delta", "delta_mc", "n_mc", "prior_j", "train_upper", "n_configs", "scaling",
+    "vacuous", "worse_than_chance", "detail",
 ]
 
 GAP_DET = "gap of the deterministic net"
@@ -63,9 +66,6 @@ class ReportConfig:
         Its initial posterior standard deviation. Default 0.01.
     batch_size : int
         Its mini-batch size. Default 128.
-    n_configs : int
-        Number of prior configurations searched by the caller (union bound: ln K nats on every PAC-Bayes
-        row, and :math:`\delta_{mc}/K`). Default 1.
     z : float
         Scale of the Hessian effective dimension. Default 1.
     hessian_k : int or None
@@ -90,7 +90,6 @@ class ReportConfig:
     objective: str = "quad"
     std_init: float = 0.01
     batch_size: int = 128
-    n_configs: int = 1
     z: float = 1.0
     hessian_k: int | None = None
     hessian_dense_max: int = 600
@@ -108,7 +107,6 @@ class ReportConfig:
             raise ValueError(f"objective: expected one of {OBJECTIVES}, got {self.objective!r}")
         check_positive(self.std_init, "std_init")
         check_int(self.batch_size, "batch_size", minimum=1)
-        check_int(self.n_configs, "n_configs", minimum=1)
         check_positive(self.z, "z")
         if self.hessian_k is not None:
             check_int(self.hessian_k, "hessian_k", minimum=1)
@@ -117,26 +115,6 @@ class ReportConfig:
         object.__setattr__(self, "compression_k", tuple(check_int(k, "compression_k", minimum=1) for k in levels))
         if self.manifold_at not in ("generic", "model"):
             raise ValueError(f"manifold_at: expected 'generic' or 'model', got {self.manifold_at!r}")
-
-
-@dataclass(frozen=True, eq=False)
-class DataDependentPrior:
-    """The mean of a data-dependent prior, trained on part of the training set, and the rest of it.
-
-    Attributes
-    ----------
-    mean : numpy.ndarray (n_params,)
-        The prior mean :math:`w_{prior}`, chosen on examples that the bound does not use.
-    data : Dataset or (x, y)
-        The examples the bound is computed on (the training set without those), m' of them; a Dataset's
-        test set is measured for the table.
-    description : str
-        How the mean was chosen, for the table's ``prior`` column (e.g. "trained on 718 held-out examples").
-    """
-
-    mean: np.ndarray
-    data: object
-    description: str = ""
 
 
 def _row(**kw):
@@ -156,29 +134,46 @@ def _units_per_layer(model, input_shape):
     return units
 
 
-def _pac_rows(res, prior_text, what_suffix, n_params):
+def scaling_text(data):
+    """How the images of ``data`` were scaled, from ``data.info``: ``"fixed"``, ``"raw"``, ``"standardize
+    (statistics of all 1437 training images, this sample's included)"`` (the statistics depend on the sample: the
+    hypothesis is then h o T_S), ``"standardize (statistics of 718 chosen training images)"``, or
+    ``"unrecorded"``."""
+    info = getattr(data, "info", None) or {}
+    scaling = info.get("scaling")
+    if scaling is None:
+        return "unrecorded"
+    if scaling != "standardize":
+        return str(scaling)
+    fit = info.get("scaling_fit")
+    if fit is None:
+        n_fit = len(info.get("train_index", data.y_train))
+        return f"standardize (statistics of all {n_fit} training images, this sample's included)"
+    return f"standardize (statistics of {len(fit)} chosen training images)"
+
+
+def _pac_rows(res, prior_text, what_suffix, n_params, scaling):
     names = [("McAllester", "mcallester"), ("Langford-Seeger", "langford_seeger"), ("Catoni", "catoni"),
              ("Dziugaite-Roy", "dziugaite_roy")]
     test = res.test.error if res.test is not None else np.nan
     rows = []
+    lam = np.atleast_1d(res.fit.prior.variance)
     for label, key in names:
-        own_grid = key == "dziugaite_roy"
-        extra = res.extra_nats if own_grid else res.extra_nats + res.prior_nats
         detail = (f"Q = N(mu, diag sigma^2) over {n_params} params, posterior optimized "
                   f"({res.fit.settings['objective']}, {res.fit.settings['max_iter']} steps); "
-                  f"lambda = {res.fit.prior.variance:.3g}; Gibbs error from {res.train.n_samples} draws")
-        if own_grid:
-            detail += "; grid term 2 ln j + ln(pi^2/6) inside the formula"
-        else:
-            detail += (f"; empirical risk replaced by its MC upper bound {res.train_upper:.4f}; "
-                       f"extra_nats = 2 ln j + ln(pi^2/6) + ln K")
+                  f"lambda = {', '.join(f'{v:.3g}' for v in lam)}; Gibbs error from {res.train.n_samples} draws; "
+                  f"extra_nats = the prior-variance grid's cost ({res.fit.settings['grid']}); a separate "
+                  "statement at 1 - delta - delta_mc (the minimum over rows is not)")
+        if key != "dziugaite_roy":
+            detail += f"; empirical risk replaced by its MC upper bound {res.train_upper:.4f}"
         if key == "catoni":
             detail += f"; C = {res.catoni_C:.3g} (grid of 41, union bound)"
         value = res.bounds[key]
         rows.append(_row(bound=f"{label}{what_suffix}", bounds_what=ERR_GIBBS, prior=prior_text,
                          train_error=res.train.error, test_error=test, gap=test - res.train.error, value=value,
-                         error_bound=value, kl=res.kl, extra_nats=extra, m=res.m, delta=res.delta,
-                         delta_mc=res.delta_mc, n_mc=res.train.n_samples, prior_j=res.prior_j, detail=detail))
+                         error_bound=value, kl=res.kl, extra_nats=res.prior_nats, m=res.m, delta=res.delta,
+                         delta_mc=res.delta_mc, n_mc=res.train.n_samples, prior_j=str(res.prior_j),
+                         train_upper=res.train_upper, n_configs=1, scaling=scaling, detail=detail))
     return rows
 
 
@@ -197,23 +192,26 @@ def report(model, data, *, w0=None, prior=None, config=None, seed=0):
     - **PAC-Bayes** (``config.pac_bayes``): a Gaussian posterior Q around the trained network is optimized
       against the prior :math:`\mathcal N(w_0, \lambda I)` (:func:`pac_bayes_bounds`), and McAllester,
       Langford-Seeger, Catoni and Dziugaite-Roy bound the **error of the Gibbs classifier Q** (a network
-      drawn from Q for every prediction), not of the trained network. Given a ``prior`` (a
-      :class:`DataDependentPrior`, trained beforehand on part of the training set, e.g. by
-      :func:`genbound.experiments.bounds_report`), four more rows use the data-dependent prior
-      :math:`\mathcal N(w_{prior}, \lambda I)`: Q starts at :math:`w_{prior}` and is optimized on the
-      :math:`m'` examples of ``prior.data``, and every quantity of those rows uses :math:`m'` in place of m.
+      drawn from Q for every prediction), not of the trained network. Each is a separate statement at
+      :math:`1-\delta-\delta_{mc}`; their minimum is not (that takes a :class:`Protocol`, which divides delta).
+      ``prior`` adds data-dependent rows: a :class:`DataDependentPrior` (trained beforehand on part of the
+      training set; four rows, Q starts at :math:`w_{prior}` and is optimized on the :math:`m'` examples of
+      ``prior.data``, which must not overlap the examples the prior saw), or a :class:`ProtocolResult` (from
+      :func:`genbound.experiments.run_protocol`; per family the best declared configuration, every choice and
+      the division of delta already paid for).
     - **Occam** (``config.compression``): the network quantized per tensor (:func:`compression_bound`);
       bounds the error of the quantized network, whose errors are measured.
 
     Column ``value`` is the bound on what ``bounds_what`` names; ``error_bound`` the implied bound on the
     0-1 error of that object (``train_error + value`` for the gap rows); ``vacuous`` is
     ``error_bound >= 1`` and ``worse_than_chance`` is ``error_bound >= 1 - 1/classes``. ``N`` is the
-    capacity (Eq. 1, VC), ``kl`` KL(Q || P) in nats, ``extra_nats`` the union-bound nats added to KL beyond
-    the row's own formula, ``bits`` the code length (Occam), ``m`` the sample size the bound uses,
-    ``n_mc`` the Monte-Carlo draws behind a Gibbs training error, ``prior_j`` the prior-variance grid index
-    (:math:`\lambda = 0.1 e^{-j/100}`). The Dziugaite-Roy row satisfies
-    ``value == dziugaite_roy_bound(train_error, kl + extra_nats, m, delta, prior_grid_j=prior_j,
-    n_samples=n_mc, delta_prime=delta_mc)``.
+    capacity (Eq. 1, VC), ``kl`` KL(Q || P) in nats, ``extra_nats`` the union-bound nats added to KL
+    (the prior-variance grid's cost), ``bits`` the code length (Occam), ``m`` the sample size the bound uses,
+    ``n_mc`` the Monte-Carlo draws behind a Gibbs training error, ``train_upper`` its Monte-Carlo upper bound,
+    ``prior_j`` the prior-variance grid index (:math:`\lambda = 0.1 e^{-j/100}` by default), ``n_configs``
+    the configurations its delta was divided among, ``scaling`` the preprocessing of the images the row
+    speaks about (:func:`scaling_text`; it is part of the hypothesis). Every Gibbs row satisfies
+    ``value == family_bounds(train_error, n_mc, kl + extra_nats, m, delta, delta_mc)[0][family]``.
 
     Parameters
     ----------
@@ -224,9 +222,9 @@ def report(model, data, *, w0=None, prior=None, config=None, seed=0):
     w0 : array_like (n_params,) or Sequential, optional
         The initialization the network was trained from: the prior mean of the data-independent PAC-Bayes
         rows. If None, that prior is centred at 0.
-    prior : DataDependentPrior, optional
-        A prior mean trained on held-out training examples, and the examples left for the bound; None: no
-        data-dependent rows.
+    prior : DataDependentPrior or ProtocolResult, optional
+        A prior mean trained on held-out training examples and the examples left for the bound, or the
+        result of a protocol run; None: no data-dependent rows.
     config : ReportConfig, optional
         Which rows, and their settings (default ``ReportConfig()``).
     seed : int, numpy.random.Generator or None
@@ -242,9 +240,10 @@ def report(model, data, *, w0=None, prior=None, config=None, seed=0):
     ------
     TypeError
         ``model`` is not a Sequential, ``data`` not a Dataset, ``config`` not a ReportConfig, ``prior``
-        not a DataDependentPrior.
+        neither a DataDependentPrior nor a ProtocolResult.
     ValueError
-        An empty training set, a ``w0`` or prior mean of the wrong length.
+        An empty training set, a ``w0`` or prior mean of the wrong length, a prior whose bound data overlaps
+        the examples it was trained on.
     """
     check_model(model)
     check_dataset(data)
@@ -253,8 +252,10 @@ def report(model, data, *, w0=None, prior=None, config=None, seed=0):
     config = ReportConfig() if config is None else config
     if not isinstance(config, ReportConfig):
         raise TypeError(f"config: expected a ReportConfig, got {type(config).__name__}")
-    if prior is not None and not isinstance(prior, DataDependentPrior):
-        raise TypeError(f"prior: expected a DataDependentPrior, got {type(prior).__name__}")
+    if prior is not None and not isinstance(prior, (DataDependentPrior, ProtocolResult)):
+        raise TypeError(f"prior: expected a DataDependentPrior or a ProtocolResult, got {type(prior).__name__}")
+    if isinstance(prior, DataDependentPrior):
+        prior.check_bound_data(prior.data, "prior.data")
     n = model.n_params
     if w0 is not None:
         w0 = check_vector(w0.get_flat() if hasattr(w0, "get_flat") else w0, n, "w0")
@@ -265,6 +266,7 @@ def report(model, data, *, w0=None, prior=None, config=None, seed=0):
     test_err = model.evaluate(data.x_test, data.y_test)[1] if data.n_test else np.nan
     gap = test_err - train_err
     delta = config.delta
+    scaling = scaling_text(data)
     rows = []
 
     # -- Eq. 1 ------------------------------------------------------------------------------------
@@ -274,15 +276,15 @@ def report(model, data, *, w0=None, prior=None, config=None, seed=0):
         caps.append(effective_capacity(model, data, method="hessian", z=config.z, k=config.hessian_k, seed=seed,
                                        dense_max=config.hessian_dense_max))
     labels = {"params": "parameters", "manifold": "manifold dimension",
-              "hessian": f"Hessian eff. dim. (z={config.z:g})"}
+              "hessian": f"Hessian eff. dim. (z={config.z:g}, heuristic)"}
     for cap in caps:
         value = sqrt_gap_bound(cap.total, m)
         detail = "sqrt(N/m), no confidence level (Lee & Lee, Eq. 1)"
         if cap.method == "manifold":
             detail += f"; numerical rank tol <= {cap.tol:.2g} ({cap.info['tol_rule']}), at {cap.info['at']} point"
         if cap.method == "hessian":
-            detail += (f"; positive part of the loss-Hessian spectrum, {cap.info['how']}; "
-                       f"N in [{cap.info['lower']:.1f}, {cap.info['upper']:.1f}]")
+            detail += (f"; heuristic: positive part of the loss-Hessian spectrum, {cap.info['how']}; "
+                       f"N in [{cap.info['lower']:.1f}, {cap.info['upper']:.1f}], the upper end reported")
         rows.append(_row(bound=f"Eq. 1, N = {labels[cap.method]}", bounds_what=GAP_DET, train_error=train_err,
                          test_error=test_err, gap=gap, value=value, error_bound=train_err + value, N=cap.total,
                          m=m, detail=detail))
@@ -307,17 +309,18 @@ def report(model, data, *, w0=None, prior=None, config=None, seed=0):
     if config.pac_bayes:
         opt = dict(max_iter=config.max_iter, objective=config.objective, std_init=config.std_init,
                    batch_size=config.batch_size, seed=seed, n_samples=config.n_samples,
-                   n_test_samples=config.n_test_samples, delta=delta, delta_mc=config.delta_mc,
-                   n_configs=config.n_configs)
+                   n_test_samples=config.n_test_samples, delta=delta, delta_mc=config.delta_mc)
         prior_text = ("N(w0, lambda I), w0 = initialization" if w0 is not None else
                       "N(0, lambda I) (initialization not given)") + "; data-independent"
         res = pac_bayes_bounds(model, data, w0 if w0 is not None else np.zeros(n), **opt)
-        rows += _pac_rows(res, prior_text, "", n)
-        if prior is not None:
-            mean = check_vector(prior.mean, n, "prior.mean")
+        rows += _pac_rows(res, prior_text, "", n, scaling)
+        if isinstance(prior, DataDependentPrior):
+            prior.checked_mean(n)
             prior_text = f"N(w_prior, lambda I), w_prior {prior.description}; data-dependent"
-            res = pac_bayes_bounds(model, prior.data, mean, mean_init=mean, **opt)
-            rows += _pac_rows(res, prior_text, " (data-dependent prior)", n)
+            res = pac_bayes_bounds(model, prior.data, prior, mean_init=prior.mean, **opt)
+            rows += _pac_rows(res, prior_text, " (data-dependent prior)", n, scaling_text(prior.data))
+    if isinstance(prior, ProtocolResult):
+        rows += [_row(**r) for r in prior.report_rows()]
 
     # -- Occam ------------------------------------------------------------------------------------
     if config.compression:
@@ -332,6 +335,7 @@ def report(model, data, *, w0=None, prior=None, config=None, seed=0):
                          kl=comp.bits * math.log(2.0), bits=float(comp.bits), m=m, delta=delta, detail=detail))
 
     table = pd.DataFrame(rows, columns=REPORT_COLUMNS)
+    table["scaling"] = table["scaling"].astype(object).where(table["scaling"].notna(), scaling)
     table["vacuous"] = table["error_bound"] >= 1.0
     table["worse_than_chance"] = table["error_bound"] >= chance
     return table

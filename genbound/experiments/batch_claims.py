@@ -659,9 +659,7 @@ def escape_experiment(data="digits", *, seeds=5, quick=False, out=None, backend=
     sharpness, fraction of batches for which the end point passes the common-minimum test. Claims compare, per
     seed, the mean over the SGD runs with the mean over the GD runs, judged by t-intervals over seeds.
 
-    Parameters
-    ----------
-    As :func:`batch_landscape_experiment`, with ``config`` an :class:`EscapeConfig`.
+    The parameters are those of :func:`batch_landscape_experiment`, with ``config`` an :class:`EscapeConfig`.
 
     Returns
     -------

@@ -13,11 +13,12 @@ import numpy as np
 
 from genbound._checks import check_dataset, check_int, check_model, check_positive, check_probability
 from genbound._rng import as_generator
-from genbound.bounds import DataDependentPrior, ReportConfig, report
+from genbound.bounds import DataDependentPrior, ReportConfig, example_fingerprints, report, scaling_signature
+from genbound.data import Dataset
 from genbound.nn.optim import SGD
 from genbound.nn.train import train
 
-__all__ = ["PriorTraining", "train_prior_mean", "data_dependent_prior", "bounds_report"]
+__all__ = ["PriorTraining", "train_prior_mean", "train_prior_mean_info", "data_dependent_prior", "bounds_report"]
 
 
 @dataclass(frozen=True)
@@ -51,22 +52,50 @@ class PriorTraining:
         check_positive(self.momentum, "momentum", allow_zero=True)
 
 
-def train_prior_mean(model, data, *, epochs=40, batch_size=64, lr=0.05, momentum=0.9, seed=0):
+def train_prior_mean(model, data, *, epochs=40, batch_size=64, lr=0.05, momentum=0.9, seed=0, early_stopping=None):
     """Train a copy of ``model`` on ``data`` (the held-out part) and return its flat parameters.
 
     The copy starts from ``model``'s current parameters (pass the initialization) and is trained by
     :func:`genbound.train` with SGD on examples that the bound will not use. ``model`` itself is not changed.
+    With ``early_stopping`` (a fraction in (0, 1)), that part of ``data``'s training examples (a seeded split) is
+    kept out of SGD and the parameters after the epoch with the smallest 0-1 error on it are returned (the first
+    such epoch on ties); both parts belong to the prior's examples.
 
     Returns
     -------
     numpy.ndarray (n_params,)
-        float64.
+        float64. With early stopping, :func:`train_prior_mean_info` also gives the epoch kept.
     """
+    return train_prior_mean_info(model, data, epochs=epochs, batch_size=batch_size, lr=lr, momentum=momentum,
+                                 seed=seed, early_stopping=early_stopping)[0]
+
+
+def train_prior_mean_info(model, data, *, epochs=40, batch_size=64, lr=0.05, momentum=0.9, seed=0,
+                          early_stopping=None):
+    """:func:`train_prior_mean` and a dict with ``"epochs_used"`` and the SGD history."""
     check_model(model)
     clone = model.copy()
-    train(clone, data, epochs=epochs, batch_size=batch_size, optimizer=SGD(lr=lr, momentum=momentum), seed=seed,
-          progress=False)
-    return clone.get_flat().astype(np.float64)
+    x, y = (data.x_train, data.y_train) if isinstance(data, Dataset) else data
+    if early_stopping is None:
+        hist = train(clone, data, epochs=epochs, batch_size=batch_size, optimizer=SGD(lr=lr, momentum=momentum),
+                     seed=seed, progress=False)
+        return clone.get_flat().astype(np.float64), {"epochs_used": epochs, "history": hist}
+    check_probability(early_stopping, "early_stopping")
+    m = len(y)
+    order = as_generator(seed).permutation(m)
+    k = min(max(int(round(early_stopping * m)), 1), m - 1)
+    val, fit = np.sort(order[:k]), np.sort(order[k:])
+    classes = getattr(data, "classes", None) or int(np.max(y)) + 1
+    split = Dataset(x[fit], y[fit], x[val], y[val], classes=classes)
+    best = {"error": np.inf, "flat": clone.get_flat().astype(np.float64), "epoch": 0}
+
+    def keep_best(net, row):
+        if row["test_error"] < best["error"]:
+            best.update(error=row["test_error"], flat=net.get_flat().astype(np.float64), epoch=row["epoch"])
+
+    hist = train(clone, split, epochs=epochs, batch_size=batch_size, optimizer=SGD(lr=lr, momentum=momentum),
+                 seed=seed, progress=False, callback=keep_best)
+    return best["flat"], {"epochs_used": best["epoch"], "validation_error": best["error"], "history": hist}
 
 
 def _fresh_init(model, seed):
@@ -116,7 +145,8 @@ def data_dependent_prior(model, data, *, w0=None, training=None, seed=0):
     mean = train_prior_mean(start, part_prior, epochs=training.epochs, batch_size=training.batch_size,
                             lr=training.lr, momentum=training.momentum, seed=seed)
     description = f"trained on {part_prior.m} held-out examples ({training.fraction:g} of m, removed from m)"
-    return DataDependentPrior(mean, part_bound, description)
+    return DataDependentPrior(mean, part_bound, seen=example_fingerprints(part_prior),
+                              scaling=scaling_signature(part_prior), description=description)
 
 
 def bounds_report(model, data, *, w0=None, config=None, prior_training=None, data_dependent=True, seed=0):

@@ -267,10 +267,8 @@ def rank1_update_experiment(data="digits", *, seeds=5, quick=False, out=None, ba
     (slope 1, and slope 2 for the part beyond first order), and factor-space training against full-filter
     training projected back to rank R (accuracy and time).
 
-    Parameters
-    ----------
-    As :func:`genbound.experiments.batch_claims.batch_landscape_experiment`, with ``config`` a
-    :class:`Rank1UpdateConfig`. One cell per seed (:func:`rank1_update_cell`) runs through
+    The parameters are those of :func:`genbound.experiments.batch_claims.batch_landscape_experiment`, with
+    ``config`` a :class:`Rank1UpdateConfig`. One cell per seed (:func:`rank1_update_cell`) runs through
     :func:`genbound.experiments.sweep`.
 
     Returns

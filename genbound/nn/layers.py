@@ -18,6 +18,8 @@ layer reuses across calls (:class:`genbound.nn.runtime.Workspace`).
 """
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 
 from genbound._checks import as_array, check_dtype, check_int, check_real_dtype
@@ -165,6 +167,26 @@ class Layer:
 
     def __repr__(self):
         return f"{type(self).__name__}()"
+
+    # -- models as data -----------------------------------------------------------------------------------
+    def config(self):
+        """The constructor arguments that rebuild this layer: ``type(layer)(**layer.config())``.
+
+        Plain ints and strings (the layer's architecture, never its parameters), as saved in the JSON header
+        of :func:`genbound.nn.save`.
+        """
+        names = list(inspect.signature(type(self).__init__).parameters)[1:]
+        return {name: getattr(self, name) for name in names}
+
+    def __getstate__(self):
+        """Pickle and copy without the workspace: reusable buffers are never saved nor shared between copies."""
+        state = self.__dict__.copy()
+        state.pop("workspace", None)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self.workspace = Workspace()
 
 
 # --------------------------------------------------------------------------------------------------------

@@ -1,7 +1,11 @@
 """The Sequential model: parameters in one flat buffer, forward, gradients, Hessian-vector products."""
 from __future__ import annotations
 
+import collections
+import collections.abc
+import copy as _copy
 import functools
+import numbers
 
 import numpy as np
 
@@ -9,7 +13,13 @@ from genbound._checks import as_float_array, check_dtype, check_labels, check_in
 from genbound._rng import as_generator
 from genbound.nn.layers import Conv2d, CPConv2d, Layer
 from genbound.nn.loss import softmax_cross_entropy, softmax_cross_entropy_jvp
-from genbound.nn.runtime import Workspace, serial_blas
+from genbound.nn.runtime import serial_blas
+
+
+class NonFiniteLogitsError(ValueError):
+    """A forward pass produced NaN or inf logits from finite inputs and parameters: it overflowed (inputs too
+    large for the model's dtype, or parameters too large). A ValueError; :func:`genbound.train` reports it as a
+    divergence."""
 
 
 def _serial_blas(method):
@@ -30,11 +40,17 @@ class Sequential:
     All parameters live in one contiguous vector (``get_flat`` / ``set_flat``); ``params`` maps names such as
     ``"0.p"`` or ``"6.weight"`` (layer index, parameter name) to views of it, in layer order.
 
+    A model is data: ``pickle``, ``copy.copy``, ``copy.deepcopy`` and :meth:`copy` all give an independent
+    model whose layers view its own parameter vector (and keep buffers of their own); :meth:`state_dict` /
+    :meth:`load_state_dict` exchange parameters under PyTorch's names; :func:`genbound.nn.save` /
+    :func:`genbound.nn.load` write and read a file that holds no executable content.
+
     Parameters
     ----------
     layers : list of Layer
     seed : int or numpy.random.Generator
-        Seed of the parameter initialization.
+        Seed of the parameter initialization (an int seed is kept as ``model.seed`` and saved with the
+        model; otherwise ``model.seed`` is None).
     dtype : {numpy.float64, numpy.float32}
         Precision of parameters and computation; inputs are converted to it.
     input_shape : tuple (C, H, W), optional
@@ -48,7 +64,11 @@ class Sequential:
                             f"{[type(layer).__name__ for layer in layers]}")
         self.layers = layers
         self.dtype = check_dtype(dtype)
-        self.input_shape = None if input_shape is None else tuple(int(s) for s in input_shape)
+        if input_shape is not None:
+            if isinstance(input_shape, (str, bytes)) or not hasattr(input_shape, "__iter__"):
+                raise TypeError(f"input_shape: expected a tuple of ints (C, H, W), got {input_shape!r}")
+            input_shape = tuple(check_int(s, "input_shape", 1) for s in input_shape)
+        self.input_shape = input_shape
         self.classes = None
         if self.input_shape is not None:
             shape = self.input_shape
@@ -58,26 +78,146 @@ class Sequential:
                 raise ValueError(f"layers: expected the network to end in a vector of logits, got shape {shape}")
             self.classes = shape[0]
         rng = as_generator(seed)
+        self.seed = int(seed) if isinstance(seed, numbers.Integral) and not isinstance(seed, bool) else None
         # one flat buffer, each layer's parameters are views into it
         specs = [(i, name, tuple(shape)) for i, layer in enumerate(layers)
                  for name, shape in layer.param_shapes().items()]
         sizes = [int(np.prod(shape)) for _, _, shape in specs]
         self._flat = np.zeros(sum(sizes), dtype=self.dtype)
-        self.params = {}
         self._slices = {}
         offset = 0
         for (i, name, shape), size in zip(specs, sizes):
             self._slices[f"{i}.{name}"] = slice(offset, offset + size)
-            self.params[f"{i}.{name}"] = self._flat[offset:offset + size].reshape(shape)
             offset += size
+        self._bind_views()
         for i, layer in enumerate(layers):
-            values = layer.init_params(rng, self.dtype)
+            for name, value in layer.init_params(rng, self.dtype).items():
+                self.params[f"{i}.{name}"][...] = value
+
+    def _bind_views(self):
+        """Make ``params`` and every layer's parameters views of ``_flat`` (after building, copying, unpickling)."""
+        self.params = {}
+        for i, layer in enumerate(self.layers):
             bound = {}
-            for name, value in values.items():
-                view = self.params[f"{i}.{name}"]
-                view[...] = value
-                bound[name] = view
+            for name, shape in layer.param_shapes().items():
+                key = f"{i}.{name}"
+                sl = self._slices[key]
+                self.params[key] = bound[name] = self._flat[sl].reshape(shape)
             layer.bind(bound)
+
+    # -- models as data -----------------------------------------------------------------------------------
+    def __getstate__(self):
+        """What pickle and copy keep: the flat vector and parameter-free layers; the views are rebuilt."""
+        state = self.__dict__.copy()
+        state.pop("params", None)
+        shells = []
+        for layer in self.layers:
+            shell = _copy.copy(layer)  # the layer's own __getstate__ drops its workspace
+            shell.params = {}
+            shells.append(shell)
+        state["layers"] = shells
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        if not (self._flat.flags.c_contiguous and self._flat.flags.writeable):
+            self._flat = self._flat.copy()
+        self._bind_views()
+
+    def __copy__(self):
+        """An independent model, as :meth:`copy` (the parameters are the model's value, as an array's
+        elements are)."""
+        return self.copy()
+
+    def copy(self):
+        """An independent copy of the model (same layers, copied parameters, workspaces of its own)."""
+        return _copy.deepcopy(self)
+
+    def architecture(self):
+        """The layers as plain data: a list of ``{"class": name, "config": layer.config()}``, in order."""
+        return [{"class": type(layer).__name__, "config": layer.config()} for layer in self.layers]
+
+    def state_dict(self):
+        """The parameters under PyTorch's names and shapes, as an ordered dict of copies.
+
+        Keys are ``"i.weight"`` / ``"i.bias"`` for :class:`Conv2d` and :class:`Dense` layers and ``"i.p"``,
+        ``"i.q"``, ``"i.t"``, ``"i.bias"`` for :class:`CPConv2d` (``i`` the layer index), so a
+        ``torch.nn.Sequential`` with the same layers loads the full-filter entries as they are (see
+        :meth:`to_full` for a model with full filters only).
+        """
+        return collections.OrderedDict((key, value.copy()) for key, value in self.params.items())
+
+    def load_state_dict(self, state_dict):
+        """Overwrite every parameter from ``state_dict`` (name -> array, as from :meth:`state_dict`).
+
+        The keys must be exactly those of ``params``, each value of its shape and finite; arrays of another
+        float or integer dtype (and CPU torch tensors) are converted to the model's dtype. Nothing is written
+        unless every entry is valid.
+
+        Raises
+        ------
+        ValueError
+            Naming the missing, unexpected, misshapen or non-finite key.
+        """
+        if not isinstance(state_dict, collections.abc.Mapping):
+            raise TypeError(f"state_dict: expected a mapping name -> array, got {type(state_dict).__name__}")
+        missing = [key for key in self.params if key not in state_dict]
+        unexpected = [key for key in state_dict if key not in self.params]
+        if missing or unexpected:
+            raise ValueError(f"state_dict: expected the keys of model.params; missing {missing}, "
+                             f"unexpected {unexpected}")
+        values = {}
+        for key, ref in self.params.items():
+            value = state_dict[key]
+            if hasattr(value, "detach"):  # a torch tensor
+                value = value.detach().cpu().numpy()
+            value = as_float_array(value, f"state_dict[{key!r}]", dtype=self.dtype, finite=False)
+            if value.shape != ref.shape:
+                raise ValueError(f"state_dict[{key!r}]: expected shape {ref.shape}, got {value.shape}")
+            if not np.all(np.isfinite(value)):
+                raise ValueError(f"state_dict[{key!r}]: expected finite values, got NaN or inf")
+            values[key] = value
+        for key, value in values.items():
+            self.params[key][...] = value
+        return self
+
+    def to_full(self):
+        """An equivalent model with full filters: every :class:`CPConv2d` becomes the :class:`Conv2d` of its
+        reconstructed weight W = sum_r p_r (x) q_r (x) t_r (same bias); other layers are copied.
+
+        The result computes the same function (up to rounding) and exports to plain PyTorch through
+        :meth:`state_dict`.
+        """
+        layers, values = [], {}
+        for i, layer in enumerate(self.layers):
+            if isinstance(layer, CPConv2d):
+                full = layer.to_full()
+                layers.append(Conv2d(**full.config()))
+                values[f"{i}.weight"], values[f"{i}.bias"] = full.params["weight"], full.params["bias"]
+            else:
+                layers.append(type(layer)(**layer.config()))
+                for name in layer.param_shapes():
+                    values[f"{i}.{name}"] = layer.params[name]
+        model = Sequential(layers, seed=0, dtype=self.dtype, input_shape=self.input_shape)
+        model.seed = self.seed
+        return model.load_state_dict(values)
+
+    def check_finite(self):
+        """Raise a ValueError naming the first parameter that holds NaN or inf; return the model otherwise.
+
+        Cheap: one sum over the flat vector when all values are finite (the names are looked up only when
+        the sum is not finite).
+        """
+        with np.errstate(over="ignore", invalid="ignore"):
+            total = self._flat.sum()
+        if np.isfinite(total):
+            return self
+        for key, value in self.params.items():
+            bad = int(np.count_nonzero(~np.isfinite(value)))
+            if bad:
+                raise ValueError(f"model parameters: expected finite values, got {bad} NaN or inf in "
+                                 f"param {key!r}")
+        return self
 
     # -- parameters ---------------------------------------------------------------------------------------
     @property
@@ -111,20 +251,6 @@ class Sequential:
         if v.shape != self._flat.shape:
             raise ValueError(f"{name}: expected a vector of length {self._flat.size}, got shape {v.shape}")
         return {key: v[sl].reshape(self.params[key].shape) for key, sl in self._slices.items()}
-
-    def copy(self):
-        """An independent copy of the model (same layers, copied parameters, workspaces of its own)."""
-        import copy
-
-        clone = copy.copy(self)
-        clone.layers = [copy.copy(layer) for layer in self.layers]
-        for layer in clone.layers:
-            layer.workspace = Workspace()
-        clone._flat = self._flat.copy()
-        clone.params = {key: clone._flat[sl].reshape(self.params[key].shape) for key, sl in self._slices.items()}
-        for i, layer in enumerate(clone.layers):
-            layer.params = {name: clone.params[f"{i}.{name}"] for name in layer.param_shapes()}
-        return clone
 
     def layer_params(self, i):
         """Parameter names of layer ``i`` in ``params``."""
@@ -219,10 +345,25 @@ class Sequential:
             raise ValueError(f"layers: expected the network to output logits (n, classes), got shape {x.shape}")
         return x, caches
 
+    def _finite(self, logits):
+        """``logits``, or :class:`NonFiniteLogitsError` when the forward pass overflowed."""
+        if not np.all(np.isfinite(logits)):
+            raise NonFiniteLogitsError(
+                f"logits: the forward pass overflowed to NaN or inf (inputs x too large for the model's dtype "
+                f"{np.dtype(self.dtype).name}, or parameters too large)")
+        return logits
+
     @_serial_blas
     def forward(self, x):
-        """Logits (n, classes) for inputs x (n, C, H, W)."""
-        return self.forward_with_caches(self.check_x(x))[0]
+        """Logits (n, classes) for inputs x (n, C, H, W).
+
+        Like :meth:`loss`, :meth:`error`, :meth:`evaluate` and :meth:`loss_and_grad`, refuses NaN/inf
+        parameters (ValueError naming the parameter) and raises :class:`NonFiniteLogitsError` when the forward
+        pass overflows, instead of returning NaN.
+        """
+        x = self.check_x(x)
+        self.check_finite()
+        return self._finite(self.forward_with_caches(x)[0])
 
     def predict(self, x):
         """Predicted classes (argmax of the logits)."""
@@ -232,13 +373,15 @@ class Sequential:
     def loss(self, x, y):
         """Mean softmax cross-entropy on (x, y)."""
         x, y = self.check_xy(x, y)
-        return softmax_cross_entropy(self.forward_with_caches(x)[0], y)[0]
+        self.check_finite()
+        return softmax_cross_entropy(self._finite(self.forward_with_caches(x)[0]), y)[0]
 
     @_serial_blas
     def error(self, x, y):
         """0-1 error in [0, 1]: the fraction of misclassified inputs."""
         x, y = self.check_xy(x, y)
-        return float(np.mean(self.forward_with_caches(x)[0].argmax(axis=1) != y))
+        self.check_finite()
+        return float(np.mean(self._finite(self.forward_with_caches(x)[0]).argmax(axis=1) != y))
 
     @_serial_blas
     def evaluate(self, x, y, chunk_size=1024):
@@ -246,10 +389,11 @@ class Sequential:
         result does not depend on it beyond rounding)."""
         x, y = self.check_xy(x, y)
         chunk_size = check_int(chunk_size, "chunk_size", 1)
+        self.check_finite()
         total_loss, wrong = 0.0, 0
         for start in range(0, x.shape[0], chunk_size):
             xb, yb = x[start:start + chunk_size], y[start:start + chunk_size]
-            logits = self.forward_with_caches(xb)[0]
+            logits = self._finite(self.forward_with_caches(xb)[0])
             total_loss += softmax_cross_entropy(logits, yb)[0] * xb.shape[0]
             wrong += int(np.sum(logits.argmax(axis=1) != yb))
         return total_loss / x.shape[0], wrong / x.shape[0]
@@ -286,8 +430,9 @@ class Sequential:
         G : dict layer index -> array (O, C, kh, kw), only with ``weight_grads``
         """
         x, y = self.check_xy(x, y)
+        self.check_finite()
         logits, caches = self.forward_with_caches(x)
-        loss, dlogits, _ = softmax_cross_entropy(logits, y)
+        loss, dlogits, _ = softmax_cross_entropy(self._finite(logits), y)
         if weight_grads:
             grads, wgrads = self._backward(dlogits, caches, weight_grads=True)
             return loss, (self.flatten(grads) if flat else grads), wgrads
@@ -320,8 +465,7 @@ class Sequential:
         """
         x, y = self.check_xy(x, y)
         tparams_all = self.unflatten(v, "v")
-        if not np.all(np.isfinite(self._flat)):
-            raise ValueError("model parameters: expected finite values, got NaN or inf")
+        self.check_finite()
         acts, caches, tcaches, tparams = x, [], [], []
         rx = None
         for i, layer in enumerate(self.layers):

@@ -135,6 +135,7 @@ class SGD:
         """
         _model_grads(model, grads)
         projected = self.projected_layers(model)
+        model.check_finite()  # NaN/inf parameters are refused, naming the parameter
         skip = set()
         if projected:
             from genbound.factor import project_rank
@@ -159,6 +160,24 @@ class SGD:
 
     def __repr__(self):
         return f"{type(self).__name__}(lr={self.lr}, momentum={self.momentum}, weight_decay={self.weight_decay})"
+
+    # -- state (checkpoints) ------------------------------------------------------------------------------
+    def settings(self):
+        """The hyperparameters as plain data (what a resumed run must share with the checkpointed one)."""
+        return {"lr": self.lr, "momentum": self.momentum, "weight_decay": self.weight_decay,
+                "cp_update": self.cp_update, "project_iters": self.project_iters}
+
+    def state_dict(self):
+        """``{"class", "settings", "buffers"}``: the momentum buffers (copies) by parameter name."""
+        return {"class": type(self).__name__, "settings": self.settings(),
+                "buffers": {name: buf.copy() for name, buf in self._buffers.items()}}
+
+    def load_state_dict(self, state):
+        """Restore the momentum buffers of :meth:`state_dict`; the class and settings must be this one's."""
+        _check_state(self, state, ("buffers",))
+        self._buffers = {str(name): _state_array(buf, f"state['buffers'][{name!r}]")
+                         for name, buf in state["buffers"].items()}
+        return self
 
 
 class GD(SGD):
@@ -252,7 +271,54 @@ class Adam:
             raise ValueError("lr: a model optimizer takes one step size, got a list")
         _model_grads(model, grads)
         names = list(model.params)
+        model.check_finite()  # NaN/inf parameters are refused, naming the parameter
         self.update([model.params[k] for k in names], [np.asarray(grads[k]) for k in names])
 
     def __repr__(self):
         return f"Adam(lr={self.lr}, beta1={self.beta1}, beta2={self.beta2}, eps={self.eps})"
+
+    # -- state (checkpoints) ------------------------------------------------------------------------------
+    def settings(self):
+        """The hyperparameters as plain data (what a resumed run must share with the checkpointed one)."""
+        return {"lr": self.lr, "beta1": self.beta1, "beta2": self.beta2, "eps": self.eps}
+
+    def state_dict(self):
+        """``{"class", "settings", "t", "m", "v"}``: the step count and the moments (copies; None before the
+        first step)."""
+        moments = {k: None if getattr(self, k) is None else [a.copy() for a in getattr(self, k)] for k in "mv"}
+        return {"class": type(self).__name__, "settings": self.settings(), "t": self.t, **moments}
+
+    def load_state_dict(self, state):
+        """Restore the step count and moments of :meth:`state_dict`; the class and settings must be this one's."""
+        _check_state(self, state, ("t", "m", "v"))
+        if (state["m"] is None) != (state["v"] is None) or (state["m"] is not None
+                                                             and len(state["m"]) != len(state["v"])):
+            raise ValueError("state['m'], state['v']: expected two lists of the same length (or both None)")
+        self.t = check_int(state["t"], "state['t']", 0)
+        for k in "mv":
+            saved = state[k]
+            setattr(self, k, None if saved is None else [_state_array(a, f"state[{k!r}][{i}]")
+                                                         for i, a in enumerate(saved)])
+        return self
+
+
+def _check_state(optimizer, state, fields):
+    """Refuse an optimizer state of another class, other settings, or without ``fields``."""
+    if not isinstance(state, dict):
+        raise TypeError(f"state: expected a dict from state_dict(), got {type(state).__name__}")
+    if state.get("class") != type(optimizer).__name__:
+        raise ValueError(f"state['class']: expected {type(optimizer).__name__}, got {state.get('class')!r}")
+    for field in ("settings", *fields):
+        if field not in state:
+            raise ValueError(f"state: missing field {field!r}")
+    mine = optimizer.settings()
+    for key in sorted(set(mine) | set(state["settings"])):
+        if state["settings"].get(key) != mine.get(key):
+            raise ValueError(f"state['settings'][{key!r}]: the state was saved with {state['settings'].get(key)!r}, "
+                             f"this optimizer has {mine.get(key)!r}")
+
+
+def _state_array(a, name):
+    """A finite float array (copied) from a saved optimizer state."""
+    arr = np.asarray(a)
+    return as_float_array(arr, name, dtype=arr.dtype if arr.dtype.kind == "f" else np.float64).copy()

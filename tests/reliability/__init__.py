@@ -4,9 +4,6 @@ ValueError or TypeError whose message names the argument), never return a silent
 Each module's cases form one table, one line per case::
 
     case(lambda: <the call>, "<the bad value>", <exception class>, "<fragment of the message>")
-
-A case whose fix belongs to a file outside this sweep's scope carries ``fix="fix in <file>: <what>"`` and runs
-as a strict xfail (it starts passing, and must then lose the mark, once the owner applies the fix).
 """
 from __future__ import annotations
 
@@ -40,13 +37,9 @@ def time_limit(seconds):
         signal.signal(signal.SIGALRM, old)
 
 
-def case(call, bad, exc, fragment, fix=None, run=True):
-    """One line of a table: ``call()`` given ``bad`` must raise ``exc`` with ``fragment`` in its message.
-
-    ``fix`` marks a known failure as a strict xfail with that reason; ``run=False`` does not run it (a call
-    that would hang for minutes before the fix)."""
-    marks = (pytest.mark.xfail(strict=True, reason=fix, run=run),) if fix else ()
-    return pytest.param(call, exc, fragment, id=bad, marks=marks)
+def case(call, bad, exc, fragment):
+    """One line of a table: ``call()`` given ``bad`` must raise ``exc`` with ``fragment`` in its message."""
+    return pytest.param(call, exc, fragment, id=bad)
 
 
 def check_raises(call, exc, fragment, seconds=SECONDS):

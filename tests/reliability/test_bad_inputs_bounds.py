@@ -13,8 +13,6 @@ X = RNG.normal(size=(6, 1, 4, 4))
 Y = np.array([0, 1, 2, 0, 1, 2])
 D = gb.data.Dataset(X, Y, X[:2], Y[:2], classes=3)
 N = MODEL.n_params
-SHAPES = "fix in genbound/bounds/pacbayes.py: check that the arguments broadcast (np.broadcast_shapes in a try) " \
-         "and raise ValueError naming both arguments and their shapes"
 
 CASES = [
     # ---- classical --------------------------------------------------------------------------------------
@@ -38,22 +36,16 @@ CASES = [
     case(lambda: B.kl_inverse(0.1, np.nan), "kl_inverse c=NaN", ValueError, "c"),
     case(lambda: B.kl_inverse("a", 1), "kl_inverse q str", TypeError, "q"),
     case(lambda: B.kl_inverse(0.1 + 1j, 1), "kl_inverse q complex", TypeError, "q"),
-    case(lambda: B.kl_inverse(np.full(3, 0.1), np.ones(4)), "kl_inverse shapes (3,) (4,)", ValueError, "c",
-         fix=SHAPES),
-    case(lambda: B.kl_inverse([[0.1], [0.1, 0.2]], 1), "kl_inverse ragged q", ValueError, "q",
-         fix="fix in genbound/bounds/pacbayes.py: _as_array uses genbound._checks.as_array (ragged lists)"),
-    case(lambda: B.kl_inverse_lower(np.full(3, 0.1), np.ones(4)), "kl_inverse_lower shapes", ValueError, "c",
-         fix=SHAPES),
-    case(lambda: B.kl_bernoulli(np.full(3, 0.1), np.full(4, 0.2)), "kl_bernoulli shapes", ValueError, "p",
-         fix=SHAPES),
+    case(lambda: B.kl_inverse(np.full(3, 0.1), np.ones(4)), "kl_inverse shapes (3,) (4,)", ValueError, "c"),
+    case(lambda: B.kl_inverse([[0.1], [0.1, 0.2]], 1), "kl_inverse ragged q", ValueError, "q"),
+    case(lambda: B.kl_inverse_lower(np.full(3, 0.1), np.ones(4)), "kl_inverse_lower shapes", ValueError, "c"),
+    case(lambda: B.kl_bernoulli(np.full(3, 0.1), np.full(4, 0.2)), "kl_bernoulli shapes", ValueError, "p"),
     case(lambda: B.kl_diag_gaussians(np.zeros(3), 1.0, np.zeros(4), 1.0), "kl_diag_gaussians mu shapes",
-         ValueError, "mu_p", fix=SHAPES),
+         ValueError, "mu_p"),
     case(lambda: B.kl_diag_gaussians(np.zeros(3), np.ones(4), np.zeros(3), 1.0), "kl_diag_gaussians sigma_q shape",
-         ValueError, "sigma_q", fix=SHAPES),
+         ValueError, "sigma_q"),
     case(lambda: B.kl_diag_gaussians(np.zeros(3), 1.0, np.zeros((3, 1)), 1.0), "kl_diag_gaussians (3,) vs (3, 1)",
-         ValueError, "mu_p",
-         fix="fix in genbound/bounds/pacbayes.py: kl_diag_gaussians refuses arguments whose broadcast shape is "
-             "larger than every argument's own shape (a (3,) and a (3, 1) silently sum a 3 x 3 outer table)"),
+         ValueError, "mu_p"),
     case(lambda: B.kl_diag_gaussians(np.zeros(3), 0.0, np.zeros(3), 1.0), "kl_diag_gaussians sigma_q=0",
          ValueError, "sigma_q"),
     case(lambda: B.kl_diag_gaussians(np.full(3, np.nan), 1.0, np.zeros(3), 1.0), "kl_diag_gaussians NaN mu_q",
@@ -93,15 +85,13 @@ CASES = [
     case(lambda: B.effective_capacity(MODEL, method="hessian"), "effective_capacity hessian without data",
          ValueError, "data"),
     case(lambda: B.effective_capacity(MODEL, D, method="hessian", z=0), "effective_capacity z=0", ValueError, "z"),
-    case(lambda: B.effective_capacity(MODEL, at="x"), "effective_capacity at='x'", ValueError, "at",
-         fix="fix in genbound/bounds/capacity.py: effective_capacity checks `at` against its allowed values for "
-             "every method (ignored silently for method='params' today)"),
+    case(lambda: B.effective_capacity(MODEL, at="x"), "effective_capacity at='x'", ValueError, "at"),
     case(lambda: B.layer_summary(3), "layer_summary model=3", TypeError, "model"),
     case(lambda: B.capacity_table("x"), "capacity_table name", ValueError, "name"),
     case(lambda: B.GaussianPosterior(MODEL.get_flat(), -np.ones(N)), "GaussianPosterior negative scale",
-         ValueError, "scale", fix="fix in genbound/bounds/posterior.py: GaussianPosterior checks its scale > 0"),
-    case(lambda: B.GaussianPosterior(MODEL.get_flat(), np.ones(3)), "GaussianPosterior scale shape", ValueError,
-         "scale", fix="fix in genbound/bounds/posterior.py: GaussianPosterior checks scale.shape == mean.shape"),
+         ValueError, "std"),
+    case(lambda: B.GaussianPosterior(MODEL.get_flat(), np.ones(3)), "GaussianPosterior std shape", ValueError,
+         "std"),
     case(lambda: B.pac_bayes_bounds(MODEL, D, np.ones(3)), "pac_bayes_bounds short prior_mean", ValueError,
          "prior_mean"),
     case(lambda: B.optimize_posterior(MODEL, D, np.ones(3)), "optimize_posterior short prior_mean", ValueError,

@@ -145,8 +145,6 @@ def test_zero_test_images_allowed_in_data():
     assert load_mnist_idx(img, lab, img0, lab0, scaling="fixed").n_test == 0
 
 
-@pytest.mark.xfail(strict=True, reason="fix in genbound/nn/train.py: evaluate() gives test_loss = test_error = gap "
-                                       "= NaN when data.n_test == 0 instead of calling model.evaluate on no images")
 def test_zero_test_images_allowed_in_train():
     model = gb.nn.Sequential([gb.nn.Flatten(), gb.nn.Dense(4, 2)], seed=0, input_shape=(1, 2, 2))
     hist = gb.train(model, Dataset(np.random.default_rng(0).normal(size=(4, 1, 2, 2)), Y,
