@@ -311,10 +311,9 @@ def randomization_experiment(data="digits", *, seeds=5, quick=False, out=None, b
     One sweep cell per (filters, condition, seed) (:func:`randomization_cell`). Statistics over seeds are
     95 % Student-t intervals; claims are judged by :func:`verdict` on them.
 
-    Parameters
-    ----------
-    As :func:`genbound.experiments.compression_experiment`, with ``config`` a :class:`RandomizationConfig`
-    (``quick``: :meth:`RandomizationConfig.quick`); the seeds also drive the corruptions.
+    The parameters are those of :func:`genbound.experiments.compression_experiment`, with ``config`` a
+    :class:`RandomizationConfig` (``quick``: :meth:`RandomizationConfig.quick`); the seeds also drive the
+    corruptions.
 
     Returns
     -------
