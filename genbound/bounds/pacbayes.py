@@ -435,10 +435,8 @@ def catoni_bound(emp_risk, kl, m, delta, grid=None):
 
     Parameters
     ----------
-    emp_risk : float
-        Empirical Gibbs risk in [0, 1].
-    kl : float
-        KL(Q || P) in nats, >= 0.
+    emp_risk, kl : float
+        As in :func:`mcallester_bound`.
     m : int
         Number of training examples, >= 1.
     delta : float

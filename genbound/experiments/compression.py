@@ -268,6 +268,10 @@ def compression_claims(runs, long, kendall):
             best = r1.groupby("seed")["error_bound"].min()
             which = r1.loc[r1.groupby("seed")["error_bound"].idxmin(), "bound"].unique()
             mean, _, lo, hi, n = t_interval(best)
+            # the minimum of k bounds, each holding with probability 1 - delta_i, holds with probability
+            # 1 - sum_i delta_i (a union bound): the claim states that confidence, computed from the rows
+            k = int(r1.groupby("seed").size().max())
+            total_delta = float(r1.groupby("seed")["delta"].sum().max())
             # a bound at 1 (a kl-inverse's ceiling) on every seed is vacuous, whatever its zero-width interval
             judged = "not supported" if np.isfinite(lo) and lo >= 1.0 else verdict(lo, hi, 1.0, "below")
             claims.append(Claim(
@@ -275,7 +279,8 @@ def compression_claims(runs, long, kendall):
                 f"rank-1 filters (width {widths[-1]:g})",
                 judged,
                 f"smallest such error bound {fmt_interval(mean, lo, hi)} over {n} seeds ({', '.join(which)}); "
-                f"measured test error {interval_text(sel['test_error'])}"))
+                f"the minimum of these {k} bounds holds with probability at least {1 - total_delta:.3g} (union "
+                f"bound over their deltas); measured test error {interval_text(sel['test_error'])}"))
     row = kendall[kendall["measure"] == "bound_eq_1_n_parameters"]
     if len(row):
         r = row.iloc[0]
