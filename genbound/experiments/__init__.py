@@ -11,7 +11,7 @@ from genbound.experiments.departure import DepartureRecorder
 from genbound.experiments.landscape import (BatchComparison, BatchLandscapeStudy, BatchLandscapeStudyConfig,
                                             TrajectoryLandscape, batch_landscape_study, plot_batch_landscape_study,
                                             sgd_vs_gd_batch_losses, trajectory_landscape)
-from genbound.experiments.priors import PriorTraining, bounds_report, data_dependent_prior, train_prior_mean
+from genbound.experiments.priors import bounds_report, data_dependent_prior, train_prior_mean
 from genbound.experiments.protocol import prepare_data, run_protocol, split_indices
 from genbound.experiments.rank1_update import Rank1UpdateConfig, fit_loglog_slope, rank1_update_experiment
 from genbound.experiments.randomization import RandomizationConfig, randomization_experiment
@@ -25,7 +25,7 @@ __all__ = [
     "DepartureRecorder",
     "trajectory_landscape", "TrajectoryLandscape", "sgd_vs_gd_batch_losses", "BatchComparison",
     "batch_landscape_study", "BatchLandscapeStudyConfig", "BatchLandscapeStudy", "plot_batch_landscape_study",
-    "PriorTraining", "bounds_report", "data_dependent_prior", "train_prior_mean",
+    "bounds_report", "data_dependent_prior", "train_prior_mean",
     "run_protocol", "prepare_data", "split_indices",
     "Claim", "ExperimentResult", "seed_summary", "t_interval", "verdict",
     "sweep",

@@ -7,49 +7,17 @@ computed on the other part only.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from genbound._checks import check_dataset, check_int, check_model, check_positive, check_probability
 from genbound._rng import as_generator
-from genbound.bounds import DataDependentPrior, ReportConfig, example_fingerprints, report, scaling_signature
+from genbound.bounds import (DataDependentPrior, PriorConfig, ReportConfig, example_fingerprints, report,
+                             scaling_signature)
 from genbound.data import Dataset
 from genbound.nn.optim import SGD
 from genbound.nn.train import train
 
-__all__ = ["PriorTraining", "train_prior_mean", "train_prior_mean_info", "data_dependent_prior", "bounds_report"]
-
-
-@dataclass(frozen=True)
-class PriorTraining:
-    """How the mean of a data-dependent prior is trained (printable, comparable, ``asdict``-able).
-
-    Attributes
-    ----------
-    fraction : float
-        Part of the training set the prior is trained on (and the bound does not use), in (0, 1).
-        Default 0.5.
-    epochs : int
-        SGD epochs, >= 1. Default 40.
-    batch_size : int
-        SGD mini-batch size. Default 64.
-    lr, momentum : float
-        SGD step size and momentum. Defaults 0.05 and 0.9.
-    """
-
-    fraction: float = 0.5
-    epochs: int = 40
-    batch_size: int = 64
-    lr: float = 0.05
-    momentum: float = 0.9
-
-    def __post_init__(self):
-        check_probability(self.fraction, "fraction")
-        check_int(self.epochs, "epochs", minimum=1)
-        check_int(self.batch_size, "batch_size", minimum=1)
-        check_positive(self.lr, "lr")
-        check_positive(self.momentum, "momentum", allow_zero=True)
+__all__ = ["train_prior_mean", "train_prior_mean_info", "data_dependent_prior", "bounds_report"]
 
 
 def train_prior_mean(model, data, *, epochs=40, batch_size=64, lr=0.05, momentum=0.9, seed=0, early_stopping=None):
@@ -108,12 +76,16 @@ def _fresh_init(model, seed):
     return clone
 
 
-def data_dependent_prior(model, data, *, w0=None, training=None, seed=0):
+def data_dependent_prior(model, data, *, w0=None, prior=None):
     """Split the training set, train a prior mean on one part, and keep the other part for the bound.
 
-    The split (:meth:`genbound.data.Dataset.split_train`, ``training.fraction`` for the prior), the start
-    (``w0``, or with None a fresh initialization of the architecture) and the SGD order all come from
-    ``seed`` (an int is used for each; a Generator's stream goes on from one to the next).
+    How is described by a :class:`genbound.bounds.PriorConfig`, the same description a
+    :class:`genbound.bounds.Protocol` lists: ``prior.fraction`` of the training set (a split drawn from
+    ``prior.seed``) trains the mean by SGD (``epochs``, ``batch_size``, ``lr``, ``momentum``, optional
+    ``early_stopping`` inside the prior part) from ``w0``, or with None from a fresh initialization drawn from
+    ``prior.seed``. The prior variances of the config (``prior_scale``, ``variance_groups``, ``grid``) are the
+    protocol's business; :func:`genbound.bounds.report` uses its own grid. One prior, no union over
+    configurations: to compare several, declare them in a Protocol (:func:`genbound.experiments.run_protocol`).
 
     Parameters
     ----------
@@ -122,9 +94,8 @@ def data_dependent_prior(model, data, *, w0=None, training=None, seed=0):
     data : Dataset
     w0 : array_like (n_params,) or Sequential, optional
         The initialization the network was trained from: the start of the prior's training.
-    training : PriorTraining, optional
-        Default ``PriorTraining()``.
-    seed : int, numpy.random.Generator or None
+    prior : genbound.bounds.PriorConfig, optional
+        Default ``PriorConfig("default")``.
 
     Returns
     -------
@@ -133,23 +104,23 @@ def data_dependent_prior(model, data, *, w0=None, training=None, seed=0):
     """
     check_model(model)
     check_dataset(data)
-    training = PriorTraining() if training is None else training
-    if not isinstance(training, PriorTraining):
-        raise TypeError(f"training: expected a PriorTraining, got {type(training).__name__}")
-    part_prior, part_bound = data.split_train(training.fraction, seed=seed)
+    prior = PriorConfig("default") if prior is None else prior
+    if not isinstance(prior, PriorConfig):
+        raise TypeError(f"prior: expected a genbound.bounds.PriorConfig, got {type(prior).__name__}")
+    part_prior, part_bound = data.split_train(prior.fraction, seed=prior.seed)
     if w0 is None:
-        start = _fresh_init(model, seed)
+        start = _fresh_init(model, prior.seed)
     else:
         start = model.copy()
         start.set_flat(w0.get_flat() if hasattr(w0, "get_flat") else w0)
-    mean = train_prior_mean(start, part_prior, epochs=training.epochs, batch_size=training.batch_size,
-                            lr=training.lr, momentum=training.momentum, seed=seed)
-    description = f"trained on {part_prior.m} held-out examples ({training.fraction:g} of m, removed from m)"
+    mean = train_prior_mean(start, part_prior, epochs=prior.epochs, batch_size=prior.batch_size, lr=prior.lr,
+                            momentum=prior.momentum, seed=prior.seed, early_stopping=prior.early_stopping)
+    description = f"trained on {part_prior.m} held-out examples ({prior.fraction:g} of m, removed from m)"
     return DataDependentPrior(mean, part_bound, seen=example_fingerprints(part_prior),
                               scaling=scaling_signature(part_prior), description=description)
 
 
-def bounds_report(model, data, *, w0=None, config=None, prior_training=None, data_dependent=True, seed=0):
+def bounds_report(model, data, *, w0=None, config=None, prior=None, data_dependent=True, seed=0):
     """:func:`genbound.bounds.report` of a trained network, with a data-dependent prior trained first.
 
     With ``data_dependent`` (and ``config.pac_bayes``) the prior is trained by :func:`data_dependent_prior`
@@ -164,11 +135,12 @@ def bounds_report(model, data, *, w0=None, config=None, prior_training=None, dat
     w0 : array_like (n_params,) or Sequential, optional
         Its initialization (the data-independent prior mean, and the start of the prior's training).
     config : genbound.bounds.ReportConfig, optional
-    prior_training : PriorTraining, optional
+    prior : genbound.bounds.PriorConfig, optional
+        How the data-dependent prior is trained (:func:`data_dependent_prior`; its own ``seed``).
     data_dependent : bool
         Train the data-dependent prior and add its rows.
     seed : int, numpy.random.Generator or None
-        Seed of the prior (split, start, SGD order) and of the report.
+        Seed of the report (Monte-Carlo draws, eigenvalue starts).
 
     Returns
     -------
@@ -176,7 +148,7 @@ def bounds_report(model, data, *, w0=None, config=None, prior_training=None, dat
         The columns of :data:`genbound.bounds.REPORT_COLUMNS`.
     """
     config = ReportConfig() if config is None else config
-    prior = None
+    trained = None
     if data_dependent and isinstance(config, ReportConfig) and config.pac_bayes:
-        prior = data_dependent_prior(model, data, w0=w0, training=prior_training, seed=seed)
-    return report(model, data, w0=w0, prior=prior, config=config, seed=seed)
+        trained = data_dependent_prior(model, data, w0=w0, prior=prior)
+    return report(model, data, w0=w0, prior=trained, config=config, seed=seed)

@@ -4,8 +4,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from genbound.bounds import DataDependentPrior
-from genbound.experiments import PriorTraining, data_dependent_prior, train_prior_mean
+from genbound.bounds import DataDependentPrior, PriorConfig
+from genbound.experiments import data_dependent_prior, train_prior_mean
 
 
 @pytest.fixture(scope="module")
@@ -27,8 +27,8 @@ def test_train_prior_mean_leaves_model_alone(problem):
 def test_data_dependent_prior_trains_on_the_held_out_part_only(problem):
     model, w0, data = problem
     before = model.get_flat()
-    training = PriorTraining(fraction=0.25, epochs=2)
-    prior = data_dependent_prior(model, data, w0=w0, training=training, seed=0)
+    config = PriorConfig("quarter", fraction=0.25, epochs=2)
+    prior = data_dependent_prior(model, data, w0=w0, prior=config)
     assert isinstance(prior, DataDependentPrior) and np.array_equal(model.get_flat(), before)
     part_prior, part_bound = data.split_train(0.25, seed=0)
     start = model.copy()
@@ -41,18 +41,20 @@ def test_data_dependent_prior_trains_on_the_held_out_part_only(problem):
 
 def test_without_w0_the_prior_starts_from_a_fresh_initialization(problem):
     model, _, data = problem
-    training = PriorTraining(epochs=1)
-    prior = data_dependent_prior(model, data, training=training, seed=3)
+    config = PriorConfig("fresh", epochs=1, seed=3)
+    prior = data_dependent_prior(model, data, prior=config)
     assert not np.array_equal(prior.mean, model.get_flat())
-    assert np.array_equal(prior.mean, data_dependent_prior(model, data, training=training, seed=3).mean)
+    assert np.array_equal(prior.mean, data_dependent_prior(model, data, prior=config).mean)
 
 
-def test_prior_training_config_and_bad_input(problem):
+def test_prior_config_and_bad_input(problem):
     model, _, data = problem
-    assert dataclasses.asdict(PriorTraining()) == dict(fraction=0.5, epochs=40, batch_size=64, lr=0.05, momentum=0.9)
+    fields = dataclasses.asdict(PriorConfig("default"))
+    assert {k: fields[k] for k in ("fraction", "epochs", "batch_size", "lr", "momentum", "seed")} == dict(
+        fraction=0.5, epochs=40, batch_size=64, lr=0.05, momentum=0.9, seed=0)
     with pytest.raises(ValueError, match="^lr"):
-        PriorTraining(lr=0.0)
-    with pytest.raises(TypeError, match="^training"):
-        data_dependent_prior(model, data, training={"epochs": 1})
+        PriorConfig("x", lr=0.0)
+    with pytest.raises(TypeError, match="^prior"):
+        data_dependent_prior(model, data, prior={"epochs": 1})
     with pytest.raises(TypeError, match="^data"):
         data_dependent_prior(model, (data.x_train, data.y_train))

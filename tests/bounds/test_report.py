@@ -11,10 +11,11 @@ import genbound as gb
 from genbound.bounds import (REPORT_COLUMNS, DataDependentPrior, ReportConfig, dziugaite_roy_bound, effective_capacity,
                              example_fingerprints, family_bounds, occam_bound, report, scaling_signature,
                              sqrt_gap_bound, vc_bound)
-from genbound.experiments import PriorTraining, bounds_report, data_dependent_prior
+from genbound.bounds import PriorConfig
+from genbound.experiments import bounds_report, data_dependent_prior
 
 FAST = ReportConfig(max_iter=40, n_samples=12, n_test_samples=5, compression_k=(2, 8))
-FAST_PRIOR = PriorTraining(epochs=3)
+FAST_PRIOR = PriorConfig("fast", epochs=3)
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +28,7 @@ def problem(trained_tiny_cnn):
 def table(problem):
     model, w0, data = problem
     before = model.get_flat()
-    out = bounds_report(model, data, w0=w0, config=FAST, prior_training=FAST_PRIOR)
+    out = bounds_report(model, data, w0=w0, config=FAST, prior=FAST_PRIOR)
     assert np.array_equal(model.get_flat(), before)
     return out
 
@@ -157,7 +158,7 @@ def test_bad_input(problem):
     with pytest.raises(ValueError, match="^n_samples"):
         ReportConfig(n_samples=0)
     with pytest.raises(ValueError, match="^fraction"):
-        PriorTraining(fraction=1.0)
+        PriorConfig("x", fraction=1.0)
     with pytest.raises(TypeError, match="^config"):
         report(model, data, config={"delta": 0.025})
     with pytest.raises(TypeError, match="^prior"):
@@ -187,7 +188,7 @@ def test_report_config_is_printable_comparable_and_json_ready():
 
 def test_report_takes_the_trained_prior_and_accepts_a_generator(problem, table):
     model, w0, data = problem
-    prior = data_dependent_prior(model, data, w0=w0, training=FAST_PRIOR, seed=0)
+    prior = data_dependent_prior(model, data, w0=w0, prior=FAST_PRIOR)
     assert prior.data.m == data.m - round(0.5 * data.m) and "held-out" in prior.description
     again = report(model, data, w0=w0, prior=prior, config=FAST, seed=0)
     pd.testing.assert_frame_equal(again, table)
