@@ -64,13 +64,16 @@ def sgd_direction(grad, param, buf=None, momentum=0.0, weight_decay=0.0, dampeni
         raise ValueError("nesterov: requires momentum > 0 and dampening == 0")
     theta = as_float_array(param, "param", dtype=np.result_type(np.asarray(param).dtype, np.float32))
     g = _same_shape(grad, theta, "grad")
+    buf = None if buf is None else _same_shape(buf, theta, "buf")
+    return _direction(g, theta, buf, momentum, weight_decay, dampening, nesterov)
+
+
+def _direction(g, theta, buf, momentum, weight_decay, dampening=0.0, nesterov=False):
+    """The arithmetic of :func:`sgd_direction` on arrays already checked (same shape and dtype, finite)."""
     d = g + weight_decay * theta if weight_decay else g.copy()
     if momentum == 0:
         return d, None
-    if buf is None:
-        new_buf = d.copy()
-    else:
-        new_buf = momentum * _same_shape(buf, theta, "buf") + (1.0 - dampening) * d
+    new_buf = d.copy() if buf is None else momentum * buf + (1.0 - dampening) * d
     direction = d + momentum * new_buf if nesterov else new_buf.copy()
     return direction, new_buf
 
@@ -119,6 +122,13 @@ class SGD:
             self._buffers[name] = buf
         return d
 
+    def _checked_direction(self, name, g, theta):
+        """:meth:`direction` for a gradient and parameter that :meth:`step` has already checked."""
+        d, buf = _direction(g, theta, self._buffers.get(name), self.momentum, self.weight_decay)
+        if buf is not None:
+            self._buffers[name] = buf
+        return d
+
     def projected_layers(self, model):
         """Indices of the CP layers that this optimizer trains by full-weight step and projection."""
         from genbound.nn.layers import CPConv2d
@@ -146,13 +156,15 @@ class SGD:
             for i in projected:
                 layer = model.layers[i]
                 w = layer.full_weight()
-                w_new = w - self.lr * self.direction(f"{i}.W", weight_grads[i], w)
+                g = _same_shape(weight_grads[i], w, f"weight_grads[{i}]")
+                w_new = w - self.lr * self._checked_direction(f"{i}.W", g, w)
                 p, q, t = project_rank(w_new, layer.p, layer.q, layer.t, max_iter=self.project_iters)
                 layer.p[...], layer.q[...], layer.t[...] = p, q, t
                 skip.update({f"{i}.p", f"{i}.q", f"{i}.t"})
         for name, param in model.params.items():
             if name not in skip:
-                param -= self.lr * self.direction(name, _same_shape(grads[name], param, f"grads[{name!r}]"), param)
+                g = _same_shape(grads[name], param, f"grads[{name!r}]")  # the one check of each gradient
+                param -= self.lr * self._checked_direction(name, g, param)
 
     def reset(self):
         """Forget the momentum buffers."""
