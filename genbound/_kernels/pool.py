@@ -2,7 +2,9 @@
 
 Each call covers images [n_lo, n_hi); every image owns its outputs, so the caller may run calls on disjoint
 ranges in parallel threads (the kernels release the GIL) with results independent of the thread count.
-Max-pool argmaxes are flat indices into the H*W plane (int32).
+Max-pool argmaxes are flat indices into the H*W plane (int32). Max pooling fused with the ReLU before it
+(``relu=True``: max(ReLU(x)) = ReLU(max(x)), computed on the pooled values) marks a window whose maximum is not
+positive with the index -1: no gradient or tangent flows through it, as through ReLU's zero derivative.
 """
 import numba
 
@@ -10,9 +12,11 @@ _NJIT = dict(cache=True, nogil=True, fastmath={"reassoc", "contract"})
 
 
 @numba.njit(**_NJIT)
-def maxpool_forward(x, k, stride, ho, wo, n_lo, n_hi, y, idx):
-    """y = max over each k x k window, idx = flat index (into H*W) of its first maximum in row order."""
+def maxpool_forward(x, k, stride, ho, wo, relu, n_lo, n_hi, y, idx):
+    """y = max over each k x k window, idx = flat index (into H*W) of its first maximum in row order; with
+    ``relu``, y = max(that maximum, 0) and idx = -1 where the maximum is not positive."""
     n_img, n_ch, h, w = x.shape
+    zero = x.dtype.type(0)
     hw = h * w
     po = ho * wo
     xf = x.reshape(x.size)
@@ -43,6 +47,9 @@ def maxpool_forward(x, k, stride, ho, wo, n_lo, n_hi, y, idx):
                     if v > best:
                         best = v
                         bi = base + w + j + 1
+                    if relu and not best > zero:
+                        best = zero
+                        bi = -1
                     yr[b] = best
                     ir[b] = bi
                 continue
@@ -56,14 +63,18 @@ def maxpool_forward(x, k, stride, ho, wo, n_lo, n_hi, y, idx):
                         if v > best:
                             best = v
                             bi = base + i * w + j
+                if relu and not best > zero:
+                    best = zero
+                    bi = -1
                 yr[b] = best
                 ir[b] = bi
 
 
 @numba.njit(**_NJIT)
 def gather(x, idx, n_lo, n_hi, y):
-    """y[n, c, a, b] = x[n, c].flat[idx[n, c, a, b]] (the tangent of max pooling)."""
+    """y[n, c, a, b] = x[n, c].flat[idx[n, c, a, b]], 0 where the index is -1 (the tangent of max pooling)."""
     n_img, n_ch, ho, wo = y.shape
+    zero = y.dtype.type(0)
     hw = x.shape[2] * x.shape[3]
     po = ho * wo
     xf = x.reshape(x.size)
@@ -72,13 +83,14 @@ def gather(x, idx, n_lo, n_hi, y):
     for pl in range(n_lo * n_ch, n_hi * n_ch):
         xs = xf[pl * hw:]
         for i in range(pl * po, (pl + 1) * po):
-            yf[i] = xs[idf[i]]
+            j = idf[i]
+            yf[i] = xs[j] if j >= 0 else zero
 
 
 @numba.njit(**_NJIT)
 def scatter(dy, idx, k, stride, n_lo, n_hi, dx):
     """Adjoint of :func:`gather` for k x k windows at ``stride``: dx (overwritten) receives dy at the argmax
-    positions."""
+    positions (none for an index -1)."""
     n_img, n_ch, ho, wo = dy.shape
     h, w = dx.shape[2], dx.shape[3]
     hw = h * w
@@ -100,14 +112,18 @@ def scatter(dy, idx, k, stride, n_lo, n_hi, dx):
                 dr = dyf[o:]
                 ir = idf[o:]
                 for b in range(wo):
-                    d[ir[b]] = dr[b]
+                    j = ir[b]
+                    if j >= 0:
+                        d[j] = dr[b]
         return
     for i in range(n_lo * n_ch * hw, n_hi * n_ch * hw):
         dxf[i] = zero
     for pl in range(n_lo * n_ch, n_hi * n_ch):
         d = dxf[pl * hw:]
         for i in range(pl * po, (pl + 1) * po):
-            d[idf[i]] += dyf[i]
+            j = idf[i]
+            if j >= 0:
+                d[j] += dyf[i]
 
 
 @numba.njit(**_NJIT)

@@ -23,6 +23,7 @@ import inspect
 import numpy as np
 
 from genbound._checks import as_array, check_dtype, check_int, check_real_dtype
+from genbound._kernels import activation as kact
 from genbound._kernels import conv as kconv
 from genbound._kernels import cpconv as kcp
 from genbound._kernels import pool as kpool
@@ -597,18 +598,27 @@ class _Linear(Layer):
 
 
 class ReLU(_Linear):
-    """Rectified linear unit, ``y = max(x, 0)``; the derivative at 0 is taken as 0."""
+    """Rectified linear unit, ``y = max(x, 0)``; the derivative at 0 is taken as 0.
+
+    The cache holds the output y: the derivative is read off it (1 where y > 0), so no mask is stored.
+    Inside :class:`genbound.nn.Sequential` a ReLU followed by a max pool or a global average pool runs fused
+    with it (see :func:`fused_plan`).
+    """
 
     def forward(self, x):
         x = _as_input(x, "x")
-        mask = np.greater(x, 0, out=self._buffer("mask", x.shape, bool))
-        return self._apply(x, {"mask": mask}, "y"), {"mask": mask}
+        y = self._buffer("y", x.shape, x.dtype)
+        run_parallel(lambda lo, hi: kact.relu_forward(x, lo, hi, y), x.size, x.size)
+        return y, {"y": y}
 
     def _shapes(self, cache):
-        return cache["mask"].shape, cache["mask"].shape
+        return cache["y"].shape, cache["y"].shape
 
     def _apply(self, x, cache, role):
-        return np.multiply(x, cache["mask"], out=self._buffer(role, x.shape, x.dtype))
+        x = np.ascontiguousarray(x)
+        out = self._buffer(role, x.shape, x.dtype)
+        run_parallel(lambda lo, hi: kact.relu_mask(x, cache["y"], lo, hi, out), x.size, x.size)
+        return out
 
     _transpose = _apply
 
@@ -630,8 +640,16 @@ class _Pool(_Linear):
         return (c, _out_size(h, k, s, 0, repr(self), "H"), _out_size(w, k, s, 0, repr(self), "W"))
 
 
+#: What one input value of max pooling costs, in the multiply-adds that :func:`genbound.nn.runtime.run_parallel`
+#: weighs work in: its compare-and-select chains do not vectorize (measured: about 4 ns per 2x2 window, against
+#: about 0.1 ns per vectorized multiply-add), so even digits-sized batches are worth two threads.
+MAXPOOL_WORK_PER_VALUE = 4
+
+
 class MaxPool2d(_Pool):
     """Max pooling over k x k windows (stride k by default); ties go to the first maximum in row order."""
+
+    _relu = False  # see _ReLUMaxPool
 
     def forward(self, x):
         x = _as_input(x, "x")
@@ -639,7 +657,8 @@ class MaxPool2d(_Pool):
         n, k, s = x.shape[0], self.kernel_size, self.stride
         y = self._buffer("y", (n, c, ho, wo), x.dtype)
         idx = self._buffer("idx", (n, c, ho, wo), np.int32)
-        run_parallel(lambda lo, hi: kpool.maxpool_forward(x, k, s, ho, wo, lo, hi, y, idx), n, x.size)
+        run_parallel(lambda lo, hi: kpool.maxpool_forward(x, k, s, ho, wo, self._relu, lo, hi, y, idx), n,
+                     MAXPOOL_WORK_PER_VALUE * x.size)
         return y, {"idx": idx, "x_shape": x.shape}
 
     def _apply(self, x, cache, role):
@@ -652,7 +671,8 @@ class MaxPool2d(_Pool):
         dy, idx = np.ascontiguousarray(dy), cache["idx"]
         dx = self._buffer(role, cache["x_shape"], dy.dtype)
         k, s = self.kernel_size, self.stride
-        run_parallel(lambda lo, hi: kpool.scatter(dy, idx, k, s, lo, hi, dx), dx.shape[0], dx.size)
+        run_parallel(lambda lo, hi: kpool.scatter(dy, idx, k, s, lo, hi, dx), dx.shape[0],
+                     MAXPOOL_WORK_PER_VALUE * dx.size)
         return dx
 
 
@@ -720,3 +740,78 @@ class Flatten(_Linear):
 
     def _transpose(self, dy, cache, role):
         return dy.reshape(cache["x_shape"])
+
+
+# --------------------------------------------------------------------------------------------------------
+# Fusion: a ReLU and the pool after it in one pass
+# --------------------------------------------------------------------------------------------------------
+
+
+class _ReLUMaxPool(MaxPool2d):
+    """ReLU then max pooling, computed as ReLU(max pool): the same function (ReLU is monotone), the same
+    derivative (a window whose maximum is not positive passes nothing, as ReLU's zero derivative would), but
+    the full-size ReLU output, its mask and the ReLU backward pass never exist. Uses the pool's buffers."""
+
+    _relu = True
+
+    def __init__(self, pool):  # noqa: super().__init__ not called: the pool's workspace is shared
+        self.params = {}
+        self.kernel_size, self.stride = pool.kernel_size, pool.stride
+        self.workspace = pool.workspace
+
+
+class _ReLUGlobalAvgPool(GlobalAvgPool):
+    """ReLU then global average pooling in one pass over the input: y = mean(max(x, 0)); the cache is the
+    input x itself, whose sign gives ReLU's derivative. Uses the pool's buffers."""
+
+    def __init__(self, pool):  # noqa: super().__init__ not called: the pool's workspace is shared
+        self.params = {}
+        self.workspace = pool.workspace
+
+    def forward(self, x):
+        x = _as_input(x, "x")
+        self.output_shape(x.shape[1:])
+        n, c, h, w = x.shape
+        x3 = x.reshape(n, c, h * w)
+        y = np.empty((n, c), x.dtype)
+        run_parallel(lambda lo, hi: kact.relu_gap_forward(x3, lo, hi, y), n, x.size)
+        return y, {"x": x3, "x_shape": x.shape}
+
+    def _apply(self, rx, cache, role):
+        x3 = cache["x"]
+        rx3 = np.ascontiguousarray(rx).reshape(x3.shape)
+        ry = np.empty(x3.shape[:2], rx3.dtype)
+        run_parallel(lambda lo, hi: kact.relu_gap_tangent(rx3, x3, lo, hi, ry), x3.shape[0], x3.size)
+        return ry
+
+    def _transpose(self, dy, cache, role):
+        x3 = cache["x"]
+        dy = np.ascontiguousarray(dy)
+        dx = self._buffer(role, x3.shape, dy.dtype)
+        run_parallel(lambda lo, hi: kact.relu_gap_adjoint(dy, x3, lo, hi, dx), x3.shape[0], x3.size)
+        return dx.reshape(cache["x_shape"])
+
+
+#: Pairs (ReLU, pool) that run as one unit, and the unit built from the pool.
+_FUSIONS = {MaxPool2d: _ReLUMaxPool, GlobalAvgPool: _ReLUGlobalAvgPool}
+
+
+def fused_plan(layers):
+    """How :class:`genbound.nn.Sequential` runs ``layers``: a list of ``(indices, unit)``, in order.
+
+    A unit is a layer on its own (``indices = (i,)``), or, for a :class:`ReLU` directly followed by a
+    :class:`MaxPool2d` or a :class:`GlobalAvgPool` (``indices = (i, i + 1)``), one parameter-free layer that
+    computes both with the same four rules, in one pass over the activations (the ReLU's output is never
+    formed). Built from the layer types alone, for any network; the per-layer rules remain the reference the
+    fused units are tested against.
+    """
+    plan, i = [], 0
+    while i < len(layers):
+        fused = _FUSIONS.get(type(layers[i + 1])) if i + 1 < len(layers) and type(layers[i]) is ReLU else None
+        if fused is not None:
+            plan.append(((i, i + 1), fused(layers[i + 1])))
+            i += 2
+        else:
+            plan.append(((i,), layers[i]))
+            i += 1
+    return plan

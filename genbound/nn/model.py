@@ -11,7 +11,7 @@ import numpy as np
 
 from genbound._checks import as_float_array, check_dtype, check_labels, check_int
 from genbound._rng import as_generator
-from genbound.nn.layers import Conv2d, CPConv2d, Layer
+from genbound.nn.layers import Conv2d, CPConv2d, Layer, fused_plan
 from genbound.nn.loss import softmax_cross_entropy, softmax_cross_entropy_jvp
 from genbound.nn.runtime import serial_blas
 
@@ -330,17 +330,18 @@ class Sequential:
         """Logits and every layer's cache for an already checked batch (see :meth:`check_x`).
 
         The forward pass without the loss: what :meth:`loss_and_grad` runs before backpropagation, for
-        analyses that evaluate many chunks of data already validated once.
+        analyses that evaluate many chunks of data already validated once. Layers run as
+        :func:`genbound.nn.layers.fused_plan` groups them: a ReLU fused with the pool after it has no cache of
+        its own (None); the pool's entry is the fused unit's.
 
         Returns
         -------
         logits : ndarray (n, classes)
         caches : list, one entry per layer
         """
-        caches = []
-        for layer in self.layers:
-            x, cache = layer.forward(x)
-            caches.append(cache)
+        caches = [None] * len(self.layers)
+        for indices, unit in fused_plan(self.layers):
+            x, caches[indices[-1]] = unit.forward(x)
         if x.ndim != 2:
             raise ValueError(f"layers: expected the network to output logits (n, classes), got shape {x.shape}")
         return x, caches
@@ -401,11 +402,11 @@ class Sequential:
     def _backward(self, dlogits, caches, weight_grads=False):
         grads, wgrads = {}, {}
         dy = dlogits
-        for i in range(len(self.layers) - 1, -1, -1):
-            layer = self.layers[i]
-            if weight_grads and isinstance(layer, (Conv2d, CPConv2d)):
-                wgrads[i] = layer.weight_grad(dy, caches[i])
-            dy, g = layer.backward(dy, caches[i], need_dx=i > 0)
+        for indices, unit in reversed(fused_plan(self.layers)):
+            i = indices[0]
+            if weight_grads and isinstance(unit, (Conv2d, CPConv2d)):
+                wgrads[i] = unit.weight_grad(dy, caches[i])
+            dy, g = unit.backward(dy, caches[indices[-1]], need_dx=i > 0)
             for name, value in g.items():
                 grads[f"{i}.{name}"] = value
         grads = {key: grads[key] for key in self.params}
@@ -466,12 +467,13 @@ class Sequential:
         x, y = self.check_xy(x, y)
         tparams_all = self.unflatten(v, "v")
         self.check_finite()
+        plan = fused_plan(self.layers)
         acts, caches, tcaches, tparams = x, [], [], []
         rx = None
-        for i, layer in enumerate(self.layers):
-            tp = {name: tparams_all[f"{i}.{name}"] for name in layer.param_shapes()}
-            new_acts, cache = layer.forward(acts)
-            rx, tcache = layer.jvp(rx, tp, cache)
+        for indices, unit in plan:
+            tp = {name: tparams_all[f"{indices[0]}.{name}"] for name in unit.param_shapes()}
+            new_acts, cache = unit.forward(acts)
+            rx, tcache = unit.jvp(rx, tp, cache)
             acts = new_acts
             caches.append(cache)
             tcaches.append(tcache)
@@ -479,10 +481,10 @@ class Sequential:
         _, dy, probs = softmax_cross_entropy(acts, y)
         rdy = softmax_cross_entropy_jvp(probs, rx)
         out = {}
-        for i in range(len(self.layers) - 1, -1, -1):
-            layer = self.layers[i]
-            new_dy, _ = layer.backward(dy, caches[i], need_dx=i > 0)
-            rdy, rg = layer.backward_jvp(dy, rdy, caches[i], tcaches[i], tparams[i], need_dx=i > 0)
+        for k in range(len(plan) - 1, -1, -1):
+            i, unit = plan[k][0][0], plan[k][1]
+            new_dy, _ = unit.backward(dy, caches[k], need_dx=i > 0)
+            rdy, rg = unit.backward_jvp(dy, rdy, caches[k], tcaches[k], tparams[k], need_dx=i > 0)
             dy = new_dy
             for name, value in rg.items():
                 out[f"{i}.{name}"] = value

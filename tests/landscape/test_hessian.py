@@ -37,7 +37,7 @@ def pattern(model, x):
     for layer in model.layers:
         acts, cache = layer.forward(acts)
         if isinstance(layer, ReLU):
-            out.append(cache["mask"].copy())
+            out.append(cache["y"] > 0)
         elif isinstance(layer, MaxPool2d):
             out.append(cache["idx"].copy())
     return out

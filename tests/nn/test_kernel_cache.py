@@ -11,11 +11,12 @@ from pathlib import Path
 import numba
 
 import genbound
+from genbound._kernels import activation as kact
 from genbound._kernels import conv as kconv
 from genbound._kernels import cpconv as kcp
 from genbound._kernels import pool as kpool
 
-KERNELS = (kconv, kcp, kpool)
+KERNELS = (kact, kconv, kcp, kpool)
 KERNEL_DIR = Path(kconv.__file__).parent
 
 
@@ -29,7 +30,7 @@ def test_kernel_files_import_nothing_from_genbound():
 
 
 def test_one_set_of_njit_options_for_every_kernel():
-    assert kconv._NJIT == kcp._NJIT == kpool._NJIT
+    assert kact._NJIT == kconv._NJIT == kcp._NJIT == kpool._NJIT
     assert kconv._NJIT["cache"] is True
     for module in KERNELS:
         kernels = [obj for obj in vars(module).values() if isinstance(obj, numba.core.registry.CPUDispatcher)]
