@@ -3,7 +3,8 @@
 For "digits" and "mnist" (``genbound.nn.reference_cnn``), full and rank-1 filters, float32 and float64, batch
 64 and 256, both libraries on the same number of threads: the median time of one training step (forward,
 cross-entropy, backward), genbound's and PyTorch's timed alternately in one process, and their ratio
-(genbound / PyTorch; lower is faster). For rank 1 PyTorch gets the faster of two ways: rebuilding the full
+(genbound / PyTorch; lower is faster): the libraries alternate in blocks of ``--block`` steps, and a case's time
+is the median over its blocks of the mean step time. For rank 1 PyTorch gets the faster of two ways: rebuilding the full
 weight from the factors then an ordinary convolution, and the separable chain 1x1 conv -> depthwise (kh, 1)
 -> depthwise (1, kw). Also: GFLOP/s against numpy's matmul peak measured in the same run, how far each case
 is from its limit (FLOP peak or memory bandwidth, whichever binds), and numba's compile time on a cold and a
@@ -12,7 +13,8 @@ warm cache.
     pip install torch==2.13.0      # the `bench` extra of pyproject.toml
     python benchmarks/vs_torch.py --threads 2 --md docs/vs_torch.md --csv vs_torch.csv
 
-Floors (issue): rank 1 <= 0.5 in float64 and <= 1.0 in float32; full <= 1.0 in float64 and <= 1.5 in float32.
+Targets: full filters <= 1.0 in both dtypes; rank 1 <= 0.5 in float32 and <= 0.3 in float64 (a ratio within
+10 % of its target counts as a tie).
 """
 from __future__ import annotations
 
@@ -28,7 +30,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common  # noqa: E402
 
-FLOORS = {(False, "float64"): 1.0, (False, "float32"): 1.5, (True, "float64"): 0.5, (True, "float32"): 1.0}
+FLOORS = {(False, "float64"): 1.0, (False, "float32"): 1.0, (True, "float64"): 0.3, (True, "float32"): 0.5}
 
 
 def torch_nets(model, torch):
@@ -85,7 +87,7 @@ def torch_nets(model, torch):
     return {mode: make(mode) for mode in modes}, params
 
 
-def run_case(name, rank, dtype, batch, torch, min_reps, budget, pause):
+def run_case(name, rank, dtype, batch, torch, min_reps, budget, pause, block):
     import genbound as gb
 
     model = gb.nn.reference_cnn(name, rank=rank, seed=0, dtype=dtype)
@@ -110,12 +112,13 @@ def run_case(name, rank, dtype, batch, torch, min_reps, budget, pause):
     t_end = time.perf_counter() + budget
     reps = 0
     while reps < min_reps or (time.perf_counter() < t_end and reps < 200):
-        for key, fn in fns.items():  # interleaved: every library sees the same machine state
+        for key, fn in fns.items():  # alternated blocks: every library sees the same machine state
             if pause:
                 time.sleep(pause)
             t0 = time.perf_counter()
-            fn()
-            times[key].append(time.perf_counter() - t0)
+            for _ in range(block):
+                fn()
+            times[key].append((time.perf_counter() - t0) / block)
         reps += 1
     med = {k: float(np.median(v)) * 1e3 for k, v in times.items()}
     flops, traffic = _common.step_model(model, batch)
@@ -131,7 +134,11 @@ def main(argv=None):
     ap.add_argument("--ranks", default="full,1")
     ap.add_argument("--min-reps", type=int, default=7)
     ap.add_argument("--budget", type=float, default=3.0, help="seconds of timing per case (at least min-reps)")
-    ap.add_argument("--pause", type=float, default=0.002, help="seconds of idle before each timed step")
+    ap.add_argument("--pause", type=float, default=0.002, help="seconds of idle before each timed block")
+    ap.add_argument("--block", type=int, default=5,
+                    help="steps per timed block; the libraries alternate block by block, and a case's time is the "
+                         "median over its blocks of the mean step time (a block absorbs the wake-up of the "
+                         "other library's idle threads, which a single alternated step would be charged)")
     ap.add_argument("--omp-wait-policy", default=None, choices=["ACTIVE", "PASSIVE"],
                     help="OMP_WAIT_POLICY for PyTorch's OpenMP threads (default: left as is; ACTIVE spins between "
                          "parallel regions, which pays only on an idle machine, PASSIVE sleeps)")
@@ -168,7 +175,8 @@ def main(argv=None):
                 for dt in args.dtypes.split(","):
                     for batch in map(int, args.batches.split(",")):
                         model, med, flops, traffic, reps = run_case(name, rank, np.dtype(dt).type, batch, torch,
-                                                                    args.min_reps, args.budget, args.pause)
+                                                                    args.min_reps, args.budget, args.pause,
+                                                                    args.block)
                         tt = {k: v for k, v in med.items() if k.startswith("torch")}
                         best = min(tt, key=tt.get)
                         gb_ms = med["genbound"]
@@ -205,7 +213,7 @@ def main(argv=None):
         r["limit"] = "flops" if flops / peak[dt] > traffic / bw else "memory"
         r["x_limit"] = r["genbound_ms"] / (max(flops / (peak[dt] * 1e9), traffic / (bw * 1e9)) * 1e3)
     table = pd.DataFrame(rows)
-    table["meets_floor"] = table["ratio"] <= table["floor"]
+    table["meets_floor"] = table["ratio"] <= 1.1 * table["floor"]  # within 10 %: a tie
     cols = ["net", "filters", "dtype", "batch", "genbound_ms", "torch_ms", "torch_way", "ratio", "floor",
             "meets_floor", "gflops", "pct_peak", "gbytes_s", "limit", "x_limit"]
     with pd.option_context("display.width", 200, "display.max_columns", 30, "display.precision", 3):
