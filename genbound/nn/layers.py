@@ -3,7 +3,8 @@
 Each layer is a function of its input and its parameters. Four rules define it:
 
 - ``forward(x)`` -> ``(y, cache)``
-- ``backward(dy, cache, need_dx)`` -> ``(dx, grads)``, the vector-Jacobian product
+- ``backward(dy, cache, need_dx, need_grads)`` -> ``(dx, grads)``, the vector-Jacobian product (``grads`` is
+  ``{}`` without ``need_grads``: a Hessian-vector product needs only dx of the primal backward pass)
 - ``jvp(rx, tparams, cache)`` -> ``(ry, tcache)``, the tangent of ``forward`` along the input tangent ``rx``
   and the parameter tangents ``tparams`` (Pearlmutter's R-operator: R{y})
 - ``backward_jvp(dy, rdy, cache, tcache, tparams, need_dx)`` -> ``(rdx, rgrads)``, the tangent of
@@ -239,11 +240,11 @@ class _ConvBase(Layer):
         k, s, p = self.kernel_size, self.stride, self.padding
         return kernels.Geometry(h, w, k, k, s, p, ho, wo, image_group(plane), batch_chunks(n))
 
-    def _full_adjoint(self, x, dy, w2, need_dx, role, x2=None, dy2=None, w22=None):
+    def _full_adjoint(self, x, dy, w2, need_dx, role, x2=None, dy2=None, w22=None, need_gw=True):
         """Gradients of a full convolution y = conv(x, W2): ``{"weight": G (O, C, kh, kw), "bias": ...}`` with
         G = sum_n dy[n] im2col(x[n])^T, and dx = col2im(W2^T dy) if ``need_dx`` (written into the buffer
         ``role``); plus the second terms of the tangent rule: dy2 im2col(x2)^T in G when ``x2`` is given,
-        col2im(W22^T dy2) in dx when ``w22`` is given.
+        col2im(W22^T dy2) in dx when ``w22`` is given. Without ``need_gw`` only dx is computed (grads ``{}``).
         """
         n, c = x.shape[:2]
         o, k = self.out_channels, self.kernel_size
@@ -257,9 +258,11 @@ class _ConvBase(Layer):
         gb_c = self._zeros("gb_c", (geo.chunks, o), x.dtype)
         dx = self._buffer(role, x.shape, x.dtype) if need_dx else x[:1]
         terms = 2 if gw_adds_x2 or dx_adds_w22 else 1
-        work = dy3.size * w2.shape[1] * terms * (1 + int(need_dx))
+        work = dy3.size * w2.shape[1] * terms * (int(need_gw) + int(need_dx))
         run_parallel(lambda lo, hi: kconv.conv_backward(x, dy3, w2, x2, dy23, w22, gw_adds_x2, dx_adds_w22, geo,
-                                                        lo, hi, True, need_dx, gw_c, gb_c, dx), geo.chunks, work)
+                                                        lo, hi, need_gw, need_dx, gw_c, gb_c, dx), geo.chunks, work)
+        if not need_gw:
+            return (dx if need_dx else None), {}
         grads = {"weight": gw_c.sum(axis=0).reshape(o, c, k, k), "bias": gb_c.sum(axis=0)}
         return (dx if need_dx else None), grads
 
@@ -317,10 +320,10 @@ class Conv2d(_ConvBase):
             raise ValueError(f"x: expected a batch of images (N, C, H, W) for {self!r}, got shape {x.shape}")
         return self._conv(x, self._w2(self.params), self._param(self.params, "bias"), "y"), {"x": x}
 
-    def backward(self, dy, cache, need_dx=True):
+    def backward(self, dy, cache, need_dx=True, need_grads=True):
         x = cache["x"]
         dy = _as_like(dy, self._out_shape(x.shape), "dy", x.dtype)
-        return self._full_adjoint(x, dy, self._w2(self.params), need_dx, "dx")
+        return self._full_adjoint(x, dy, self._w2(self.params), need_dx, "dx", need_gw=need_grads)
 
     def jvp(self, rx, tparams, cache):
         # R{y} = conv(x, V) + v_b + conv(rx, W)
@@ -433,6 +436,12 @@ class CPConv2d(_ConvBase):
         return tuple(self._zeros(role, (geo.chunks, *shape), factors[0].dtype)
                      for role, shape in zip(("gp_c", "gq_c", "gt_c", "gb_c"), shapes))
 
+    @staticmethod
+    def _no_accumulators(dtype):
+        """Stand-ins of the accumulators' types (never written) for a backward pass without gradients."""
+        return (np.empty((1, 1, 1), dtype), np.empty((1, 1, 1, 1), dtype), np.empty((1, 1, 1, 1), dtype),
+                np.empty((1, 1), dtype))
+
     def _sum_chunks(self, acc):
         """Factor gradients from the per-chunk accumulators, summed in chunk order."""
         gp, gq, gt, gb = (a.sum(axis=0) for a in acc)
@@ -449,17 +458,18 @@ class CPConv2d(_ConvBase):
                      self._work(y.size))
         return y.reshape(n, self.out_channels, geo.ho, geo.wo), {"x": x3, "x_shape": x_shape}
 
-    def backward(self, dy, cache, need_dx=True):
+    def backward(self, dy, cache, need_dx=True, need_grads=True):
         n = cache["x_shape"][0]
         geo = self._geometry(kcp, cache["x_shape"])
         x3 = cache["x"]
         factors = self._factors(self.params)
         dy3 = _as_like(dy, self._out_shape(cache["x_shape"]), "dy", x3.dtype).reshape(n, self.out_channels, -1)
-        acc = self._accumulators(geo, factors)
+        acc = self._accumulators(geo, factors) if need_grads else self._no_accumulators(x3.dtype)
         dx = self._buffer("dx", x3.shape, x3.dtype) if need_dx else x3[:1]
-        run_parallel(lambda lo, hi: kcp.cp_backward(x3, dy3, factors, geo, lo, hi, need_dx, acc, dx),
-                     geo.chunks, self._work(dy3.size * (2 + need_dx)))
-        return (dx.reshape(cache["x_shape"]) if need_dx else None), self._sum_chunks(acc)
+        passes = (2 if need_grads else 0) + need_dx
+        run_parallel(lambda lo, hi: kcp.cp_backward(x3, dy3, factors, geo, lo, hi, need_dx, need_grads, acc, dx),
+                     geo.chunks, self._work(dy3.size * max(passes, 1)))
+        return (dx.reshape(cache["x_shape"]) if need_dx else None), (self._sum_chunks(acc) if need_grads else {})
 
     def jvp(self, rx, tparams, cache):
         n = cache["x_shape"][0]
@@ -545,9 +555,9 @@ class Dense(Layer):
     def _out(self, cache):
         return (cache["x"].shape[0], self.out_features)
 
-    def backward(self, dy, cache, need_dx=True):
+    def backward(self, dy, cache, need_dx=True, need_grads=True):
         dy = _as_like(dy, self._out(cache), "dy", cache["x"].dtype)
-        grads = {"weight": dy.T @ cache["x"], "bias": dy.sum(axis=0)}
+        grads = {"weight": dy.T @ cache["x"], "bias": dy.sum(axis=0)} if need_grads else {}
         return (dy @ self.params["weight"] if need_dx else None), grads
 
     def jvp(self, rx, tparams, cache):
@@ -583,7 +593,7 @@ class _Linear(Layer):
         shape = cache["x_shape"]
         return shape, (shape[0], *self.output_shape(shape[1:]))
 
-    def backward(self, dy, cache, need_dx=True):
+    def backward(self, dy, cache, need_dx=True, need_grads=True):
         return self._transpose(_as_like(dy, self._shapes(cache)[1], "dy"), cache, "dx"), {}
 
     def jvp(self, rx, tparams, cache):
