@@ -612,10 +612,9 @@ def cp_jvp(x, rx, has_rx, factors, tangents, vb, geo, c_lo, c_hi, ry):
 
 
 @numba.njit(**_NJIT)
-def cp_backward(x, dy, factors, geo, c_lo, c_hi, need_dx, need_grads, acc, dx):
-    """Adjoint of :func:`cp_forward`: if ``need_grads``, adds each chunk's gradients into ``acc`` = (gp_c, gq_c,
-    gt_c, gb_c) at [ci]; if ``need_dx``, writes dx (N, C, H*W) for the chunks' images. dx alone needs neither
-    the channel mix Z = P x nor the H pass U, which are then not computed."""
+def cp_backward(x, dy, factors, geo, c_lo, c_hi, need_dx, acc, dx):
+    """Adjoint of :func:`cp_forward`: adds each chunk's gradients into ``acc`` = (gp_c, gq_c, gt_c, gb_c) at
+    [ci] and, if ``need_dx``, writes dx (N, C, H*W) for the chunks' images."""
     p2, q, t = factors
     gp_c, gq_c, gt_c, gb_c = acc
     n_img, c, hw = x.shape
@@ -635,26 +634,19 @@ def cp_backward(x, dy, factors, geo, c_lo, c_hi, need_dx, need_grads, acc, dx):
         n0, n1 = ci * n_img // nch, (ci + 1) * n_img // nch
         while n0 < n1:
             gn = min(group, n1 - n0)
-            xs = _stack(x, n0, gn, xb) if need_grads else _mat(xb, c, gn * hw)
+            xs = _stack(x, n0, gn, xb)
             zs = _mat(zb, n_or, gn * hw)
             dzs = _mat(dzb, n_or, gn * hw)
-            if need_grads:
-                _mix(p2, xs, zs, False, zs)
+            _mix(p2, xs, zs, False, zs)
             for o in range(n_out):
                 dyo = _plane_in(dy, n0, gn, o, dyb)
-                if need_grads:
-                    gb_c[ci, o] += _total(dyo)
+                gb_c[ci, o] += _total(dyo)
                 for r in range(rank):
                     i = o * rank + r
-                    if need_grads:
-                        _hp(zs[i], q[o, r], geo, gn, m, ub, False)
-                        _wp_t_cw(dyo, ub, t[o, r], geo, gn, m, dub, gt_c[ci, o, r])
-                        _hp_t_ch(dub, zs[i], q[o, r], geo, gn, m, dzs[i], gq_c[ci, o, r])
-                    else:
-                        _wp_t(dyo, t[o, r], geo, gn, m, dub, False)
-                        _hp_t(dub, q[o, r], geo, gn, m, dzs[i], False)
-            if need_grads:
-                _mix_grad(dzs, xs, gp_c[ci], tmp)
+                    _hp(zs[i], q[o, r], geo, gn, m, ub, False)
+                    _wp_t_cw(dyo, ub, t[o, r], geo, gn, m, dub, gt_c[ci, o, r])
+                    _hp_t_ch(dub, zs[i], q[o, r], geo, gn, m, dzs[i], gq_c[ci, o, r])
+            _mix_grad(dzs, xs, gp_c[ci], tmp)
             if need_dx:
                 if gn == 1:
                     np.dot(p2.T, dzs, dx[n0])
