@@ -6,7 +6,8 @@ layers run calls on disjoint ranges in parallel threads (the kernels release the
 single-threaded inside. Every chunk owns its outputs and its gradient accumulators, which are summed in
 chunk order, so results are bit-for-bit the same whatever the thread count.
 
-Every kernel file is self-contained: its helpers, its geometry tuple and its njit options (the same
-``_NJIT`` in every file) live in the file itself and it imports nothing from genbound, because numba's
+Every kernel file is self-contained: its helpers and its njit options (the same ``_NJIT`` in every file) live
+in the file itself and it imports nothing from genbound but the data-only shape tuple
+:class:`genbound._kernels.geometry.Geometry` (one class for every kernel: see that module), because numba's
 cache notices changes to the kernel's own file only (tests/nn/test_kernel_cache.py checks both).
 """

@@ -16,28 +16,17 @@ it). Results are bit-for-bit the same whatever the number of threads.
 
 Shapes: x (N, C, H, W), y and dy (N, O, Ho*Wo), w2 (O, C*kh*kw), bias (O,); ``geo`` a :class:`Geometry`.
 """
-from typing import NamedTuple
-
 import numba
 import numpy as np
 
+from genbound._kernels.geometry import Geometry
+
 _NJIT = dict(cache=True, nogil=True, fastmath={"reassoc", "contract"})
 
-
-class Geometry(NamedTuple):
-    """Shape of one convolution call: input plane h x w, kernel kh x kw, stride, zero padding, output plane
-    ho x wo, images per group, and the number of batch chunks."""
-
-    h: int
-    w: int
-    kh: int
-    kw: int
-    stride: int
-    pad: int
-    ho: int
-    wo: int
-    group: int
-    chunks: int
+_GEOMETRY_FIELDS = ("h", "w", "kh", "kw", "stride", "pad", "ho", "wo", "group", "chunks")
+if Geometry._fields != _GEOMETRY_FIELDS:  # see geometry.py: this file's cached kernels assume these fields
+    raise ImportError(f"genbound._kernels.geometry.Geometry has fields {Geometry._fields}, the kernels of "
+                      f"{__name__} were written for {_GEOMETRY_FIELDS}: update both")
 
 
 @numba.njit(**_NJIT)

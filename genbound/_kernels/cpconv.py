@@ -19,29 +19,17 @@ p2 (O*R, C), q (O, R, kh), t (O, R, kw); bias (O,); ``geo`` a :class:`Geometry`;
 ``acc`` a tuple (gp_c, gq_c, gt_c, gb_c) of shapes (chunks, O*R, C), (chunks, O, R, kh), (chunks, O, R, kw),
 (chunks, O).
 """
-from typing import NamedTuple
-
 import numba
 import numpy as np
 
+from genbound._kernels.geometry import Geometry
+
 _NJIT = dict(cache=True, nogil=True, fastmath={"reassoc", "contract"})
 
-
-class Geometry(NamedTuple):
-    """Shape of one CP convolution call: input plane h x w, kernel kh x kw, stride, zero padding, output
-    plane ho x wo, images per group (for 3-tap passes; other shapes go one image at a time), and the number
-    of batch chunks."""
-
-    h: int
-    w: int
-    kh: int
-    kw: int
-    stride: int
-    pad: int
-    ho: int
-    wo: int
-    group: int
-    chunks: int
+_GEOMETRY_FIELDS = ("h", "w", "kh", "kw", "stride", "pad", "ho", "wo", "group", "chunks")
+if Geometry._fields != _GEOMETRY_FIELDS:  # see geometry.py: this file's cached kernels assume these fields
+    raise ImportError(f"genbound._kernels.geometry.Geometry has fields {Geometry._fields}, the kernels of "
+                      f"{__name__} were written for {_GEOMETRY_FIELDS}: update both")
 
 
 # --------------------------------------------------------------------------------------------------------

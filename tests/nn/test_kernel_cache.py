@@ -20,11 +20,16 @@ KERNELS = (kact, kconv, kcp, kpool)
 KERNEL_DIR = Path(kconv.__file__).parent
 
 
+SHARED_DATA = "genbound._kernels.geometry"  # the one shape tuple: data only, its fields checked by each file
+
+
 def test_kernel_files_import_nothing_from_genbound():
     for path in sorted(KERNEL_DIR.glob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom):
-                assert node.level == 0 and not (node.module or "").startswith("genbound"), (path.name, node.module)
+                allowed = node.module == SHARED_DATA and path.stem != "geometry"
+                assert node.level == 0 and (allowed or not (node.module or "").startswith("genbound")), (
+                    path.name, node.module)
             elif isinstance(node, ast.Import):
                 assert not any(alias.name.startswith("genbound") for alias in node.names), path.name
 
@@ -81,3 +86,24 @@ def test_editing_a_helper_changes_the_cached_kernel(tmp_path):
     assert text.count(source) == 1
     path.write_text(text.replace(source, edited))
     assert abs(run() - 2 * first) <= 1e-9 * first
+
+
+def test_the_shared_geometry_module_holds_no_compiled_code():
+    from genbound._kernels import geometry
+
+    assert not [obj for obj in vars(geometry).values() if isinstance(obj, numba.core.registry.CPUDispatcher)]
+    assert kconv.Geometry is kcp.Geometry is geometry.Geometry
+    assert kconv._GEOMETRY_FIELDS == kcp._GEOMETRY_FIELDS == geometry.Geometry._fields
+
+
+def test_every_convolution_kernel_sees_one_geometry_type():
+    """numba keys its dispatch on field types, not classes: two geometry classes of the same shape sent every
+    call of the class seen second through numba's slow path (a digits rank-1 step 2.5x slower in a process that
+    had run a full-filter network first; benchmarks/vs_torch.py ran the cases in that order). One class, one
+    numba type."""
+    from numba import typeof
+
+    geo = kconv.Geometry(8, 8, 3, 3, 1, 1, 8, 8, 8, 4)
+    assert typeof(geo) == typeof(kcp.Geometry(*geo))
+    assert typeof(geo).instance_class is kcp.Geometry
+
