@@ -333,7 +333,8 @@ def build_parser():
     p.add_argument("--seeds", type=_positive_int, help="number of seeds (default 2 with --quick, else 5)")
     p.add_argument("--data", type=_data_arg, action="append",
                    help="digits, mnist-subset or a folder of MNIST IDX files; repeat for several "
-                        "(default digits with --quick, else digits and mnist-subset)")
+                        "(default digits with --quick, else digits and mnist-subset; without --quick each data set "
+                        "has its own full-run settings, docs/scaling.md)")
     cluster_options(p)
     p.set_defaults(func=_cmd_reproduce, parser=p)
 

@@ -177,7 +177,7 @@ def _pac_rows(res, prior_text, what_suffix, n_params, scaling):
     return rows
 
 
-def report(model, data, *, w0=None, prior=None, config=None, seed=0):
+def report(model, data, *, w0=None, prior=None, config=None, seed=0, hessian_sample=None):
     r"""Every bound of the library for one trained network: one row per bound.
 
     Rows (each bound at confidence :math:`1-\delta`, Gibbs rows :math:`1-\delta-\delta_{mc}`):
@@ -230,6 +230,10 @@ def report(model, data, *, w0=None, prior=None, config=None, seed=0):
     seed : int, numpy.random.Generator or None
         Seed of the posterior optimizations (their Monte Carlo uses ``seed + 1``, see
         :func:`pac_bayes_bounds`) and of the Lanczos start vector of the Hessian row.
+    hessian_sample : array_like of int, optional
+        Indices of training examples: the Hessian row's effective dimension is taken on the loss over these
+        examples only (a cheaper estimate of the training-loss Hessian; its ``m`` stays the whole training
+        set's, and its ``detail`` says how many examples). None (default): every training example.
 
     Returns
     -------
@@ -273,8 +277,16 @@ def report(model, data, *, w0=None, prior=None, config=None, seed=0):
     caps = [effective_capacity(model, method="params"),
             effective_capacity(model, method="manifold", at=config.manifold_at)]
     if config.hessian:
-        caps.append(effective_capacity(model, data, method="hessian", z=config.z, k=config.hessian_k, seed=seed,
-                                       dense_max=config.hessian_dense_max))
+        hess_data = data
+        if hessian_sample is not None:
+            idx = np.asarray(hessian_sample)
+            if idx.ndim != 1 or idx.size == 0 or not np.issubdtype(idx.dtype, np.integer) or idx.min() < 0 \
+                    or idx.max() >= m or np.unique(idx).size != idx.size:
+                raise ValueError(f"hessian_sample: expected distinct indices of training examples in [0, {m}), "
+                                 f"got {hessian_sample!r}")
+            hess_data = (x[idx], y[idx])
+        caps.append(effective_capacity(model, hess_data, method="hessian", z=config.z, k=config.hessian_k,
+                                       seed=seed, dense_max=config.hessian_dense_max))
     labels = {"params": "parameters", "manifold": "manifold dimension",
               "hessian": f"Hessian eff. dim. (z={config.z:g}, heuristic)"}
     for cap in caps:
@@ -284,7 +296,9 @@ def report(model, data, *, w0=None, prior=None, config=None, seed=0):
             detail += f"; numerical rank tol <= {cap.tol:.2g} ({cap.info['tol_rule']}), at {cap.info['at']} point"
         if cap.method == "hessian":
             detail += (f"; heuristic: positive part of the loss-Hessian spectrum, {cap.info['how']}; "
-                       f"N in [{cap.info['lower']:.1f}, {cap.info['upper']:.1f}], the upper end reported")
+                       + (f"Hessian of the loss on a sample of {len(hessian_sample)} of the {m} training examples; "
+                          if hessian_sample is not None else "")
+                       + f"N in [{cap.info['lower']:.1f}, {cap.info['upper']:.1f}], the upper end reported")
         rows.append(_row(bound=f"Eq. 1, N = {labels[cap.method]}", bounds_what=GAP_DET, train_error=train_err,
                          test_error=test_err, gap=gap, value=value, error_bound=train_err + value, N=cap.total,
                          m=m, detail=detail))

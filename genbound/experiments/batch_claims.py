@@ -37,7 +37,8 @@ import pandas as pd
 from genbound._checks import check_dataset, check_int, check_model, check_positive, check_probability
 from genbound.experiments.cells import (COLORS, DataOptions, cell_data, check_config, check_data_options,
                                         check_ranks, claim, config_dict, data_label, data_spec, default_network,
-                                        experiment_arguments, filters_label, make_cells, plain_log_axis, run_cells)
+                                        example_sample, experiment_arguments, filters_label, make_cells,
+                                        plain_log_axis, run_cells, setting_label)
 from genbound.experiments.results import ExperimentResult, seed_summary
 from genbound.landscape import (BatchLandscapeConfig, batch_landscape, batch_partition, common_minimum_test,
                                 sharpness, top_eigenvalues)
@@ -102,8 +103,11 @@ def batch_minimum_test(model, data, batch_size=64, seed=0, *, n_batches=None, gr
 
 
 def _curvature(model, data, *, batch_size, seed, n_batches, reference, grad_tol, curvature_tol, eig_tol,
-               eig_max_iter):
-    """The top Hessian eigenvalue of the training loss and the common-minimum test at the model's point."""
+               eig_max_iter, eig_sample=None):
+    """The top Hessian eigenvalue of the training loss and the common-minimum test at the model's point.
+
+    With ``n_batches`` (a sample of batches tested) the top eigenvalue is computed on its own: on every training
+    example, or with ``eig_sample`` (indices) on the loss over those examples only."""
     config = BatchLandscapeConfig(hessian=True, per_sample=False, eig_tol=eig_tol, eig_max_iter=eig_max_iter,
                                   eig_seed=seed)
     cm = batch_minimum_test(model, data, batch_size, seed, n_batches=n_batches, grad_tol=grad_tol,
@@ -112,9 +116,10 @@ def _curvature(model, data, *, batch_size, seed, n_batches, reference, grad_tol,
     if whole:
         top, top_ok = cm.full["top_eig"], bool(cm.table.attrs.get("full_eig_converged", True))
     else:
+        on = data if eig_sample is None else (data.x_train[eig_sample], data.y_train[eig_sample])
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # convergence is recorded instead
-            eig = top_eigenvalues(model, data, tol=eig_tol, max_iter=eig_max_iter, seed=seed)
+            eig = top_eigenvalues(model, on, tol=eig_tol, max_iter=eig_max_iter, seed=seed)
         top, top_ok = eig.value, bool(eig.converged[0])
     t = cm.table
     return {"full_top_eig": float(top), "full_top_eig_converged": top_ok,
@@ -155,9 +160,9 @@ def _grid_cells(fn, cfg, data, grid, **fixed):
 def batch_landscape_grid_cells(data="digits", grid=None, *, quick=False, config=None):
     """The cells of :func:`batch_landscape_cell` over ``grid`` (e.g. ``{"rank": [None, 1], "lr": [0.05, 0.2]}``)
     and the ``key_extra`` of their sweep (:func:`genbound.experiments.cells.make_cells`); every parameter not in
-    ``grid`` from ``config`` (default :class:`BatchLandscapeExperimentConfig`, or its quick setting): its first
-    rank, seed 0, the rest by name."""
-    cfg = check_config(config, BatchLandscapeExperimentConfig, quick)
+    ``grid`` from ``config`` (default: :meth:`BatchLandscapeExperimentConfig.for_data` of ``data``, the quick
+    setting with ``quick``): its first rank, seed 0, the rest by name."""
+    cfg = check_config(config, BatchLandscapeExperimentConfig, quick, data_spec(data))
     return _grid_cells(batch_landscape_cell, cfg, data, grid)
 
 
@@ -169,7 +174,7 @@ def escape_grid_cells(data="digits", grid=None, *, quick=False, config=None):
     escape --grid sgd_batch_sizes=16,64,256`` gives) makes one cell per value, each running that one SGD batch
     size or GD learning rate.
     """
-    cfg = check_config(config, EscapeConfig, quick)
+    cfg = check_config(config, EscapeConfig, quick, data_spec(data))
     cells, key_extra = _grid_cells(escape_cell, cfg, data, grid, start=STARTS[0])
     for cell in cells:
         if cell["start"] not in STARTS:
@@ -187,7 +192,8 @@ def escape_grid_cells(data="digits", grid=None, *, quick=False, config=None):
 
 @dataclass(frozen=True)
 class BatchLandscapeExperimentConfig(DataOptions):
-    """Options of :func:`batch_landscape_experiment` (defaults: the full run; :meth:`quick`: the quick one).
+    """Options of :func:`batch_landscape_experiment` (defaults: the full run on the 8x8 digits; :meth:`quick`:
+    the quick one; :meth:`mnist`: the full run on 28x28 images; :meth:`for_data` picks by data).
 
     Attributes
     ----------
@@ -201,7 +207,12 @@ class BatchLandscapeExperimentConfig(DataOptions):
         Number of measured points, evenly spaced in epochs from the initialization to the end (default 6).
     hessian_batches : int or None
         Batches whose Hessians are measured (the common-minimum test): None (default) every batch of the
-        epoch; k: a sample of k batches (:func:`batch_minimum_test`).
+        epoch; k: a sample of k batches (:func:`batch_minimum_test`; the first k batches of the seed's
+        partition, the same batches at every checkpoint).
+    full_eig_examples : int or None
+        With ``hessian_batches``, the top eigenvalue of the training-loss Hessian is taken on a fixed sample of
+        this many training examples (:func:`~genbound.experiments.cells.example_sample`, drawn from
+        ``data_seed``); None (default): on every training example.
     eig_tol, eig_max_iter : Lanczos relative residual tolerance and step limit (default 1e-3, 100).
     grad_tol, curvature_tol : thresholds of the common-minimum test (default 0.1 and 0.05; gradients relative
         to the initialization).
@@ -226,6 +237,7 @@ class BatchLandscapeExperimentConfig(DataOptions):
     grad_tol: float = 0.1
     curvature_tol: float = 0.05
     per_sample: bool = True
+    full_eig_examples: int | None = None
 
     def __post_init__(self):
         check_data_options(self)
@@ -233,8 +245,9 @@ class BatchLandscapeExperimentConfig(DataOptions):
         for name in ("epochs", "batch_size", "eig_max_iter"):
             check_int(getattr(self, name), name, 1)
         check_int(self.checkpoints, "checkpoints", 2)
-        if self.hessian_batches is not None:
-            check_int(self.hessian_batches, "hessian_batches", 1)
+        for name in ("hessian_batches", "full_eig_examples"):
+            if getattr(self, name) is not None:
+                check_int(getattr(self, name), name, 1)
         for name in ("lr", "eig_tol", "grad_tol"):
             check_positive(getattr(self, name), name)
         check_positive(self.curvature_tol, "curvature_tol", allow_zero=True)
@@ -247,13 +260,23 @@ class BatchLandscapeExperimentConfig(DataOptions):
         most 20 steps, no per-sample diversity."""
         return cls(epochs=20, checkpoints=3, hessian_batches=4, eig_tol=1e-2, eig_max_iter=20, per_sample=False)
 
+    @classmethod
+    def mnist(cls):
+        """The full run on 28x28 images (``mnist_gap``): every training image, 10 epochs (630 SGD steps on the
+        4,000 images of the MNIST subset, against 690 in the digits' 30 epochs), 3 checkpoints (epochs 0, 5,
+        10), the common-minimum test on 4 sampled batches of 64 (the same batches at every checkpoint), the top
+        eigenvalue of the training-loss Hessian on a fixed sample of 1,000 training examples; Lanczos
+        tolerance and step limit, thresholds and the per-sample gradient diversity as on the digits."""
+        return cls(epochs=10, checkpoints=3, hessian_batches=4, full_eig_examples=1000)
+
 
 def _checkpoint_epochs(epochs, checkpoints):
     return sorted({int(round(e)) for e in np.linspace(0, epochs, checkpoints)})
 
 
 def batch_landscape_cell(data, data_seed, scaling, n_train, n_test, network, rank, seed, epochs, batch_size, lr,
-                         checkpoints, hessian_batches, eig_tol, eig_max_iter, grad_tol, curvature_tol, per_sample):
+                         checkpoints, hessian_batches, eig_tol, eig_max_iter, grad_tol, curvature_tol, per_sample,
+                         full_eig_examples=None):
     """One cell of experiment 3: train one network by SGD from ``seed`` and measure the batch landscapes at
     the checkpoints (module-level so that sweep workers import it).
 
@@ -261,7 +284,9 @@ def batch_landscape_cell(data, data_seed, scaling, n_train, n_test, network, ran
     the training set into the batches of SGD's first epoch, the batch losses (spread), gradient coherence and
     diversity (:func:`genbound.landscape.batch_landscape`); the top eigenvalue of the training-loss Hessian;
     and :func:`batch_minimum_test` (batch Hessians, fraction of batches passing) relative to the
-    initialization.
+    initialization. With ``hessian_batches`` and ``full_eig_examples``, the top eigenvalue is that of the loss
+    over a fixed sample of the training examples (:func:`~genbound.experiments.cells.example_sample` from
+    ``data_seed``).
 
     Returns
     -------
@@ -283,6 +308,7 @@ def batch_landscape_cell(data, data_seed, scaling, n_train, n_test, network, ran
           callback=keep)
     train_seconds = time.perf_counter() - t0
     probe = model.copy()
+    eig_sample = example_sample(d.m, full_eig_examples, data_seed)
     rows, ref_grad = [], None
     for w, hist in snaps:
         t0 = time.perf_counter()
@@ -301,7 +327,7 @@ def batch_landscape_cell(data, data_seed, scaling, n_train, n_test, network, ran
                "gradient_diversity": a["gradient_diversity"], "n_batches": a["n_batches"]}
         row.update(_curvature(probe, d, batch_size=batch_size, seed=seed, n_batches=hessian_batches, reference=w0,
                               grad_tol=grad_tol, curvature_tol=curvature_tol, eig_tol=eig_tol,
-                              eig_max_iter=eig_max_iter))
+                              eig_max_iter=eig_max_iter, eig_sample=eig_sample))
         row["full_stationary"] = bool(row["full_grad_ratio"] <= grad_tol)
         row["measure_seconds"] = time.perf_counter() - t0
         row["train_seconds"] = train_seconds
@@ -347,6 +373,7 @@ def batch_landscape_experiment(data="digits", *, seeds=5, quick=False, out=None,
         Tables ``runs`` (one row per filter type, seed and checkpoint) and ``summary`` (mean, std and 95 %
         t-interval over seeds per filter type and checkpoint); figure ``batch_landscape``; claims.
     """
+    setting = setting_label(config, quick, data)
     cfg, seeds, spec = experiment_arguments(config, BatchLandscapeExperimentConfig, quick, seeds, data, backend,
                                             scheduler, workers)
     cells, key_extra = batch_landscape_grid_cells(spec, {"rank": list(cfg.ranks), "seed": seeds}, config=cfg)
@@ -379,15 +406,20 @@ def batch_landscape_experiment(data="digits", *, seeds=5, quick=False, out=None,
             grp["full_grad_ratio"], cfg.grad_tol, "below", "full-gradient ratio at the end"))
 
     tested = "every batch of the epoch" if cfg.hessian_batches is None else f"{cfg.hessian_batches} sampled batches"
+    m = int(cell_data(spec, cfg.data_seed, cfg.scaling, cfg.n_train, cfg.n_test).m)
+    full_on = (f"on a fixed sample of {cfg.full_eig_examples} of the {m} training examples"
+               if cfg.hessian_batches is not None and cfg.full_eig_examples is not None and cfg.full_eig_examples < m
+               else f"on all {m} training examples")
     description = (
         "Per-batch landscapes along SGD (Lee & Lee: the landscape 'changes with every batch' and iterated updates "
         f"reach 'a minimum common to all batches'). The {network} network (full and CP filters) is trained by "
-        f"SGD (batch {cfg.batch_size}, lr {cfg.lr:g}, {cfg.epochs} epochs) from each of {len(seeds)} seeds. At "
+        f"SGD (batch {cfg.batch_size}, lr {cfg.lr:g}, {cfg.epochs} epochs, {m} training examples) from each of "
+        f"{len(seeds)} seeds. At "
         f"{cfg.checkpoints} checkpoints the training set is cut into the batches of SGD's first epoch and we "
         "measure the spread of the batch losses L_b, the gradient coherence ||mean_b g_b||^2 / mean_b ||g_b||^2 "
         "(1 when all batch gradients agree), the batch gradient diversity, the top eigenvalue of the training-loss "
-        f"Hessian and of the batch Hessians ({tested}). **The common-minimum test**: a batch passes when its "
-        f"gradient norm has fallen to at most {cfg.grad_tol:g} of its value at the initialization and the "
+        f"Hessian ({full_on}) and of the batch Hessians ({tested}). **The common-minimum test**: a batch passes "
+        f"when its gradient norm has fallen to at most {cfg.grad_tol:g} of its value at the initialization and the "
         f"smallest eigenvalue of its Hessian is at least -{cfg.curvature_tol:g} times the largest (Lanczos to a "
         f"relative residual {cfg.eig_tol:g}); we report the fraction of batches passing, per seed. "
         "Cross-entropy has no finite minimizer, so 'minimum' means these stated thresholds.")
@@ -396,7 +428,8 @@ def batch_landscape_experiment(data="digits", *, seeds=5, quick=False, out=None,
     return ExperimentResult(name="batch_landscape", title=title,
                             description=description, tables={"runs": runs, "summary": summary},
                             figures={"batch_landscape": fig}, claims=claims,
-                            config={**config_dict(cfg), "data": spec, "network": network, "seeds": seeds})
+                            config={**config_dict(cfg), "data": spec, "network": network, "seeds": seeds,
+                                    "setting": setting})
 
 
 def _seed_lines(ax, runs, x, col, color, label, ls="-"):
@@ -460,7 +493,8 @@ def plot_batch_landscape_experiment(runs, config):
 
 @dataclass(frozen=True)
 class EscapeConfig(DataOptions):
-    """Options of :func:`escape_experiment`: the defaults are the full run, :meth:`quick` the quick one.
+    """Options of :func:`escape_experiment`: the defaults are the full run on the 8x8 digits, :meth:`quick` the
+    quick one, :meth:`mnist` the full run on 28x28 images (:meth:`for_data` picks by data).
     ``network``, ``scaling``, ``data_seed``, ``n_train``, ``n_test``: as in
     :class:`BatchLandscapeExperimentConfig`.
 
@@ -547,6 +581,17 @@ class EscapeConfig(DataOptions):
         batches, Lanczos to 1e-2 in at most 20 steps, 2 sharpness iterations."""
         return cls(ranks=(1,), bad_epochs=15, epochs=15, sgd_batch_sizes=(32, 128), gd_lrs=(0.1, 0.3),
                    gd_max_steps=40, hessian_batches=4, eig_tol=1e-2, eig_max_iter=20, sharpness_max_iter=2)
+
+    @classmethod
+    def mnist(cls):
+        """The full run on 28x28 images (``mnist_gap``): rank-1 filters only (the paper's object; the digits run
+        has both), the first 1,000 training images (every full-batch GD step is a pass over them; the test set
+        whole), 20 epochs of corrupted-label fit and of clean training (SGD at batch 16, 64 and 256 as on the
+        digits), GD at lr 0.1 and 0.3 for at most 60 steps (stopped earlier at the SGD runs' training loss;
+        ``reached_target`` says whether it got there), the common-minimum test on 4 sampled batches with Lanczos
+        limited to 50 steps (tolerance 1e-3 as on the digits), 5 sharpness iterations."""
+        return cls(ranks=(1,), n_train=1000, bad_epochs=20, epochs=20, gd_lrs=(0.1, 0.3), gd_max_steps=60,
+                   hessian_batches=4, eig_max_iter=50, sharpness_max_iter=5)
 
 
 def _train_run(model, data, *, epochs, batch_size, optimizer, seed, target=None):
@@ -668,6 +713,7 @@ def escape_experiment(data="digits", *, seeds=5, quick=False, out=None, backend=
         seeds per filter type, start and run) and ``differences`` (per seed, SGD mean minus GD mean); figure
         ``escape``; claims.
     """
+    setting = setting_label(config, quick, data)
     cfg, seeds, spec = experiment_arguments(config, EscapeConfig, quick, seeds, data, backend, scheduler, workers)
     cells, key_extra = escape_grid_cells(spec, {"rank": list(cfg.ranks), "seed": seeds, "start": list(STARTS)},
                                          config=cfg)
@@ -727,9 +773,11 @@ def escape_experiment(data="digits", *, seeds=5, quick=False, out=None, backend=
                f"loss of the SGD runs from the same start (at most {cfg.gd_max_steps} steps)" if cfg.match_loss
                else f"GD runs {cfg.gd_max_steps} steps")
     tested = "every batch" if cfg.hessian_batches is None else f"{cfg.hessian_batches} sampled batches"
+    m = int(cell_data(spec, cfg.data_seed, cfg.scaling, cfg.n_train, cfg.n_test).m)
     description = (
         "Escape from a bad minimum (Lee & Lee: SGD's landscape changes with every batch, which lets it escape "
-        f"bad minima). Two starts for the {network} network (full and CP filters) and each of {len(seeds)} seeds: "
+        f"bad minima). Two starts for the {network} network ({' and '.join(filters_label(r) for r in cfg.ranks)} "
+        f"filters, {m} training examples) and each of {len(seeds)} seeds: "
         f"the initialization, and a **bad minimum**: the initialization fitted by SGD ({cfg.bad_epochs} epochs, "
         f"batch {cfg.bad_batch_size}, lr {cfg.bad_lr:g}) to training labels of which each was replaced with "
         f"probability {cfg.corruption:g} by a random class. From each start, on the clean labels: SGD (lr "
@@ -747,7 +795,7 @@ def escape_experiment(data="digits", *, seeds=5, quick=False, out=None, backend=
                             description=description,
                             tables={"runs": runs, "summary": summary, "differences": differences},
                             figures={"escape": fig}, claims=claims,
-                            config={**params, "data": spec, "network": network, "seeds": seeds})
+                            config={**params, "data": spec, "network": network, "seeds": seeds, "setting": setting})
 
 
 def plot_escape_experiment(runs, config):

@@ -41,9 +41,10 @@ from genbound.experiments.results import Claim, t_interval, verdict
 from genbound.experiments.sweep import BACKENDS, sweep
 
 __all__ = ["SCALINGS", "COLORS", "DataOptions", "seed_list", "data_spec", "data_label", "cell_data",
-           "default_network", "check_backend", "check_config", "check_ranks", "check_data_options",
-           "experiment_arguments", "run_cells", "config_dict", "config_cell", "make_cells", "expand_grid",
-           "filters_label", "slug", "fmt_interval", "interval_text", "claim", "legend_below", "plain_log_axis"]
+           "default_network", "example_sample", "check_backend", "check_config", "setting_label", "check_ranks",
+           "check_data_options", "experiment_arguments", "run_cells", "config_dict", "config_cell", "make_cells",
+           "expand_grid", "filters_label", "slug", "fmt_interval", "interval_text", "claim", "legend_below",
+           "plain_log_axis"]
 
 #: Input scalings an experiment config accepts (:func:`genbound.experiments.load_data`).
 SCALINGS = ("standardize", "fixed", "raw")
@@ -97,6 +98,16 @@ def cell_data(data, data_seed, scaling, n_train=None, n_test=None):
     return full.subset(train_idx, test_idx)
 
 
+def example_sample(m, k, seed):
+    """A fixed sample of ``k`` of ``m`` training examples: ``k`` distinct indices of ``range(m)`` drawn by
+    ``numpy.random.default_rng(seed)``, sorted; None (every example) when ``k`` is None or at least ``m``.
+    The experiments draw it from the config's ``data_seed``, so every network and training seed of a run
+    is measured on the same examples."""
+    if k is None or k >= m:
+        return None
+    return np.sort(np.random.default_rng(seed).choice(m, check_int(k, "k", minimum=1), replace=False))
+
+
 def default_network(data, digits="digits_gap"):
     """The reference network of a data spec: ``digits`` on the 8x8 digits, ``"mnist_gap"`` on 28x28 images."""
     return digits if data == "digits" else "mnist_gap"
@@ -112,21 +123,33 @@ def check_backend(backend, scheduler, workers):
         check_int(workers, "workers", minimum=1)
 
 
-def check_config(config, cls, quick):
-    """``config`` if it is a ``cls``, else the default or quick instance."""
+def check_config(config, cls, quick, data="digits"):
+    """``config`` if it is a ``cls``, else the default setting for ``data``: ``cls.for_data(data, quick)``
+    (:meth:`DataOptions.for_data`: the quick setting with ``quick``, else the full-run default of the data)."""
     if config is None:
-        return cls.quick() if quick else cls()
+        return cls.for_data(data, quick)
     if not isinstance(config, cls):
         raise TypeError(f"config: expected a {cls.__name__}, got {type(config).__name__}")
     return config
 
 
+def setting_label(config, quick, data):
+    """Which setting an experiment ran with, for its recorded configuration: ``"given"`` (a config was passed),
+    ``"quick"``, ``"full (digits)"`` or ``"full (28x28 images)"`` (:meth:`DataOptions.for_data`)."""
+    if config is not None:
+        return "given"
+    if quick:
+        return "quick"
+    return "full (digits)" if data_spec(data) == "digits" else "full (28x28 images)"
+
+
 def experiment_arguments(config, cls, quick, seeds, data, backend, scheduler, workers):
     """The checks every experiment function makes before any work: returns ``(config, seeds, spec)``
-    (:func:`check_config`, :func:`seed_list`, :func:`data_spec`, :func:`check_backend`)."""
-    config = check_config(config, cls, quick)
-    seeds = seed_list(seeds)
+    (:func:`data_spec`, :func:`check_config` with the data's default setting, :func:`seed_list`,
+    :func:`check_backend`)."""
     spec = data_spec(data)
+    config = check_config(config, cls, quick, spec)
+    seeds = seed_list(seeds)
     check_backend(backend, scheduler, workers)
     return config, seeds, spec
 
@@ -169,6 +192,27 @@ class DataOptions:
 
     def __post_init__(self):
         check_data_options(self)
+
+    @classmethod
+    def quick(cls):
+        """The ``--quick`` setting (each experiment's config defines its own)."""
+        return cls()
+
+    @classmethod
+    def mnist(cls):
+        """The full-run setting on 28x28 images (each experiment's config defines its own; default ``cls()``)."""
+        return cls()
+
+    @classmethod
+    def for_data(cls, data="digits", quick=False):
+        """The default setting of the experiment on ``data``: :meth:`quick` with ``quick`` (whatever the data),
+        else ``cls()`` (the full run on the 8x8 digits) for ``"digits"`` and :meth:`mnist` (the full run on
+        28x28 images, sized so that a 2-core machine runs every experiment in hours) for ``"mnist-subset"``
+        or a folder of MNIST IDX files. ``genbound reproduce`` and ``genbound sweep`` use it when no config
+        is given."""
+        if quick:
+            return cls.quick()
+        return cls() if data_spec(data) == "digits" else cls.mnist()
 
 
 def check_data_options(config):
@@ -216,20 +260,39 @@ def config_dict(config):
 def config_cell(fn, config, **fixed):
     """One cell of the cell function ``fn``: each parameter of ``fn`` from ``fixed`` if given there, else the
     config field of the same name (as plain JSON, :func:`config_dict`). A parameter found in neither is a
-    TypeError naming it."""
+    TypeError naming it, unless ``fn`` gives it a default.
+
+    A parameter that has a default in ``fn``'s signature is left out of the cell while its value equals that
+    default (``fn`` then receives the same value by itself): adding an optional parameter to a cell function
+    keeps the keys, hence the stored results, of every cell that does not use it."""
     import inspect
 
     fields = config_dict(config)
     cell = {}
-    for name in inspect.signature(fn).parameters:
+    for name, param in inspect.signature(fn).parameters.items():
         if name in fixed:
             cell[name] = fixed[name]
         elif name in fields:
             cell[name] = fields[name]
-        else:
+        elif param.default is inspect.Parameter.empty:
             raise TypeError(f"{fn.__name__}: parameter {name!r} is neither given nor a field of "
                             f"{type(config).__name__}")
-    return cell
+    return _drop_defaults(fn, cell)
+
+
+def _optional_parameters(fn):
+    """The parameters of ``fn`` with a default, and their defaults."""
+    import inspect
+
+    return {name: p.default for name, p in inspect.signature(fn).parameters.items()
+            if p.default is not inspect.Parameter.empty}
+
+
+def _drop_defaults(fn, cell):
+    """``cell`` without the optional parameters of ``fn`` whose value is their default (same type and value)."""
+    optional = _optional_parameters(fn)
+    return {k: v for k, v in cell.items()
+            if not (k in optional and type(v) is type(optional[k]) and v == optional[k])}
 
 
 def make_cells(fn, config, data, grid, cell_version, **fixed):
@@ -238,26 +301,31 @@ def make_cells(fn, config, data, grid, cell_version, **fixed):
 
     Each cell holds ``data`` (a :func:`data_spec`) and ``fixed``, every other parameter of ``fn`` from the
     config field of the same name (:func:`config_cell`), with the values of ``grid`` substituted
-    (:func:`expand_grid`). ``key_extra`` is ``{"data_fingerprint": ..., "cell_version": cell_version}``: the
+    (:func:`expand_grid`); an optional parameter of ``fn`` at its default is left out (:func:`config_cell`).
+    ``key_extra`` is ``{"data_fingerprint": ..., "cell_version": cell_version}``: the
     fingerprint of the data the cells train on (after ``n_train`` / ``n_test``), and the module's version of
     its cell functions, so that changing either recomputes stored cells.
     """
     from genbound.experiments.datasets import data_fingerprint
 
     spec = data_spec(data)
-    cells = expand_grid(config_cell(fn, config, data=spec, **fixed), grid, fn.__name__)
+    optional = _optional_parameters(fn)
+    cells = expand_grid(config_cell(fn, config, data=spec, **fixed), grid, fn.__name__, optional=optional)
+    cells = [_drop_defaults(fn, cell) for cell in cells]
     fingerprint = data_fingerprint(cell_data(spec, config.data_seed, config.scaling, config.n_train,
                                              config.n_test))
     return cells, {"data_fingerprint": fingerprint, "cell_version": cell_version}
 
 
-def expand_grid(base, grid, fn_name):
+def expand_grid(base, grid, fn_name, optional=()):
     """Cells: ``base`` (one cell's parameters) with every combination of ``grid`` (name -> list of values)
-    substituted, the first name varying slowest. Unknown names are a ValueError naming them."""
+    substituted, the first name varying slowest. Names neither in ``base`` nor in ``optional`` (parameters with
+    a default) are a ValueError naming them."""
     grid = dict(grid or {})
     for name, values in grid.items():
-        if name not in base:
-            raise ValueError(f"grid: {name!r} is not a parameter of {fn_name}; expected some of {sorted(base)}")
+        if name not in base and name not in optional:
+            raise ValueError(f"grid: {name!r} is not a parameter of {fn_name}; expected some of "
+                             f"{sorted({*base, *optional})}")
         if not isinstance(values, (list, tuple, range)) or not len(values):
             raise ValueError(f"grid[{name!r}]: expected a non-empty list of values, got {values!r}")
     return [{**base, **dict(zip(grid, combo))} for combo in itertools.product(*grid.values())]

@@ -19,9 +19,9 @@ import pandas as pd
 from genbound._checks import check_int, check_positive
 from genbound.bounds import ReportConfig
 from genbound.experiments.cells import (DataOptions, cell_data, check_config, check_data_options, check_ranks,
-                                        config_dict, data_label, data_spec, default_network, make_cells,
-                                        experiment_arguments, filters_label, fmt_interval, interval_text, legend_below,
-                                        run_cells, slug)
+                                        config_dict, data_label, data_spec, default_network, example_sample,
+                                        make_cells, experiment_arguments, setting_label, filters_label,
+                                        fmt_interval, interval_text, legend_below, run_cells, slug)
 from genbound.experiments.results import Claim, ExperimentResult, seed_summary, t_interval, verdict
 
 __all__ = ["CompressionConfig", "compression_experiment", "compression_cell", "grid_cells", "kendall_table",
@@ -56,6 +56,14 @@ class CompressionConfig(DataOptions):
     report : genbound.bounds.ReportConfig
         The bounds measured on each trained network. Default: every data-independent row, with the
         Hessian effective dimension (``hessian=True``, 20 Lanczos eigenvalues).
+    hessian_examples : int or None
+        The Hessian effective dimension is taken on the loss over a fixed sample of this many training
+        examples (:func:`~genbound.experiments.cells.example_sample`, drawn from ``data_seed``: the same
+        examples for every network and seed); sqrt(N/m) keeps the whole training set's m. None (default): every
+        training example.
+
+    The defaults are the full run on the 8x8 digits; :meth:`quick` is ``--quick`` and :meth:`mnist` the full
+    run on 28x28 images (:meth:`~genbound.experiments.cells.DataOptions.for_data` picks by data).
     """
 
     ranks: tuple = (None, 1, 2, 4)
@@ -66,9 +74,12 @@ class CompressionConfig(DataOptions):
     momentum: float = 0.9
     scaling: str = "fixed"
     report: ReportConfig = ReportConfig(hessian=True, hessian_k=20)
+    hessian_examples: int | None = None
 
     def __post_init__(self):
         check_data_options(self)
+        if self.hessian_examples is not None:
+            check_int(self.hessian_examples, "hessian_examples", minimum=1)
         widths = tuple(check_positive(w, "widths") for w in self.widths)
         if not widths:
             raise ValueError("widths: expected at least one width")
@@ -88,6 +99,17 @@ class CompressionConfig(DataOptions):
         return cls(ranks=(None, 1), widths=(1.0,), epochs=30,
                    report=ReportConfig(hessian=False, n_samples=20, max_iter=100))
 
+    @classmethod
+    def mnist(cls):
+        """The full run on 28x28 images (``mnist_gap``; about 25x the work per example of the digits net): the
+        same family of 8 networks trained on every training image, but for 8 epochs instead of 40 (500 SGD
+        steps on the 4,000 images of the MNIST subset, against 920 on the digits); the Hessian effective
+        dimension (20 Lanczos eigenvalues) on a fixed sample of 500 training examples; the PAC-Bayes posterior
+        fitted in 200 steps instead of 400, its Gibbs error estimated from 50 draws instead of 150 (each draw is
+        a pass over the training set; the Monte-Carlo term of the bound is looser accordingly)."""
+        return cls(epochs=8, hessian_examples=500,
+                   report=ReportConfig(hessian=True, hessian_k=20, max_iter=200, n_samples=50))
+
 
 # ------------------------------------------------------------------------------------------------------
 # one cell: train one network from one seed and measure every bound
@@ -98,16 +120,17 @@ RUN_COLUMNS = ["n_params", "m", "train_loss", "train_error", "test_error", "gap"
 
 
 def compression_cell(data, data_seed, scaling, n_train, n_test, network, rank, width, seed, epochs, batch_size,
-                     lr, momentum, report):
+                     lr, momentum, report, hessian_examples=None):
     """Train one network of the family from ``seed`` and measure it: one row per bound of the report.
 
     The network ``reference_cnn(network, rank, seed, width=width)`` is trained by SGD (``lr``,
     ``momentum``, ``batch_size``, ``epochs``; batch order from ``seed``) and measured by
     :func:`genbound.bounds.report` with ``ReportConfig(**report)``, the PAC-Bayes prior centred at its
-    initialization. Each row holds the report's columns for one bound (``bound``, ``bounds_what``,
-    ``value``, ``error_bound``, ``bound_train_error``, ``vacuous``, ``delta`` (NaN for Eq. 1, which has no
-    confidence level), ``N``, ``kl``, ``bits``) and, repeated,
-    the run's measurements (:data:`RUN_COLUMNS`): errors, measured gap, N by each capacity method and
+    initialization (with ``hessian_examples``, the Hessian row on that fixed sample of the training examples,
+    :func:`~genbound.experiments.cells.example_sample` from ``data_seed``). Each row holds the report's
+    columns for one bound (``bound``, ``bounds_what``, ``value``, ``error_bound``, ``bound_train_error``,
+    ``vacuous``, ``delta`` (NaN for Eq. 1, which has no confidence level), ``N``, ``kl``, ``bits``) and,
+    repeated, the run's measurements (:data:`RUN_COLUMNS`): errors, measured gap, N by each capacity method and
     :math:`\\sqrt{N/m}` with each.
     """
     import genbound as gb
@@ -119,7 +142,8 @@ def compression_cell(data, data_seed, scaling, n_train, n_test, network, rank, w
     gb.train(model, d, epochs=epochs, batch_size=batch_size, optimizer=gb.nn.SGD(lr=lr, momentum=momentum),
              seed=seed, progress=False)
     t1 = time.perf_counter()
-    table = gb.bounds.report(model, d, w0=w0, config=ReportConfig(**report), seed=seed)
+    table = gb.bounds.report(model, d, w0=w0, config=ReportConfig(**report), seed=seed,
+                             hessian_sample=example_sample(d.m, hessian_examples, data_seed))
     t2 = time.perf_counter()
     train_loss = model.evaluate(d.x_train, d.y_train)[0]
     eq1 = {}
@@ -353,10 +377,11 @@ def grid_cells(data="digits", grid=None, *, quick=False, config=None):
     """The cells of :func:`compression_cell` over ``grid`` (e.g. ``{"rank": [None, 1], "seed": [0, 1]}``)
     and the ``key_extra`` of their sweep (:func:`genbound.experiments.cells.make_cells`).
 
-    Every parameter not in ``grid`` comes from ``config`` (default :class:`CompressionConfig`, or its quick
-    setting with ``quick``): its first rank and width, seed 0, the training and report settings.
+    Every parameter not in ``grid`` comes from ``config`` (default: :meth:`CompressionConfig.for_data` of
+    ``data``, the quick setting with ``quick``): its first rank and width, seed 0, the training and report
+    settings.
     """
-    config = check_config(config, CompressionConfig, quick)
+    config = check_config(config, CompressionConfig, quick, data_spec(data))
     return make_cells(compression_cell, config, data, grid, CELL_VERSION, seed=0, rank=config.ranks[0],
                       width=config.widths[0], network=config.network or default_network(data_spec(data)))
 
@@ -387,7 +412,9 @@ def compression_experiment(data="digits", *, seeds=5, quick=False, out=None, bac
     seeds : int or list of int
         Training seeds (an int k: 0..k-1). Default 5.
     quick : bool
-        Use :meth:`CompressionConfig.quick` when ``config`` is None.
+        Use :meth:`CompressionConfig.quick` when ``config`` is None; otherwise the default is the data's full
+        run (:meth:`CompressionConfig.for_data`: ``CompressionConfig()`` on digits, :meth:`CompressionConfig.mnist`
+        on 28x28 images).
     out : str or path, optional
         Folder of the sweep's cell records (resumable); None: a temporary folder.
     backend, scheduler, workers :
@@ -407,6 +434,7 @@ def compression_experiment(data="digits", *, seeds=5, quick=False, out=None, bac
     ----------
     Lee & Lee, Eq. 1; Jiang et al., "Fantastic generalization measures and where to find them", 2019.
     """
+    setting = setting_label(config, quick, data)
     config, seeds, spec = experiment_arguments(config, CompressionConfig, quick, seeds, data, backend, scheduler,
                                                workers)
     cells, key_extra = grid_cells(spec, {"width": list(config.widths), "rank": list(config.ranks), "seed": seeds},
@@ -424,8 +452,22 @@ def compression_experiment(data="digits", *, seeds=5, quick=False, out=None, bac
     figure = plot_compression(runs, long)
     return ExperimentResult(
         name="compression", title=f"Experiment 1: compression and the bound ({data_label(spec)} data, {network} network)",
-        description=DESCRIPTION,
+        description=DESCRIPTION + " " + _setting_text(config, network, int(runs["m"].iloc[0])),
         tables={"runs": runs, "summary": summary, "bounds": long, "kendall": kendall},
         figures={"gap_vs_capacity": figure}, claims=compression_claims(runs, long, kendall),
         config={**config_dict(config), "network": network, "data": spec, "seeds": seeds, "quick": bool(quick),
-                "data_fingerprint": key_extra["data_fingerprint"], "backend": backend})
+                "setting": setting, "data_fingerprint": key_extra["data_fingerprint"], "backend": backend})
+
+
+def _setting_text(config, network, m):
+    """The run's training and measurement settings, in one sentence of the report."""
+    r = config.report
+    hessian = ("no Hessian effective dimension" if not r.hessian else
+               f"Hessian effective dimension from {r.hessian_k or 'the default number of'} Lanczos eigenvalues of "
+               + (f"the loss on a fixed sample of {config.hessian_examples} of the {m} training examples"
+                  if config.hessian_examples is not None and config.hessian_examples < m else
+                  f"the loss on all {m} training examples"))
+    pac = (f"PAC-Bayes posterior fitted in {r.max_iter} steps, Gibbs error from {r.n_samples} draws" if r.pac_bayes
+           else "no PAC-Bayes rows")
+    return (f"This run: the {network} network, SGD for {config.epochs} epochs (batch {config.batch_size}, lr "
+            f"{config.lr:g}, momentum {config.momentum:g}) on {m} training examples; {hessian}; {pac}.")

@@ -20,7 +20,8 @@ from genbound.bounds import ReportConfig
 from genbound.data import RANDOMIZATIONS
 from genbound.experiments.cells import (DataOptions, cell_data, check_config, check_data_options, check_ranks,
                                         config_dict, data_label, data_spec, experiment_arguments, filters_label,
-                                        fmt_interval, interval_text, legend_below, make_cells, run_cells, slug)
+                                        fmt_interval, interval_text, legend_below, make_cells, run_cells,
+                                        setting_label, slug)
 from genbound.experiments.results import Claim, ExperimentResult, seed_summary, t_interval, verdict
 
 __all__ = ["CONDITIONS", "RandomizationConfig", "randomization_experiment", "randomization_cell", "grid_cells",
@@ -69,6 +70,9 @@ class RandomizationConfig(DataOptions):
     report : genbound.bounds.ReportConfig
         Bounds measured at the end of each run. Default: Eq. 1, VC and Occam rows, and PAC-Bayes with the
         prior at the initialization.
+
+    The defaults are the full run on the 8x8 digits; :meth:`quick` is ``--quick`` and :meth:`mnist` the full
+    run on 28x28 images (:meth:`~genbound.experiments.cells.DataOptions.for_data` picks by data).
     """
 
     width: float | None = None
@@ -105,6 +109,15 @@ class RandomizationConfig(DataOptions):
     def quick(cls):
         """The ``--quick`` setting: at most 30 epochs on the first 500 training images, no PAC-Bayes rows."""
         return cls(max_epochs=30, n_train=500, report=ReportConfig(pac_bayes=False))
+
+    @classmethod
+    def mnist(cls):
+        """The full run on 28x28 images (the ``mnist`` network, width 1): every condition, both filter types, on
+        the first 1,000 training images (the test set whole), at most 100 epochs (full filters fitted random
+        labels on these 1,000 images in 32 epochs of Adam, seed 0), and no PAC-Bayes rows, as in the quick
+        setting (the posterior fit and its Monte-Carlo passes would cost more than the training; the Eq. 1, VC
+        and Occam rows remain)."""
+        return cls(max_epochs=100, n_train=1000, report=ReportConfig(pac_bayes=False))
 
 
 def randomization_cell(data, data_seed, scaling, n_train, n_test, network, rank, width, condition, kind,
@@ -265,13 +278,14 @@ def grid_cells(data="digits", grid=None, *, quick=False, config=None):
     """The cells of :func:`randomization_cell` over ``grid`` and the ``key_extra`` of their sweep
     (:func:`genbound.experiments.cells.make_cells`).
 
-    Every parameter not in ``grid`` comes from ``config`` (default :class:`RandomizationConfig`, or its quick
-    setting with ``quick``): its first rank and condition, seed 0, the training and report settings.
+    Every parameter not in ``grid`` comes from ``config`` (default: :meth:`RandomizationConfig.for_data` of
+    ``data``, the quick setting with ``quick``): its first rank and condition, seed 0, the training and report
+    settings.
     A ``condition`` given by its label (one of ``config.conditions``, e.g. ``"labels 0.5"``) sets ``kind``
     and ``fraction``; ``kind`` and ``fraction`` given directly name the condition ``"<kind> <fraction>"``.
     """
-    config = check_config(config, RandomizationConfig, quick)
     spec = data_spec(data)
+    config = check_config(config, RandomizationConfig, quick, spec)
     mnist_like = cell_data(spec, config.data_seed, config.scaling).input_shape[-1] >= 28
     label, kind, fraction = config.conditions[0]
     grid = dict(grid or {})
@@ -312,8 +326,8 @@ def randomization_experiment(data="digits", *, seeds=5, quick=False, out=None, b
     95 % Student-t intervals; claims are judged by :func:`verdict` on them.
 
     The parameters are those of :func:`genbound.experiments.compression_experiment`, with ``config`` a
-    :class:`RandomizationConfig` (``quick``: :meth:`RandomizationConfig.quick`); the seeds also drive the
-    corruptions.
+    :class:`RandomizationConfig` (``quick``: :meth:`RandomizationConfig.quick`; otherwise the data's full run,
+    :meth:`RandomizationConfig.for_data`); the seeds also drive the corruptions.
 
     Returns
     -------
@@ -326,6 +340,7 @@ def randomization_experiment(data="digits", *, seeds=5, quick=False, out=None, b
     C. Zhang, S. Bengio, M. Hardt, B. Recht, O. Vinyals, "Understanding deep learning requires rethinking
     generalization", ICLR 2017.
     """
+    setting = setting_label(config, quick, data)
     config, seeds, spec = experiment_arguments(config, RandomizationConfig, quick, seeds, data, backend, scheduler,
                                                workers)
     cells, key_extra = grid_cells(spec, {"rank": list(config.ranks), "condition": [c[0] for c in config.conditions],
@@ -343,11 +358,15 @@ def randomization_experiment(data="digits", *, seeds=5, quick=False, out=None, b
     bounds = [c for c in runs if c.startswith("bound_")]
     summary = seed_summary(runs, GROUP, RUN_VALUES + ["time_ratio"] + bounds)
     cfg = {**config_dict(config), "network": network, "width": width, "data": spec, "seeds": seeds,
-           "quick": bool(quick), "data_fingerprint": key_extra["data_fingerprint"], "backend": backend}
+           "quick": bool(quick), "setting": setting, "data_fingerprint": key_extra["data_fingerprint"],
+           "backend": backend}
     return ExperimentResult(
         name="randomization",
         title=f"Experiment 2: randomization tests ({data_label(spec)} data, {network} network, width {width:g})",
-        description=DESCRIPTION,
+        description=DESCRIPTION + (f" This run: {int(runs['m'].iloc[0])} training examples, at most "
+                                   f"{config.max_epochs} epochs (Adam, lr {config.lr:g}, batch {config.batch_size}); "
+                                   + ("PAC-Bayes rows included." if config.report.pac_bayes else
+                                      "no PAC-Bayes rows.")),
         tables={"runs": runs, "summary": summary, "curves": curves},
         figures={"training_curves": plot_randomization(curves, [c[0] for c in config.conditions])},
         claims=randomization_claims(runs, cfg), config=cfg)

@@ -164,6 +164,7 @@ def write_report(entries, out, *, title="genbound: the paper's experiments", run
                                  extra={"run": run_info, "experiment_info": meta})
         lines += [f"## {result.title}", "", result.description, ""]
         info = [f"seeds {meta['seeds']}" if meta.get("seeds") is not None else None,
+                f"setting {result.config['setting']}" if result.config.get("setting") else None,
                 f"{meta['seconds']:.0f} s" if meta.get("seconds") is not None else None]
         info = [i for i in info if i]
         if info:

@@ -91,7 +91,9 @@ def reproduce(out="report/", *, quick=False, seeds=None, data=None, backend="loc
     quick : bool
         The quick setting of every experiment (digits only unless ``data`` says otherwise, full and rank-1
         filters, one width, 2 seeds, at most 30 epochs, capped randomization runs, no Hessian effective
-        dimension).
+        dimension). Without it each experiment runs the full-run setting of each data set (its config's
+        ``for_data``: the class defaults on digits, ``mnist()`` on 28x28 images; docs/scaling.md), recorded in
+        the report's configuration as ``"setting"``.
     seeds : int or list of int, optional
         Seeds of every experiment; default 2 with ``quick``, else 5.
     data : str, path or list of them, optional
@@ -104,7 +106,8 @@ def reproduce(out="report/", *, quick=False, seeds=None, data=None, backend="loc
     experiments : list of str, optional
         Names from :data:`EXPERIMENTS` to run (default all).
     configs : dict of str -> config, optional
-        An experiment's config dataclass by name (overrides ``quick`` for that experiment).
+        An experiment's config dataclass by name (overrides ``quick`` and the per-data default for that
+        experiment, on every data set).
 
     Returns
     -------

@@ -138,6 +138,27 @@ def test_hessian_row(problem):
     assert "Lanczos" in row["detail"] and "heuristic" in row["detail"]
 
 
+def test_hessian_row_on_a_sample_of_the_training_examples(problem):
+    """``hessian_sample``: N from the Hessian of the loss on those examples, sqrt(N/m) with the whole m."""
+    model, _, data = problem
+    small = data.subset(np.arange(100))
+    config = ReportConfig(pac_bayes=False, compression=False, hessian=True, z=0.5, hessian_k=6, hessian_dense_max=0)
+    name = "Eq. 1, N = Hessian eff. dim. (z=0.5, heuristic)"
+    sample = np.arange(10, 70, 2)
+    row = report(model, small, config=config, hessian_sample=sample).set_index("bound").loc[name]
+    cap = effective_capacity(model, (small.x_train[sample], small.y_train[sample]), method="hessian", z=0.5, k=6,
+                             dense_max=0)
+    assert row["N"] == pytest.approx(cap.total, rel=1e-6) and row["m"] == 100
+    assert row["value"] == sqrt_gap_bound(row["N"], 100)
+    assert "a sample of 30 of the 100 training examples" in row["detail"]
+    whole = report(model, small, config=config).set_index("bound").loc[name]
+    every = report(model, small, config=config, hessian_sample=np.arange(100)).set_index("bound").loc[name]
+    assert every["N"] == whole["N"] and "sample" not in whole["detail"]
+    for bad in ([], [0, 0], [100], [-1], [0.5]):
+        with pytest.raises(ValueError, match="hessian_sample"):
+            report(model, small, config=config, hessian_sample=np.asarray(bad))
+
+
 def test_report_without_w0_uses_a_zero_mean_prior(problem):
     model, _, data = problem
     out = report(model, data, config=dataclasses.replace(FAST, compression=False))

@@ -45,6 +45,7 @@ def test_report_files(report_dir):
     text = (out / "report.md").read_text()
     for res in results.values():
         assert res.title in text
+        assert res.config["setting"] == "given"  # configs passed: recorded as such, and in the report
         for claim in res.claims:
             assert claim.statement in text
         for name in res.figures:
@@ -61,6 +62,7 @@ def test_report_files(report_dir):
     # the numbers in the report are the run's: the compression N and sqrt(N/m) appear as computed
     runs = results["compression_digits"].tables["runs"]
     assert f"{runs['N_params'].max():.0f}" in text
+    assert text.count("setting given") == len(results)
     assert not list(out.rglob(".tmp-*"))
 
 
