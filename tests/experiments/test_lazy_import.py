@@ -28,3 +28,8 @@ def test_a_sweep_worker_does_not_import_the_experiments():
     assert "genbound.experiments.sweep" in loaded
     assert not any(m.startswith("genbound.landscape") for m in loaded), loaded
     assert "genbound.experiments.compression" not in loaded and "genbound.experiments.batch_claims" not in loaded
+
+
+def test_the_lazy_map_and_all_list_the_same_names():
+    """__all__ stays a literal list (the API docs read it statically), so it is checked against the lazy map."""
+    assert sorted(ex.__all__) == sorted([*ex._WHERE, "sweep", "EXPERIMENTS", "reproduce", "cells"])
