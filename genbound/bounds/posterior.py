@@ -448,11 +448,13 @@ def optimize_posterior(model, data, prior_mean, *, mean_init=None, prior_scale=N
     prior_scale : array_like (n_params,) or None
         Fixed per-parameter prior scales s > 0 (None: ones, the isotropic prior; or the init scales
         ``model.param_scales()``).
-    std_init : float
-        Start of every :math:`\sigma_i` (absolute), > 0. A small constant works where
-        :math:`\sigma = |w|` does not (in CP layers the noise of three factors multiplies).
-    prior_j_init : int, optional
-        Start of the grid index j; default: the j of the variance minimizing KL at the start,
+    std_init : float or array_like (n_params,)
+        Start of every :math:`\sigma_i` (absolute), > 0: one constant, or one per parameter (e.g. a previous
+        fit's ``posterior.std``, to continue it). A small constant works where :math:`\sigma = |w|` does not
+        (in CP layers the noise of three factors multiplies).
+    prior_j_init : int or tuple of int, optional
+        Start of the grid index j (one per variance group, or one for all; e.g. a previous fit's
+        ``prior.j``); default: the j of the variance minimizing KL at the start,
         :math:`\lambda = \frac1n\sum_i ((\mu_i - w_{p,i})^2 + \sigma_i^2)/s_i^2`, clipped to [1, 5b].
     objective : {"quad", "kl", "sqrt"}
     max_iter : int
@@ -508,7 +510,13 @@ def optimize_posterior(model, data, prior_mean, *, mean_init=None, prior_scale=N
     scale = np.ones(n) if prior_scale is None else check_vector(prior_scale, n, "prior_scale")
     if np.any(scale <= 0):
         raise ValueError("prior_scale: expected scales > 0")
-    std_init = check_positive(std_init, "std_init")
+    if np.ndim(std_init) == 0:
+        std_init = check_positive(std_init, "std_init")
+    else:
+        std_init = check_vector(std_init, n, "std_init")
+        if not np.all(std_init > 0):
+            raise ValueError("std_init: expected standard deviations > 0, got "
+                             f"{std_init[~(std_init > 0)][0]!r}")
     if objective not in OBJECTIVES:
         raise ValueError(f"objective: expected one of {OBJECTIVES}, got {objective!r}")
     max_iter = check_int(max_iter, "max_iter", minimum=0)
@@ -535,12 +543,16 @@ def optimize_posterior(model, data, prior_mean, *, mean_init=None, prior_scale=N
     j_top = min(grid.j_max, 5 * b)
     ll_lo, ll_hi = math.log(c) - grid.j_max / b, math.log(c) - 1.0 / b
 
-    log_sigma = np.full(n, math.log(std_init))
+    log_sigma = np.log(np.broadcast_to(np.asarray(std_init, dtype=np.float64), (n,))).copy()
     if prior_j_init is None:
         lam0 = np.bincount(group, weights=((mu - prior_mean) ** 2 + std_init ** 2) / scale2) / np.bincount(group)
         j0 = [min(max(1, round(b * math.log(c / max(v, 1e-300)))), j_top) for v in lam0]
     else:
-        j0 = [min(check_int(prior_j_init, "prior_j_init", minimum=1), grid.j_max)] * n_groups
+        js = tuple(prior_j_init) if isinstance(prior_j_init, (tuple, list)) else (prior_j_init,) * n_groups
+        if len(js) != n_groups:
+            raise ValueError(f"prior_j_init: expected one grid index or {n_groups} (one per variance group), got "
+                             f"{len(js)}")
+        j0 = [min(check_int(j, "prior_j_init", minimum=1), grid.j_max) for j in js]
     log_lam = np.array([math.log(c) - j / b for j in j0], dtype=np.float64)
     start = GaussianPosterior(mu.copy(), np.exp(log_sigma))
     j_start, kl_start = _round_j(mu, start.std, prior_mean, scale, log_lam, grid, group)
@@ -590,7 +602,7 @@ def optimize_posterior(model, data, prior_mean, *, mean_init=None, prior_scale=N
     j, kl = _round_j(mu, sigma, prior_mean, scale, log_lam, grid, group)
     prior = GaussianPrior(prior_mean, scale, j, description=prior_description, grid=grid, groups=group)
     settings = dict(objective=objective, max_iter=max_iter, batch_size=batch_size, lr_mean=lr_mean, lr_std=lr_std,
-                    lr_prior=lr_prior, std_init=std_init, surrogate_scale=surrogate_scale, delta=delta,
+                    lr_prior=lr_prior, std_init=std_init if np.ndim(std_init) == 0 else "per parameter", surrogate_scale=surrogate_scale, delta=delta,
                     extra_nats=extra_nats, seed=seed, kl_start=kl_start, grid=grid.describe(),
                     groups=groups if isinstance(groups, str) else "custom")
     history = pd.DataFrame(rows, columns=["step", "surrogate", "kl", "prior_variance", "B", "objective"])

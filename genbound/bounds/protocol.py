@@ -30,7 +30,7 @@ from genbound._checks import check_int, check_positive, check_probability
 from genbound.bounds.posterior import OBJECTIVES, VARIANCE_GROUPS, VarianceGrid
 
 __all__ = ["FAMILIES", "PREPROCESSINGS", "PRIOR_SCALES", "PriorConfig", "PosteriorConfig", "Protocol",
-           "ProtocolResult", "PROTOCOL_COLUMNS"]
+           "ProtocolResult", "PROTOCOL_COLUMNS", "Refinement", "RefinementResult", "REFINEMENT_COLUMNS"]
 
 #: Bound families a protocol may report (see :func:`genbound.bounds.family_bounds`).
 FAMILIES = ("mcallester", "langford_seeger", "catoni", "dziugaite_roy")
@@ -392,3 +392,114 @@ class ProtocolResult:
                              train_upper=r["train_upper"], detail=detail))
         return rows
 
+
+
+@dataclass(frozen=True)
+class Refinement:
+    """A further optimization of one protocol configuration's posterior, certified with fresh Monte-Carlo draws
+    (run by :func:`genbound.experiments.refine_protocol`).
+
+    The prior stays the configuration's (its mean, scales, variance groups and grid); only the posterior moves.
+
+    Attributes
+    ----------
+    config : str
+        Name of the protocol's prior configuration.
+    posterior : PosteriorConfig
+        How the posterior is optimized further, starting from the protocol's posterior of that configuration
+        (its mean, its standard deviations and its prior variance); ``max_iter=0`` keeps it as it is, so only
+        the Monte-Carlo estimate is new. Default: ``PosteriorConfig(max_iter=0)``.
+    name : str
+        Label in tables; default ``"<config>+<max_iter> <objective>"``.
+    """
+
+    config: str
+    posterior: PosteriorConfig = field(default_factory=lambda: PosteriorConfig(max_iter=0))
+    name: str = ""
+
+    def __post_init__(self):
+        _check_name(self.config, "config")
+        posterior = PosteriorConfig(**self.posterior) if isinstance(self.posterior, dict) else self.posterior
+        if not isinstance(posterior, PosteriorConfig):
+            raise TypeError(f"posterior: expected a PosteriorConfig, got {type(posterior).__name__}")
+        object.__setattr__(self, "posterior", posterior)
+        if not isinstance(self.name, str):
+            raise TypeError(f"name: expected a string, got {type(self.name).__name__}")
+        if not self.name:
+            object.__setattr__(self, "name", f"{self.config}+{posterior.max_iter} {posterior.objective}")
+
+
+#: Columns of :attr:`RefinementResult.table`: the refinement's name and count, then :data:`PROTOCOL_COLUMNS`.
+REFINEMENT_COLUMNS = ["refinement", "n_refinements", *PROTOCOL_COLUMNS]
+
+
+@dataclass
+class RefinementResult:
+    r"""What :func:`genbound.experiments.refine_protocol` returns.
+
+    Every row bounds the Gibbs error of one refined posterior, at the protocol's
+    :math:`\delta_{PB}/(KF)` (the PAC-Bayes statements hold for every posterior at once) with its own
+    Monte-Carlo estimate at :math:`\delta'/T` (fresh draws; T refinements). With probability at least
+    :attr:`confidence` = :math:`1 - \delta_{PB} - \delta'` every row holds.
+
+    Attributes
+    ----------
+    protocol : Protocol
+    refinements : tuple of Refinement
+    delta_mc : float
+        :math:`\delta'`: failure probability of all the refinements' Monte-Carlo estimates together.
+    table : pandas.DataFrame
+        One row per (refinement, family), columns :data:`REFINEMENT_COLUMNS` (``delta_mc`` = :math:`\delta'`,
+        ``delta_mc_row`` = :math:`\delta'/T`, ``delta_total`` = :math:`\delta_{PB} + \delta'`).
+    info : dict
+        Provenance.
+    fits : dict
+        Per refinement name: its :class:`genbound.bounds.PosteriorFit` (not serialized).
+    """
+
+    protocol: Protocol
+    refinements: tuple
+    delta_mc: float
+    table: pd.DataFrame
+    info: dict = field(default_factory=dict)
+    fits: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def confidence(self):
+        r""":math:`1 - \delta_{PB} - \delta'`: the probability that every row holds (alone; together with the
+        protocol's own rows subtract the protocol's ``delta_mc`` as well)."""
+        return 1.0 - self.protocol.delta_pac_bayes - self.delta_mc
+
+    @property
+    def headline(self):
+        """The row with the smallest bound (holds with probability at least :attr:`confidence`)."""
+        return self.table.loc[self.table["value"].idxmin()]
+
+    @property
+    def bound(self):
+        """The smallest refined bound."""
+        return float(self.headline["value"])
+
+    def save(self, folder, stem="refinement"):
+        """Write ``<stem>.json`` (the refinements and the accounting), ``<stem>_table.csv`` (every row) and
+        ``<stem>_result.json`` (headline and provenance) into ``folder``; returns the paths."""
+        import os
+
+        from genbound._io import atomic_write_json, atomic_write_text, check_writable_folder
+
+        check_writable_folder(folder)
+        paths = {"refinements": os.path.join(folder, f"{stem}.json"),
+                 "table": os.path.join(folder, f"{stem}_table.csv"),
+                 "result": os.path.join(folder, f"{stem}_result.json")}
+        atomic_write_json(paths["refinements"], {
+            "format": "genbound.bounds.Refinement/1", "protocol": self.protocol.to_dict(),
+            "refinements": [dataclasses.asdict(r) for r in self.refinements], "delta_mc": self.delta_mc,
+            "confidence": self.confidence})
+        atomic_write_text(paths["table"], self.table.to_csv(index=False, float_format="%.10g"))
+        head = {}
+        for k, v in self.headline.items():
+            v = v.item() if hasattr(v, "item") else v
+            head[k] = None if isinstance(v, float) and not math.isfinite(v) else v
+        atomic_write_json(paths["result"], {"bound": self.bound, "confidence": self.confidence,
+                                            "headline": head, "info": self.info})
+        return paths

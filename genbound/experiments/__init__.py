@@ -27,7 +27,7 @@ if TYPE_CHECKING:  # the same names, for static tools and the API docs
                                                 TrajectoryLandscape, batch_landscape_study, plot_batch_landscape_study,
                                                 sgd_vs_gd_batch_losses, trajectory_landscape)
     from genbound.experiments.priors import bounds_report, data_dependent_prior, train_prior_mean
-    from genbound.experiments.protocol import prepare_data, run_protocol, split_indices
+    from genbound.experiments.protocol import prepare_data, refine_protocol, run_protocol, split_indices
     from genbound.experiments.rank1_update import Rank1UpdateConfig, fit_loglog_slope, rank1_update_experiment
     from genbound.experiments.randomization import RandomizationConfig, randomization_experiment
     from genbound.experiments.report import write_report
@@ -60,6 +60,7 @@ _WHERE = {
     "train_prior_mean": "priors",
     "prepare_data": "protocol",
     "run_protocol": "protocol",
+    "refine_protocol": "protocol",
     "split_indices": "protocol",
     "Rank1UpdateConfig": "rank1_update",
     "fit_loglog_slope": "rank1_update",
@@ -80,7 +81,7 @@ __all__ = [
     "trajectory_landscape", "TrajectoryLandscape", "sgd_vs_gd_batch_losses", "BatchComparison",
     "batch_landscape_study", "BatchLandscapeStudyConfig", "BatchLandscapeStudy", "plot_batch_landscape_study",
     "bounds_report", "data_dependent_prior", "train_prior_mean",
-    "run_protocol", "prepare_data", "split_indices",
+    "run_protocol", "refine_protocol", "prepare_data", "split_indices",
     "Claim", "ExperimentResult", "seed_summary", "t_interval", "verdict",
     "sweep",
     "batch_landscape_experiment", "BatchLandscapeExperimentConfig", "escape_experiment", "EscapeConfig",

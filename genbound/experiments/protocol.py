@@ -12,16 +12,17 @@ import time
 import numpy as np
 import pandas as pd
 
-from genbound._checks import check_dataset, check_model
+from genbound._checks import check_dataset, check_int, check_model, check_probability
 from genbound._rng import as_generator
-from genbound.bounds import (CATONI_GRID, PROTOCOL_COLUMNS, DataDependentPrior, Protocol, ProtocolResult,
+from genbound.bounds import (CATONI_GRID, PROTOCOL_COLUMNS, REFINEMENT_COLUMNS, DataDependentPrior, Protocol,
+                             ProtocolResult, Refinement, RefinementResult,
                              example_fingerprints, family_bounds, gibbs_error, optimize_posterior, scaling_signature)
 from genbound.data import standardize
 from genbound.experiments.datasets import data_fingerprint
 from genbound.experiments.priors import train_prior_mean_info
 from genbound.nn import Sequential, reference_cnn
 
-__all__ = ["split_indices", "prepare_data", "run_protocol"]
+__all__ = ["split_indices", "prepare_data", "run_protocol", "refine_protocol"]
 
 
 def split_indices(m, fraction, seed):
@@ -81,6 +82,32 @@ def _architecture(model_or_name, config, rank, width, dtype):
 
 def _derive(seed, k):
     return int(seed) * 1000 + k
+
+
+def _rows(protocol, config, fit, bounds, upper, C, train_mc, test_err, prepared, *, delta_total, delta_mc,
+          delta_mc_row, n_mc, n_test, m_prior, prior_errors, prior_epochs, steps, seconds):
+    """One table row per bound family of ``protocol`` for a configuration's fitted posterior (PROTOCOL_COLUMNS)."""
+    lam = np.atleast_1d(fit.prior.variance)
+    grid_nats = fit.prior.nats
+    scaling = str(prepared.info.get("scaling")) + (" (statistics of the prior part)"
+                                                   if protocol.preprocessing == "standardize_prior" else "")
+    rows = []
+    for family in protocol.families:
+        value = bounds[family]
+        rows.append(dict(
+            config=config.name, family=family, bound=f"{family} ({config.name})", value=value,
+            bounds_what="error of the Gibbs classifier Q", m=fit.m, m_prior=m_prior, fraction=config.fraction,
+            kl=fit.kl, grid_nats=grid_nats, grid=config.grid.describe(), prior_j=str(fit.prior.j),
+            prior_variance=" ".join(f"{v:.4g}" for v in lam), variance_groups=config.variance_groups,
+            prior_scale=config.prior_scale, n_configs=protocol.n_configs, n_families=protocol.n_families,
+            delta_total=delta_total, delta_pac_bayes=protocol.delta_pac_bayes, delta_row=protocol.delta_per_bound,
+            delta_mc=delta_mc, delta_mc_row=delta_mc_row, n_mc=n_mc, train_error_mc=train_mc.error,
+            train_upper=upper, test_error_mc=test_err, n_test_mc=n_test,
+            ratio_to_test=value / test_err if test_err and np.isfinite(test_err) else np.nan,
+            catoni_C=C if family == "catoni" else np.nan, catoni_grid_size=len(CATONI_GRID), scaling=scaling,
+            prior_train_error=prior_errors[0], prior_test_error=prior_errors[1], prior_epochs_used=prior_epochs,
+            posterior_steps=steps, seconds=seconds))
+    return rows
 
 
 def run_protocol(protocol, data, model_or_name, *, rank=None, width=1.0, dtype=np.float64, chunk_size=2048,
@@ -163,26 +190,12 @@ def run_protocol(protocol, data, model_or_name, *, rank=None, width=1.0, dtype=n
         grid_nats = fit.prior.nats
         bounds, upper, C = family_bounds(train_mc.error, protocol.n_samples, fit.kl + grid_nats, fit.m, d_row, d_mc)
         seconds = time.perf_counter() - t0
-        lam = np.atleast_1d(fit.prior.variance)
         test_err = test_mc.error if test_mc is not None else np.nan
-        for family in protocol.families:
-            value = bounds[family]
-            rows.append(dict(
-                config=config.name, family=family, bound=f"{family} ({config.name})", value=value,
-                bounds_what="error of the Gibbs classifier Q", m=fit.m, m_prior=part_prior.m,
-                fraction=config.fraction, kl=fit.kl, grid_nats=grid_nats, grid=config.grid.describe(),
-                prior_j=str(fit.prior.j), prior_variance=" ".join(f"{v:.4g}" for v in lam),
-                variance_groups=config.variance_groups, prior_scale=config.prior_scale, n_configs=K, n_families=F,
-                delta_total=protocol.delta, delta_pac_bayes=protocol.delta_pac_bayes, delta_row=d_row,
-                delta_mc=protocol.delta_mc, delta_mc_row=d_mc, n_mc=protocol.n_samples, train_error_mc=train_mc.error,
-                train_upper=upper, test_error_mc=test_err,
-                n_test_mc=protocol.n_test_samples if test_mc is not None else 0,
-                ratio_to_test=value / test_err if test_err and np.isfinite(test_err) else np.nan,
-                catoni_C=C if family == "catoni" else np.nan, catoni_grid_size=len(CATONI_GRID),
-                scaling=str(prepared.info.get("scaling")) + (" (statistics of the prior part)"
-                                                            if protocol.preprocessing == "standardize_prior" else ""),
-                prior_train_error=prior_train_err, prior_test_error=prior_test_err,
-                prior_epochs_used=train_info["epochs_used"], posterior_steps=post.max_iter, seconds=seconds))
+        rows += _rows(protocol, config, fit, bounds, upper, C, train_mc, test_err, prepared,
+                      delta_total=protocol.delta, delta_mc=protocol.delta_mc, delta_mc_row=d_mc,
+                      n_mc=protocol.n_samples, n_test=protocol.n_test_samples if test_mc is not None else 0,
+                      m_prior=part_prior.m, prior_errors=(prior_train_err, prior_test_err),
+                      prior_epochs=train_info["epochs_used"], steps=post.max_iter, seconds=seconds)
         fits[config.name], priors[config.name] = fit, prior
         if progress:
             best = min(bounds[f] for f in protocol.families)
@@ -198,3 +211,162 @@ def run_protocol(protocol, data, model_or_name, *, rank=None, width=1.0, dtype=n
     if not math.isfinite(table["value"].min()):
         raise FloatingPointError("run_protocol: a bound came out non-finite")
     return ProtocolResult(protocol, table, info, fits, priors)
+
+
+def _fresh(seed, t, use):
+    """A generator for refinement t's posterior steps (use 0), its certifying draws (1) and its test draws (2):
+    a SeedSequence stream of its own, distinct from every stream a protocol run seeds with an integer."""
+    return np.random.default_rng(np.random.SeedSequence([int(seed), t, use, 0x7EF1]))
+
+
+def refine_protocol(result, data, model_or_name, refinements, *, n_samples, delta_mc=0.01, seed=0,
+                    n_test_samples=None, rank=None, width=1.0, dtype=np.float64, chunk_size=2048, progress=False):
+    r"""Optimize chosen posteriors of a protocol run further, and bound them paying only for new Monte-Carlo draws.
+
+    For each declared :class:`genbound.bounds.Refinement` t = 1..T (its configuration's prior kept):
+
+    1. continue the protocol's posterior of that configuration (its mean, standard deviations and prior
+       variance) by :func:`genbound.bounds.optimize_posterior` on the same bound part with the refinement's
+       settings (``max_iter=0``: unchanged);
+    2. estimate its Gibbs error on the bound part with ``n_samples`` fresh draws (a seed stream of its own,
+       never the protocol's) and on the test set (reported only);
+    3. evaluate every family of the protocol at the protocol's :math:`\delta_{PB}/(KF)` with the Monte-Carlo
+       upper bound at :math:`\delta'/T` (:func:`genbound.bounds.family_bounds`).
+
+    Why this is paid for: each PAC-Bayes statement of the protocol holds for *every* posterior at once (for its
+    prior, every grid variance and, for Catoni, every C of its grid), so the event that all K F of them hold
+    (probability at least :math:`1-\delta_{PB}`) covers any posterior on those priors, chosen however, after
+    looking at the protocol's results and the bound part included. A Monte-Carlo estimate holds only for the
+    posterior and the draws it was made with: the refined posteriors get new draws, independent of every choice
+    made before them, and the T estimates share :math:`\delta'` (Langford & Caruana 2001). With probability at
+    least :math:`1-\delta_{PB}-\delta'` (``RefinementResult.confidence``) every refined row holds; the minimum
+    over the refined rows and the protocol's own rows holds with probability at least
+    :math:`1-\delta_{PB}-\delta_{MC}-\delta'`. Choose refinements by anything except their certifying draws
+    (the posterior objective, or a scouting estimate with draws of another seed); declare them all here, so
+    that T is the number actually certified.
+
+    Parameters
+    ----------
+    result : genbound.bounds.ProtocolResult
+        A protocol run of this process (its fitted posteriors and priors are kept in memory, not on disk).
+    data : Dataset
+        The data the protocol ran on (checked by fingerprint).
+    model_or_name : genbound.nn.Sequential or str
+        The architecture the protocol ran with (checked against ``result.info``).
+    refinements : sequence of genbound.bounds.Refinement
+        T >= 1, distinct names, each naming a configuration of the protocol.
+    n_samples : int
+        Fresh Monte-Carlo draws of each refined posterior on its bound part, >= 1.
+    delta_mc : float
+        :math:`\delta'`, the failure probability of the T new estimates together; with the protocol's
+        ``delta_pac_bayes`` below 1.
+    seed : int
+        Root of the refinements' seed streams (posterior steps, draws), >= 0.
+    n_test_samples : int, optional
+        Draws for the Gibbs test error (default: the protocol's).
+    rank, width, dtype
+        As for :func:`run_protocol` (they must be the ones it ran with).
+    chunk_size : int
+        Memory chunk of the Monte-Carlo evaluations.
+    progress : bool
+        Print one line per refinement.
+
+    Returns
+    -------
+    genbound.bounds.RefinementResult
+
+    References
+    ----------
+    J. Langford, R. Caruana, "(Not) bounding the true error", NIPS 2001 (the Monte-Carlo bound); D. McAllester,
+    "PAC-Bayesian model averaging", COLT 1999 and A. Maurer, "A note on the PAC Bayesian theorem", 2004 (bounds
+    uniform over posteriors); G. K. Dziugaite, D. M. Roy, UAI 2017.
+    """
+    if not isinstance(result, ProtocolResult):
+        raise TypeError(f"result: expected a genbound.bounds.ProtocolResult, got {type(result).__name__}")
+    protocol = result.protocol
+    if isinstance(refinements, Refinement):
+        refinements = (refinements,)
+    refinements = tuple(refinements)
+    if not refinements:
+        raise ValueError("refinements: expected at least one Refinement")
+    for r in refinements:
+        if not isinstance(r, Refinement):
+            raise TypeError(f"refinements: expected Refinement entries, got {type(r).__name__}")
+    names = [r.name for r in refinements]
+    if len(set(names)) != len(names):
+        raise ValueError(f"refinements: expected distinct names, got {names}")
+    configs = {p.name: k for k, p in enumerate(protocol.priors)}
+    for r in refinements:
+        if r.config not in configs:
+            raise ValueError(f"refinements: configuration {r.config!r} is not in the protocol's list "
+                             f"{list(configs)}")
+        if r.config not in result.fits or r.config not in result.priors:
+            raise ValueError(f"result: carries no fitted posterior for {r.config!r} (fits live in memory only); "
+                             "rerun run_protocol in this process")
+    n_samples = check_int(n_samples, "n_samples", minimum=1)
+    delta_mc = check_probability(delta_mc, "delta_mc")
+    if protocol.delta_pac_bayes + delta_mc >= 1:
+        raise ValueError(f"delta_mc: expected delta_pac_bayes + delta_mc < 1, got {protocol.delta_pac_bayes!r} + "
+                         f"{delta_mc!r}")
+    seed = check_int(seed, "seed", minimum=0)
+    n_test = protocol.n_test_samples if n_test_samples is None else check_int(n_test_samples, "n_test_samples",
+                                                                               minimum=1)
+    check_dataset(data)
+    if data_fingerprint(data) != result.info.get("data_fingerprint"):
+        raise ValueError("data: not the data the protocol ran on (its fingerprint differs from "
+                         "result.info['data_fingerprint'])")
+    if isinstance(model_or_name, Sequential):
+        check_model(model_or_name, "model_or_name")
+    model_desc = model_or_name if isinstance(model_or_name, str) else repr(model_or_name)
+    ran = (result.info.get("model"), result.info.get("rank"), result.info.get("width"))
+    if (model_desc, rank, width) != ran:
+        raise ValueError(f"model_or_name: expected the architecture the protocol ran with {ran}, got "
+                         f"{(model_desc, rank, width)}")
+    T = len(refinements)
+    d_mc_row = delta_mc / T
+    rows, fits = [], {}
+    started = time.perf_counter()
+    for t, ref in enumerate(refinements):
+        t0 = time.perf_counter()
+        config = protocol.priors[configs[ref.config]]
+        prior_idx, bound_idx = split_indices(data.m, config.fraction, protocol.split_seed)
+        prepared = prepare_data(protocol, data, prior_idx)
+        part_bound = prepared.subset(bound_idx)
+        net = _architecture(model_or_name, config, rank, width, dtype)
+        old, prior = result.fits[config.name], result.priors[config.name]
+        post = ref.posterior
+        scale = net.param_scales() if config.prior_scale == "init" else None
+        fit = optimize_posterior(net, part_bound, prior, mean_init=old.posterior.mean, std_init=old.posterior.std,
+                                 prior_j_init=old.prior.j, prior_scale=scale, objective=post.objective,
+                                 max_iter=post.max_iter, batch_size=post.batch_size, lr_mean=post.lr_mean,
+                                 lr_std=post.lr_std, lr_prior=post.lr_prior, delta=protocol.delta_pac_bayes,
+                                 grid=config.grid, groups=config.variance_groups, seed=_fresh(seed, t, 0),
+                                 prior_description=prior.description)
+        train_mc = gibbs_error(net, part_bound, fit.posterior, n_samples, seed=_fresh(seed, t, 1),
+                               chunk_size=chunk_size)
+        test_err = (gibbs_error(net, (part_bound.x_test, part_bound.y_test), fit.posterior, n_test,
+                                seed=_fresh(seed, t, 2), chunk_size=chunk_size).error
+                    if part_bound.n_test else np.nan)
+        bounds, upper, C = family_bounds(train_mc.error, n_samples, fit.kl + fit.prior.nats, fit.m,
+                                         protocol.delta_per_bound, d_mc_row)
+        base = result.table[result.table["config"] == config.name].iloc[0]
+        seconds = time.perf_counter() - t0
+        for row in _rows(protocol, config, fit, bounds, upper, C, train_mc, test_err, prepared,
+                         delta_total=protocol.delta_pac_bayes + delta_mc, delta_mc=delta_mc, delta_mc_row=d_mc_row,
+                         n_mc=n_samples, n_test=n_test if part_bound.n_test else 0, m_prior=int(base["m_prior"]),
+                         prior_errors=(base["prior_train_error"], base["prior_test_error"]),
+                         prior_epochs=base["prior_epochs_used"], steps=int(base["posterior_steps"]) + post.max_iter,
+                         seconds=seconds):
+            rows.append(dict(row, refinement=ref.name, n_refinements=T, bound=f"{row['family']} ({ref.name})"))
+        fits[ref.name] = fit
+        if progress:
+            best = min(bounds[f] for f in protocol.families)
+            print(f"[{t + 1}/{T}] {ref.name}: KL {fit.kl:.1f} + {fit.prior.nats:.1f} nats, Gibbs train "
+                  f"{train_mc.error:.4f} (upper {upper:.4f}), test {test_err:.4f}, best bound {best:.4f} "
+                  f"({seconds:.0f} s)", flush=True)
+    table = pd.DataFrame(rows, columns=REFINEMENT_COLUMNS)
+    if not math.isfinite(table["value"].min()):
+        raise FloatingPointError("refine_protocol: a bound came out non-finite")
+    info = dict(result.info, seconds=time.perf_counter() - started, n_refinements=T, seed=seed,
+                protocol_seconds=result.info.get("seconds"))
+    return RefinementResult(protocol, refinements, delta_mc, table, info, fits)

@@ -145,6 +145,27 @@ def test_zero_steps_returns_start_and_grid_prior(problem):
     assert fit.history.empty
 
 
+def test_a_fit_continues_from_its_own_posterior_and_variances(problem):
+    model, w0, data = problem
+    grid = gb.bounds.VarianceGrid("uniform", b=20, c=0.1, size=120)
+    first = optimize_posterior(model, data, w0, max_iter=30, seed=0, grid=grid, groups="layer")
+    # zero further steps: the same posterior, the same grid point per layer, the same KL
+    same = optimize_posterior(model, data, w0, mean_init=first.posterior.mean, std_init=first.posterior.std,
+                              prior_j_init=first.prior.j, max_iter=0, grid=grid, groups="layer")
+    assert np.array_equal(same.posterior.mean, first.posterior.mean)
+    assert np.allclose(same.posterior.std, first.posterior.std, rtol=1e-15)
+    assert same.prior.j == first.prior.j and same.kl == pytest.approx(first.kl, rel=1e-13)
+    more = optimize_posterior(model, data, w0, mean_init=first.posterior.mean, std_init=first.posterior.std,
+                              prior_j_init=first.prior.j, max_iter=10, grid=grid, groups="layer", seed=1)
+    assert not np.array_equal(more.posterior.mean, first.posterior.mean)
+    with pytest.raises(ValueError, match="^std_init: expected standard deviations > 0"):
+        optimize_posterior(model, data, w0, std_init=np.r_[0.0, first.posterior.std[1:]], max_iter=0)
+    with pytest.raises(ValueError, match="^std_init"):
+        optimize_posterior(model, data, w0, std_init=first.posterior.std[1:], max_iter=0)
+    with pytest.raises(ValueError, match="^prior_j_init: expected one grid index or"):
+        optimize_posterior(model, data, w0, prior_j_init=(3, 4), max_iter=0, grid=grid, groups="layer")
+
+
 def test_optimization_is_seeded(problem):
     model, w0, data = problem
     a = optimize_posterior(model, data, w0, max_iter=20, seed=3)

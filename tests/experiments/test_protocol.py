@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 
 import genbound as gb
-from genbound.bounds import (DataDependentPrior, PosteriorConfig, PriorConfig, Protocol, VarianceGrid,
-                             example_fingerprints, family_bounds, pac_bayes_bounds, scaling_signature)
-from genbound.experiments import prepare_data, run_protocol, split_indices
+from genbound.bounds import (DataDependentPrior, PosteriorConfig, PriorConfig, Protocol, ProtocolResult, Refinement,
+                             VarianceGrid, example_fingerprints, family_bounds, pac_bayes_bounds, scaling_signature)
+from genbound.experiments import prepare_data, refine_protocol, run_protocol, split_indices
 from genbound.nn import Conv2d, CPConv2d, Dense, GlobalAvgPool, MaxPool2d, ReLU, Sequential
 
 
@@ -170,6 +170,111 @@ def test_run_is_reproducible(raw, two):
     protocol, res = two
     again = run_protocol(protocol, raw, tiny_model())
     pd.testing.assert_frame_equal(again.table.drop(columns=["seconds"]), res.table.drop(columns=["seconds"]))
+
+
+# ---------------------------------------------------------------- refining posteriors after the run
+
+@pytest.fixture(scope="module")
+def refined(raw, two):
+    _, res = two
+    refs = (Refinement("a"), Refinement("b", PosteriorConfig(max_iter=10, batch_size=32), name="b-more"))
+    return refs, refine_protocol(res, raw, tiny_model(), refs, n_samples=30, delta_mc=0.02, seed=3,
+                                 n_test_samples=4)
+
+
+def test_refinement_pays_only_for_its_fresh_draws(raw, two, refined):
+    protocol, res = two
+    refs, ref = refined
+    t = ref.table
+    assert list(t.columns) == gb.bounds.REFINEMENT_COLUMNS
+    assert len(t) == 2 * 3 and set(t["refinement"]) == {"a+0 quad", "b-more"}
+    # the PAC-Bayes statements are the protocol's (uniform over posteriors): same delta per row; the new
+    # Monte-Carlo estimates share delta' = 0.02 over T = 2 refinements
+    assert np.allclose(t["delta_row"], protocol.delta_per_bound) and (t["n_configs"] == 2).all()
+    assert np.allclose(t["delta_mc_row"], 0.02 / 2) and (t["n_refinements"] == 2).all()
+    assert np.allclose(t["delta_total"], 0.025 + 0.02) and ref.confidence == pytest.approx(1 - 0.045)
+    assert (t["n_mc"] == 30).all() and (t["n_test_mc"] == 4).all()
+    for _, row in t.iterrows():
+        values, upper, _ = family_bounds(row["train_error_mc"], int(row["n_mc"]), row["kl"] + row["grid_nats"],
+                                         int(row["m"]), row["delta_row"], row["delta_mc_row"])
+        assert row["value"] == pytest.approx(values[row["family"]], rel=1e-12)
+        assert row["train_upper"] == pytest.approx(upper, rel=1e-12)
+    # zero steps: the protocol's posterior and KL, only the estimate is new
+    a = t[t["refinement"] == "a+0 quad"].iloc[0]
+    pa = res.table[res.table["config"] == "a"].iloc[0]
+    assert np.array_equal(ref.fits["a+0 quad"].posterior.mean, res.fits["a"].posterior.mean)
+    assert a["kl"] == pytest.approx(pa["kl"], rel=1e-12) and a["prior_j"] == pa["prior_j"]
+    assert a["m"] == pa["m"] and a["posterior_steps"] == pa["posterior_steps"]
+    # ten more steps from b's posterior, with b's per-layer variances and init scales
+    b = t[t["refinement"] == "b-more"].iloc[0]
+    assert not np.array_equal(ref.fits["b-more"].posterior.mean, res.fits["b"].posterior.mean)
+    assert b["posterior_steps"] == protocol.posterior.max_iter + 10 and b["variance_groups"] == "layer"
+    assert ref.bound == t["value"].min()
+
+
+def test_refinement_draws_are_fresh_and_seeded(raw, two, refined, monkeypatch):
+    _, res = two
+    refs, ref = refined
+    again = refine_protocol(res, raw, tiny_model(), refs, n_samples=30, delta_mc=0.02, seed=3, n_test_samples=4)
+    pd.testing.assert_frame_equal(again.table.drop(columns=["seconds"]), ref.table.drop(columns=["seconds"]))
+    # record every seed of the Monte-Carlo draws: the refinement's streams are none of the protocol's
+    import copy
+
+    import genbound.experiments.protocol as mod
+
+    seeds, real = [], mod.gibbs_error
+
+    def spy(model, data, posterior, n_samples, seed, chunk_size):
+        seeds.append(copy.deepcopy(seed))
+        return real(model, data, posterior, n_samples, seed=seed, chunk_size=chunk_size)
+
+    monkeypatch.setattr(mod, "gibbs_error", spy)
+    run_protocol(res.protocol, raw, tiny_model())
+    protocol_seeds, seeds[:] = list(seeds), []
+    refine_protocol(res, raw, tiny_model(), refs, n_samples=30, delta_mc=0.02, seed=3, n_test_samples=4)
+    first = {tuple(np.random.default_rng(s).standard_normal(4)) for s in protocol_seeds}
+    fresh = [tuple(s.standard_normal(4)) for s in seeds]
+    assert len(fresh) == 4 and len(set(fresh)) == 4 and not first & set(fresh)
+
+
+def test_refinement_refuses_what_it_cannot_pay_for(raw, two, tmp_path):
+    _, res = two
+    ok = dict(n_samples=5, n_test_samples=2)
+    with pytest.raises(ValueError, match="^refinements: configuration 'c' is not in"):
+        refine_protocol(res, raw, tiny_model(), [Refinement("c")], **ok)
+    with pytest.raises(ValueError, match="^refinements: expected distinct names"):
+        refine_protocol(res, raw, tiny_model(), [Refinement("a"), Refinement("a")], **ok)
+    with pytest.raises(ValueError, match="^refinements: expected at least one"):
+        refine_protocol(res, raw, tiny_model(), [], **ok)
+    with pytest.raises(TypeError, match="^refinements: expected Refinement"):
+        refine_protocol(res, raw, tiny_model(), ["a"], **ok)
+    with pytest.raises(TypeError, match="^result"):
+        refine_protocol(res.table, raw, tiny_model(), [Refinement("a")], **ok)
+    bare = ProtocolResult(res.protocol, res.table, res.info)
+    with pytest.raises(ValueError, match="^result: carries no fitted posterior for 'a'"):
+        refine_protocol(bare, raw, tiny_model(), [Refinement("a")], **ok)
+    with pytest.raises(ValueError, match="^data: not the data the protocol ran on"):
+        refine_protocol(res, raw.subset(np.arange(200), np.arange(60)), tiny_model(), [Refinement("a")], **ok)
+    with pytest.raises(ValueError, match="^model_or_name: expected the architecture"):
+        refine_protocol(res, raw, tiny_model(), [Refinement("a")], rank=1, **ok)
+    with pytest.raises(ValueError, match="^delta_mc: expected delta_pac_bayes"):
+        refine_protocol(res, raw, tiny_model(), [Refinement("a")], delta_mc=0.99, **ok)
+    with pytest.raises(ValueError, match="^n_samples"):
+        refine_protocol(res, raw, tiny_model(), [Refinement("a")], n_samples=0)
+    with pytest.raises(TypeError, match="^posterior"):
+        Refinement("a", posterior=3)
+    with pytest.raises(TypeError, match="^config"):
+        Refinement("")
+
+
+def test_refinement_saves_its_accounting(refined, tmp_path):
+    refs, ref = refined
+    paths = ref.save(tmp_path, stem="ref")
+    declared = json.loads(open(paths["refinements"]).read())
+    assert [r["name"] for r in declared["refinements"]] == [r.name for r in refs]
+    assert declared["confidence"] == pytest.approx(ref.confidence) and declared["delta_mc"] == 0.02
+    assert np.allclose(pd.read_csv(paths["table"])["value"], ref.table["value"])
+    assert json.loads(open(paths["result"]).read())["bound"] == pytest.approx(ref.bound)
 
 
 # ---------------------------------------------------------------- preprocessing from the prior part only
