@@ -214,8 +214,9 @@ def run_protocol(protocol, data, model_or_name, *, rank=None, width=1.0, dtype=n
 
 
 def _fresh(seed, t, use):
-    """A generator for refinement t's posterior steps (use 0), its certifying draws (1) and its test draws (2):
-    a SeedSequence stream of its own, distinct from every stream a protocol run seeds with an integer."""
+    """A generator for a refinement's posterior steps (use 0: ``seed`` its posterior's seed, t its configuration's
+    index), its certifying draws (1) and its test draws (2; ``seed`` the call's, t its position): a SeedSequence
+    stream of its own, distinct from every stream a protocol run seeds with an integer."""
     return np.random.default_rng(np.random.SeedSequence([int(seed), t, use, 0x7EF1]))
 
 
@@ -261,7 +262,9 @@ def refine_protocol(result, data, model_or_name, refinements, *, n_samples, delt
         :math:`\delta'`, the failure probability of the T new estimates together; with the protocol's
         ``delta_pac_bayes`` below 1.
     seed : int
-        Root of the refinements' seed streams (posterior steps, draws), >= 0.
+        Root of the Monte-Carlo draws' seed streams, >= 0 (a refinement's posterior steps are seeded by its
+        ``posterior.seed``, so a scouting call with another ``seed`` estimates the same posteriors with other
+        draws).
     n_test_samples : int, optional
         Draws for the Gibbs test error (default: the protocol's).
     rank, width, dtype
@@ -340,7 +343,8 @@ def refine_protocol(result, data, model_or_name, refinements, *, n_samples, delt
                                  prior_j_init=old.prior.j, prior_scale=scale, objective=post.objective,
                                  max_iter=post.max_iter, batch_size=post.batch_size, lr_mean=post.lr_mean,
                                  lr_std=post.lr_std, lr_prior=post.lr_prior, delta=protocol.delta_pac_bayes,
-                                 grid=config.grid, groups=config.variance_groups, seed=_fresh(seed, t, 0),
+                                 grid=config.grid, groups=config.variance_groups,
+                                 seed=_fresh(post.seed, configs[ref.config], 0),
                                  prior_description=prior.description)
         train_mc = gibbs_error(net, part_bound, fit.posterior, n_samples, seed=_fresh(seed, t, 1),
                                chunk_size=chunk_size)

@@ -217,6 +217,10 @@ def test_refinement_draws_are_fresh_and_seeded(raw, two, refined, monkeypatch):
     refs, ref = refined
     again = refine_protocol(res, raw, tiny_model(), refs, n_samples=30, delta_mc=0.02, seed=3, n_test_samples=4)
     pd.testing.assert_frame_equal(again.table.drop(columns=["seconds"]), ref.table.drop(columns=["seconds"]))
+    # another seed: the same posteriors (seeded by their own PosteriorConfig), other draws (a scouting run)
+    scout = refine_protocol(res, raw, tiny_model(), refs, n_samples=30, delta_mc=0.02, seed=4, n_test_samples=4)
+    for r in refs:
+        assert np.array_equal(scout.fits[r.name].posterior.mean, ref.fits[r.name].posterior.mean)
     # record every seed of the Monte-Carlo draws: the refinement's streams are none of the protocol's
     import copy
 
