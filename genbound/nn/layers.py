@@ -32,11 +32,11 @@ from genbound._rng import as_generator
 from genbound.nn.runtime import Workspace, batch_chunks, image_group, run_parallel
 
 
-def _out_size(size, k, stride, pad, name, axis):
+def _out_size(size, k, stride, pad, layer, axis):
     if size + 2 * pad < k:
         raise ValueError(
             f"kernel_size: expected at most the padded image size {size + 2 * pad} along {axis}, got {k}"
-            f" ({name})"
+            f" ({layer!r})"
         )
     return (size + 2 * pad - k) // stride + 1
 
@@ -214,7 +214,7 @@ class _ConvBase(Layer):
         if c != self.in_channels:
             raise ValueError(f"x: expected {self.in_channels} input channels for {self!r}, got {c}")
         k, s, p = self.kernel_size, self.stride, self.padding
-        return (self.out_channels, _out_size(h, k, s, p, repr(self), "H"), _out_size(w, k, s, p, repr(self), "W"))
+        return (self.out_channels, _out_size(h, k, s, p, self, "H"), _out_size(w, k, s, p, self, "W"))
 
     @property
     def _dtype(self):
@@ -643,7 +643,7 @@ class _Pool(_Linear):
             raise ValueError(f"x: expected images of shape (C, H, W) for {self!r}, got {tuple(in_shape)}")
         c, h, w = in_shape
         k, s = self.kernel_size, self.stride
-        return (c, _out_size(h, k, s, 0, repr(self), "H"), _out_size(w, k, s, 0, repr(self), "W"))
+        return (c, _out_size(h, k, s, 0, self, "H"), _out_size(w, k, s, 0, self, "W"))
 
 
 #: What one input value of max pooling costs, in the multiply-adds that :func:`genbound.nn.runtime.run_parallel`
