@@ -447,3 +447,37 @@ def test_published_protocol_tables_recompute(tag, declare):
         "rank-1" if tag == "rank1" else "full")]
     assert rows["value"].min() == pytest.approx(table["value"].min(), rel=1e-9)
     assert (report["scaling"] == "fixed").all()
+
+
+def test_published_refinement_recomputes_and_pays_for_its_draws():
+    import os
+
+    module, folder = _script("make_bounds_refine")
+    declared = _script("make_bounds_table")[0].digits_protocol()
+    stem = os.path.join(folder, "bounds_digits_refined_rank1")
+    assert Protocol.load(stem + "_protocol.json") == declared  # the rerun the refinement relies on
+    rerun = pd.read_csv(stem + "_protocol_table.csv")
+    accounting = json.loads(open(stem + ".json").read())
+    assert Protocol.from_dict(accounting["protocol"]) == declared
+    certified = [r["name"] for r in accounting["refinements"]]
+    assert len(certified) == 1 and certified[0] in [c.name for c in module.CANDIDATES]
+    assert accounting["confidence"] == pytest.approx(1 - declared.delta_pac_bayes - accounting["delta_mc"])
+    # the certified candidate is the one with the smallest scouting bound, scouted with other draws
+    scouting = pd.read_csv(stem + "_scouting.csv")
+    assert scouting.loc[scouting["scouting_bound"].idxmin(), "refinement"] == certified[0]
+    assert module.SCOUT_SEED != module.CERTIFY_SEED
+    table = pd.read_csv(stem + "_table.csv")
+    assert len(table) == declared.n_families and (table["n_refinements"] == 1).all()
+    for _, row in table.iterrows():
+        assert row["delta_row"] == pytest.approx(declared.delta_per_bound, rel=1e-9)
+        assert row["delta_mc_row"] == pytest.approx(accounting["delta_mc"], rel=1e-9)
+        assert row["n_mc"] == module.CERTIFY_DRAWS
+        values, upper, _ = family_bounds(row["train_error_mc"], int(row["n_mc"]), row["kl"] + row["grid_nats"],
+                                         int(row["m"]), row["delta_row"], row["delta_mc_row"])
+        assert row["value"] == pytest.approx(values[row["family"]], rel=1e-8)
+        assert row["train_upper"] == pytest.approx(upper, rel=1e-8)
+        # the refined posterior keeps its configuration's prior part and bound part
+        base = rerun[rerun["config"] == row["config"]].iloc[0]
+        assert row["m"] == base["m"] and row["m_prior"] == base["m_prior"]
+    result = json.loads(open(stem + "_result.json").read())
+    assert result["bound"] == pytest.approx(table["value"].min(), rel=1e-9)
