@@ -32,9 +32,10 @@ GROUP_PIXELS = 512
 
 #: A kernel call with less work than this (multiply-adds, or values moved) runs on the calling thread
 #: alone: handing work to another thread would cost more than it saves. Waking a helper thread that waits
-#: between calls costs tens of microseconds (more in a virtual machine, whose idle cores halt); measured on
-#: the 2-core development machine, every digits and MNIST training step was as fast or faster with 4e6
-#: than with 1e6 (digits steps 7-19 % faster at batch 64, up to 14 % at 256), with a plateau from 3e6 to 6e6.
+#: between calls costs tens of microseconds (more in a virtual machine, whose idle cores halt). Measured on
+#: the 2-core development machine against 1e6 (blocks of 5 steps, each after a PyTorch block, orders
+#: alternated, two runs): digits rank-1 steps at batch 64 8-12 % faster, the other digits steps within
+#: +-5 %, MNIST steps unchanged or faster.
 PARALLEL_MIN_WORK = 4_000_000
 
 #: Workspaces keep arrays of at least this many bytes; smaller ones come cheaply from malloc's heap.
