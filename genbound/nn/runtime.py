@@ -35,7 +35,7 @@ GROUP_PIXELS = 512
 #: between calls costs tens of microseconds (more in a virtual machine, whose idle cores halt). Measured on
 #: the 2-core development machine against 1e6 (blocks of 5 steps, each after a PyTorch block, orders
 #: alternated, two runs): digits rank-1 steps at batch 64 8-12 % faster, the other digits steps within
-#: +-5 %, MNIST steps unchanged or faster.
+#: +-5 %, MNIST steps the same within a few per cent.
 PARALLEL_MIN_WORK = 4_000_000
 
 #: Workspaces keep arrays of at least this many bytes; smaller ones come cheaply from malloc's heap.
