@@ -156,7 +156,7 @@ def run_protocol(protocol, data, model_or_name, *, rank=None, width=1.0, dtype=n
     check_dataset(data)
     if isinstance(model_or_name, Sequential):
         check_model(model_or_name, "model_or_name")
-    K, F = protocol.n_configs, protocol.n_families
+    K = protocol.n_configs
     d_row, d_mc = protocol.delta_per_bound, protocol.delta_mc_per_config
     rows, fits, priors = [], {}, {}
     started = time.perf_counter()
