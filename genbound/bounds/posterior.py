@@ -602,7 +602,8 @@ def optimize_posterior(model, data, prior_mean, *, mean_init=None, prior_scale=N
     j, kl = _round_j(mu, sigma, prior_mean, scale, log_lam, grid, group)
     prior = GaussianPrior(prior_mean, scale, j, description=prior_description, grid=grid, groups=group)
     settings = dict(objective=objective, max_iter=max_iter, batch_size=batch_size, lr_mean=lr_mean, lr_std=lr_std,
-                    lr_prior=lr_prior, std_init=std_init if np.ndim(std_init) == 0 else "per parameter", surrogate_scale=surrogate_scale, delta=delta,
+                    lr_prior=lr_prior, std_init=std_init if np.ndim(std_init) == 0 else "per parameter",
+                    surrogate_scale=surrogate_scale, delta=delta,
                     extra_nats=extra_nats, seed=seed, kl_start=kl_start, grid=grid.describe(),
                     groups=groups if isinstance(groups, str) else "custom")
     history = pd.DataFrame(rows, columns=["step", "surrogate", "kl", "prior_variance", "B", "objective"])
