@@ -26,11 +26,10 @@ import importlib.util
 import os
 import time
 
-import numpy as np
 import pandas as pd
 
 import genbound as gb
-from genbound.bounds import PosteriorConfig, Refinement, kl_inverse
+from genbound.bounds import PosteriorConfig, Refinement, langford_seeger_bound
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCOUT_SEED, CERTIFY_SEED = 101, 202
@@ -57,8 +56,8 @@ def _table_script():
 
 def scouting_bound(row):
     """The Langford-Seeger bound of a scouting row with its estimate taken as exact (no Monte-Carlo term)."""
-    c = (row["kl"] + row["grid_nats"] + np.log(2 * np.sqrt(row["m"]) / row["delta_row"])) / row["m"]
-    return kl_inverse(row["train_error_mc"], c)
+    return langford_seeger_bound(row["train_error_mc"], row["kl"] + row["grid_nats"], int(row["m"]),
+                                 row["delta_row"])
 
 
 def run(quick=False, out=None):
