@@ -481,3 +481,14 @@ def test_published_refinement_recomputes_and_pays_for_its_draws():
         assert row["m"] == base["m"] and row["m_prior"] == base["m_prior"]
     result = json.loads(open(stem + "_result.json").read())
     assert result["bound"] == pytest.approx(table["value"].min(), rel=1e-9)
+
+
+def test_refinement_script_runs_end_to_end_at_small_counts(tmp_path):
+    module, _ = _script("make_bounds_refine")
+    certified = module.run(quick=True, out=str(tmp_path / "x"))
+    assert certified.confidence == pytest.approx(0.965)
+    assert len(certified.refinements) == 1 and (certified.table["n_refinements"] == 1).all()
+    scouting = pd.read_csv(tmp_path / "bounds_digits_refined_rank1_scouting.csv")
+    assert certified.refinements[0].name == scouting.loc[scouting["scouting_bound"].idxmin(), "refinement"]
+    for stem in ("bounds_digits_refined_rank1", "bounds_digits_refined_rank1_protocol"):
+        assert (tmp_path / f"{stem}_table.csv").exists() and (tmp_path / f"{stem}_result.json").exists()
