@@ -186,3 +186,18 @@ def check_at_most(value, name, maximum, minimum=1):
     if value > maximum:
         raise ValueError(f"{name}: expected an int <= {maximum} (the documented maximum), got {value}")
     return value
+
+
+def check_named_entries(items, cls, name):
+    """``items`` as a non-empty tuple of ``cls`` instances whose ``.name`` attributes are distinct (a declared
+    list: prior configurations, refinements); TypeError or ValueError naming ``name`` otherwise."""
+    items = tuple(items)
+    if not items:
+        raise ValueError(f"{name}: expected at least one {cls.__name__}")
+    for item in items:
+        if not isinstance(item, cls):
+            raise TypeError(f"{name}: expected {cls.__name__} entries, got {type(item).__name__}")
+    names = [item.name for item in items]
+    if len(set(names)) != len(names):
+        raise ValueError(f"{name}: expected distinct names, got {names}")
+    return items

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from genbound._checks import check_int, check_positive, check_probability
+from genbound._checks import check_int, check_named_entries, check_positive, check_probability
 from genbound.bounds.posterior import OBJECTIVES, VARIANCE_GROUPS, VarianceGrid
 
 __all__ = ["FAMILIES", "PREPROCESSINGS", "PRIOR_SCALES", "PriorConfig", "PosteriorConfig", "Protocol",
@@ -190,15 +190,8 @@ class Protocol:
     description: str = ""
 
     def __post_init__(self):
-        priors = tuple(PriorConfig(**p) if isinstance(p, dict) else p for p in self.priors)
-        if not priors:
-            raise ValueError("priors: expected at least one PriorConfig")
-        for p in priors:
-            if not isinstance(p, PriorConfig):
-                raise TypeError(f"priors: expected PriorConfig entries, got {type(p).__name__}")
-        names = [p.name for p in priors]
-        if len(set(names)) != len(names):
-            raise ValueError(f"priors: expected unique names, got {names}")
+        priors = check_named_entries((PriorConfig(**p) if isinstance(p, dict) else p for p in self.priors),
+                                     PriorConfig, "priors")
         object.__setattr__(self, "priors", priors)
         posterior = PosteriorConfig(**self.posterior) if isinstance(self.posterior, dict) else self.posterior
         if not isinstance(posterior, PosteriorConfig):

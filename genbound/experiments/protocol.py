@@ -12,7 +12,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from genbound._checks import check_dataset, check_int, check_model, check_probability
+from genbound._checks import check_dataset, check_int, check_model, check_named_entries, check_probability
 from genbound._rng import as_generator
 from genbound.bounds import (CATONI_GRID, PROTOCOL_COLUMNS, REFINEMENT_COLUMNS, DataDependentPrior, Protocol,
                              ProtocolResult, Refinement, RefinementResult,
@@ -289,15 +289,7 @@ def refine_protocol(result, data, model_or_name, refinements, *, n_samples, delt
     protocol = result.protocol
     if isinstance(refinements, Refinement):
         refinements = (refinements,)
-    refinements = tuple(refinements)
-    if not refinements:
-        raise ValueError("refinements: expected at least one Refinement")
-    for r in refinements:
-        if not isinstance(r, Refinement):
-            raise TypeError(f"refinements: expected Refinement entries, got {type(r).__name__}")
-    names = [r.name for r in refinements]
-    if len(set(names)) != len(names):
-        raise ValueError(f"refinements: expected distinct names, got {names}")
+    refinements = check_named_entries(refinements, Refinement, "refinements")
     configs = {p.name: k for k, p in enumerate(protocol.priors)}
     for r in refinements:
         if r.config not in configs:
