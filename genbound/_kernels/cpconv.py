@@ -646,10 +646,10 @@ def cp_backward(x, dy, factors, geo, c_lo, c_hi, need_dx, acc, dx):
 
 
 @numba.njit(**_NJIT)
-def cp_backward_jvp(x, rx, has_rx, dy, rdy, factors, tangents, geo, c_lo, c_hi, need_dx, acc, rdx):
+def cp_backward_jvp(x, rx, has_rx, dy, rdy, factors, tangents, geo, c_lo, c_hi, need_dx, acc, rdx, dx):
     """Tangent of :func:`cp_backward` (given dy, its tangent rdy, rx and the parameter tangents): adds the
     tangents of the factor gradients into ``acc`` (per chunk) and, if ``need_dx``, writes the tangent rdx of
-    dx.
+    dx and dx itself (= P^T dz, the same bits as :func:`cp_backward`: dz is computed here anyway).
 
     With du = Wpass^T(dy, t), R{du} = Wpass^T(rdy, t) + Wpass^T(dy, v_t), dz = Hpass^T(du, q),
     R{dz} = Hpass^T(R{du}, q) + Hpass^T(du, v_q): R{gt} = corr(rdy, u) + corr(dy, ut),
@@ -722,4 +722,6 @@ def cp_backward_jvp(x, rx, has_rx, dy, rdy, factors, tangents, geo, c_lo, c_hi, 
                     for k in range(gn * hw):
                         dxs[cc, k] += dxs2[cc, k]
                 _unstack(dxs, n0, gn, rdx)
+                np.dot(p2.T, dzs, dxs2)
+                _unstack(dxs2, n0, gn, dx)
             n0 += gn

@@ -10,6 +10,9 @@ Each layer is a function of its input and its parameters. Four rules define it:
 - ``backward_jvp(dy, rdy, cache, tcache, tparams, need_dx)`` -> ``(rdx, rgrads)``, the tangent of
   ``backward`` (R{dx}, R{grads}); with ``jvp`` it gives exact Hessian-vector products.
 
+``backward_with_jvp`` gives dx of ``backward`` and the result of ``backward_jvp`` together, as a
+Hessian-vector product needs them: two calls by default, one kernel pass for :class:`CPConv2d`.
+
 Every layer here is multilinear in (input, parameters) apart from the bias, given its ReLU mask or max-pool
 argmax, so each tangent rule is the sum of the primal rule with one argument replaced by its tangent.
 
@@ -19,6 +22,7 @@ layer reuses across calls (:class:`genbound.nn.runtime.Workspace`).
 """
 from __future__ import annotations
 
+import functools
 import inspect
 
 import numpy as np
@@ -68,6 +72,12 @@ def _as_like(a, shape, name, dtype=None, what="the layer's output"):
     if arr.shape != tuple(shape):
         raise ValueError(f"{name}: expected shape {tuple(shape)} ({what}), got {arr.shape}")
     return arr
+
+
+@functools.lru_cache(maxsize=None)
+def _skips_grads(cls):
+    """Whether ``cls.backward`` takes ``need_grads`` (the library's layers do; a user's layer may not)."""
+    return "need_grads" in inspect.signature(cls.backward).parameters
 
 
 class Layer:
@@ -169,6 +179,20 @@ class Layer:
 
     def __repr__(self):
         return f"{type(self).__name__}()"
+
+    def backward_with_jvp(self, dy, rdy, cache, tcache, tparams, need_dx=True):
+        """``(dx, rdx, rgrads)``: dx of :meth:`backward` (its parameter gradients skipped where the layer can)
+        and ``(rdx, rgrads)`` of :meth:`backward_jvp`, what a Hessian-vector product needs of each layer.
+
+        Two calls here; a layer whose kernels give both in one pass overrides it. dx and rdx are None without
+        ``need_dx``.
+        """
+        rdx, rgrads = self.backward_jvp(dy, rdy, cache, tcache, tparams, need_dx=need_dx)
+        if not need_dx:
+            return None, None, rgrads
+        if _skips_grads(type(self)):
+            return self.backward(dy, cache, need_dx=True, need_grads=False)[0], rdx, rgrads
+        return self.backward(dy, cache, need_dx=True)[0], rdx, rgrads
 
     # -- models as data -----------------------------------------------------------------------------------
     def config(self):
@@ -480,6 +504,17 @@ class CPConv2d(_ConvBase):
         return ry.reshape(n, self.out_channels, geo.ho, geo.wo), {"rx": rx3}
 
     def backward_jvp(self, dy, rdy, cache, tcache, tparams, need_dx=True):
+        return self._backward_and_tangent(dy, rdy, cache, tcache, tparams, need_dx)[1:]
+
+    def backward_with_jvp(self, dy, rdy, cache, tcache, tparams, need_dx=True):
+        """dx and :meth:`backward_jvp` from one kernel pass (the tangent pass computes the adjoint dz of the
+        channel mix, and dx = P^T dz), unless a subclass has rules of its own."""
+        if type(self).backward is not CPConv2d.backward or type(self).backward_jvp is not CPConv2d.backward_jvp:
+            return super().backward_with_jvp(dy, rdy, cache, tcache, tparams, need_dx)
+        return self._backward_and_tangent(dy, rdy, cache, tcache, tparams, need_dx)
+
+    def _backward_and_tangent(self, dy, rdy, cache, tcache, tparams, need_dx):
+        """``(dx, rdx, rgrads)`` from one kernel call (dx and rdx None without ``need_dx``)."""
         n = cache["x_shape"][0]
         geo = self._geometry(kcp, cache["x_shape"])
         x3, rx3 = cache["x"], tcache["rx"]
@@ -489,11 +524,14 @@ class CPConv2d(_ConvBase):
         rdy3 = _as_like(rdy, out, "rdy", x3.dtype).reshape(n, self.out_channels, -1)
         acc = self._accumulators(geo, factors)
         rdx = self._buffer("rdx", x3.shape, x3.dtype) if need_dx else x3[:1]
+        dx = self._buffer("dx", x3.shape, x3.dtype) if need_dx else x3[:1]
         rx_ = x3 if rx3 is None else rx3
         run_parallel(lambda lo, hi: kcp.cp_backward_jvp(x3, rx_, rx3 is not None, dy3, rdy3, factors, tangents,
-                                                        geo, lo, hi, need_dx, acc, rdx),
-                     geo.chunks, self._work(dy3.size * (5 + need_dx)))
-        return (rdx.reshape(cache["x_shape"]) if need_dx else None), self._sum_chunks(acc)
+                                                        geo, lo, hi, need_dx, acc, rdx, dx),
+                     geo.chunks, self._work(dy3.size * (5 + 2 * need_dx)))
+        if not need_dx:
+            return None, None, self._sum_chunks(acc)
+        return dx.reshape(cache["x_shape"]), rdx.reshape(cache["x_shape"]), self._sum_chunks(acc)
 
     def weight_grad(self, dy, cache):
         """Weight-space gradient G = dL/dW (O, C, kh, kw) for the batch of ``cache``.
@@ -554,7 +592,13 @@ class Dense(Layer):
     def backward(self, dy, cache, need_dx=True, need_grads=True):
         dy = _as_like(dy, self._out(cache), "dy", cache["x"].dtype)
         grads = {"weight": dy.T @ cache["x"], "bias": dy.sum(axis=0)} if need_grads else {}
-        return (dy @ self.params["weight"] if need_dx else None), grads
+        return (self._product(dy, self.params["weight"], "dx") if need_dx else None), grads
+
+    def _product(self, a, b, role):
+        """a @ b in the buffer ``role``: an input gradient of a large batch is megabytes, which a fresh array
+        would fault in page by page on every call (measured: 2 ms of a 35 ms Hessian-vector product)."""
+        out = self._buffer(role, (a.shape[0], b.shape[1]), a.dtype)
+        return np.matmul(a, b, out=out)
 
     def jvp(self, rx, tparams, cache):
         tparams = self._tangents(tparams)
@@ -572,7 +616,10 @@ class Dense(Layer):
         if tcache["rx"] is not None:
             rgw += dy.T @ tcache["rx"]
         rgrads = {"weight": rgw, "bias": rdy.sum(axis=0)}
-        rdx = rdy @ self.params["weight"] + dy @ tparams["weight"] if need_dx else None
+        if not need_dx:
+            return None, rgrads
+        rdx = self._product(rdy, self.params["weight"], "rdx")
+        rdx += self._product(dy, tparams["weight"], "rdx_term")
         return rdx, rgrads
 
 

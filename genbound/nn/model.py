@@ -5,7 +5,6 @@ import collections
 import collections.abc
 import copy as _copy
 import functools
-import inspect
 import numbers
 
 import numpy as np
@@ -15,19 +14,6 @@ from genbound._rng import as_generator
 from genbound.nn.layers import Conv2d, CPConv2d, Layer, fused_plan
 from genbound.nn.loss import softmax_cross_entropy, softmax_cross_entropy_jvp
 from genbound.nn.runtime import serial_blas
-
-
-@functools.lru_cache(maxsize=None)
-def _skips_grads(cls):
-    """Whether ``cls.backward`` takes ``need_grads`` (the library's layers do; a user's layer may not)."""
-    return "need_grads" in inspect.signature(cls.backward).parameters
-
-
-def _input_gradient(layer, dy, cache):
-    """dx of ``layer.backward``, without its parameter gradients where the layer can skip them."""
-    if _skips_grads(type(layer)):
-        return layer.backward(dy, cache, need_dx=True, need_grads=False)[0]
-    return layer.backward(dy, cache, need_dx=True)[0]
 
 
 class NonFiniteLogitsError(ValueError):
@@ -498,9 +484,7 @@ class Sequential:
         for k in range(len(plan) - 1, -1, -1):
             i, unit = plan[k][0][0], plan[k][1]
             # the primal backward pass only carries dy down: its parameter gradients are not needed
-            new_dy = _input_gradient(unit, dy, caches[k]) if i > 0 else None
-            rdy, rg = unit.backward_jvp(dy, rdy, caches[k], tcaches[k], tparams[k], need_dx=i > 0)
-            dy = new_dy
+            dy, rdy, rg = unit.backward_with_jvp(dy, rdy, caches[k], tcaches[k], tparams[k], need_dx=i > 0)
             for name, value in rg.items():
                 out[f"{i}.{name}"] = value
         return self.flatten(out)

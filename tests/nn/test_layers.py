@@ -129,6 +129,44 @@ def test_cpconv_tangent_rules(cfg):
     _tangents(_conv(cfg, cp=True), _input(cfg), cfg["seed"])
 
 
+@given(conv_configs(), st.sampled_from([np.float64, np.float32]), st.booleans())
+def test_cp_backward_with_jvp_is_backward_and_backward_jvp(cfg, dtype, need_dx):
+    """One kernel pass (dx and the tangent pass together) gives the bits of the two rules called apart."""
+    layer = _conv(cfg, cp=True)
+    layer.bind({k: v.astype(dtype) for k, v in layer.params.items()})
+    x = _input(cfg).astype(dtype)
+    y, cache = layer.forward(x)
+    rng = np.random.default_rng(cfg["seed"])
+    tparams = {k: rng.normal(size=v.shape).astype(dtype) for k, v in layer.params.items()}
+    _, tcache = layer.jvp(rng.normal(size=x.shape).astype(dtype), tparams, cache)
+    dy, rdy = rng.normal(size=y.shape).astype(dtype), rng.normal(size=y.shape).astype(dtype)
+    dx, rdx, rgrads = layer.backward_with_jvp(dy, rdy, cache, tcache, tparams, need_dx=need_dx)
+    ref_dx = layer.backward(dy, cache, need_dx=True)[0].copy() if need_dx else None
+    ref_rdx, ref_rgrads = layer.backward_jvp(dy, rdy, cache, tcache, tparams, need_dx=need_dx)
+    if need_dx:
+        assert np.array_equal(dx, ref_dx) and np.array_equal(rdx, ref_rdx)
+    else:
+        assert dx is None and rdx is None and ref_rdx is None
+    assert all(np.array_equal(rgrads[k], ref_rgrads[k]) for k in ref_rgrads)
+
+
+def test_backward_with_jvp_keeps_a_subclass_rules():
+    """A subclass's own backward_jvp is what a Hessian-vector product uses, not the fused pass."""
+    class Halved(CPConv2d):
+        def backward_jvp(self, dy, rdy, cache, tcache, tparams, need_dx=True):
+            rdx, rgrads = super().backward_jvp(dy, rdy, cache, tcache, tparams, need_dx)
+            return rdx / 2, rgrads
+
+    layer = Halved(2, 3, 3, rank=1, padding=1).initialize(0)
+    x = normal_array(1, (2, 2, 5, 5))
+    y, cache = layer.forward(x)
+    tparams = {k: normal_array(2, v.shape) for k, v in layer.params.items()}
+    _, tcache = layer.jvp(normal_array(3, x.shape), tparams, cache)
+    dy, rdy = normal_array(4, y.shape), normal_array(5, y.shape)
+    rdx = layer.backward_with_jvp(dy, rdy, cache, tcache, tparams)[1]
+    assert np.array_equal(rdx, CPConv2d.backward_jvp(layer, dy, rdy, cache, tcache, tparams)[0] / 2)
+
+
 @settings(max_examples=10)
 @given(seeds())
 def test_other_layers_tangent_rules(seed):
