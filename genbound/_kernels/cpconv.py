@@ -556,10 +556,11 @@ def cp_forward(x, factors, bias, geo, c_lo, c_hi, y):
 
 
 @numba.njit(**_NJIT)
-def cp_jvp(x, rx, has_rx, factors, tangents, vb, geo, c_lo, c_hi, ry):
+def cp_jvp(x, rx, has_rx, factors, tangents, vb, geo, c_lo, c_hi, ry, need_y, bias, y):
     """Tangent of :func:`cp_forward` along the input tangent rx (if ``has_rx``) and the parameter tangents
     (``tangents`` = (vp2, vq, vt), and vb): with z = P x, zt = V_p x + P rx, u = Hpass(z, q),
-    ut = Hpass(zt, q) + Hpass(z, v_q), ry = v_b + sum_r Wpass(ut, t) + Wpass(u, v_t)."""
+    ut = Hpass(zt, q) + Hpass(z, v_q), ry = v_b + sum_r Wpass(ut, t) + Wpass(u, v_t). With ``need_y`` also
+    y = bias + sum_r Wpass(u, t), the output of :func:`cp_forward` (the same bits: z and u are at hand)."""
     p2, q, t = factors
     vp2, vq, vt = tangents
     n_img, c, hw = x.shape
@@ -575,6 +576,7 @@ def cp_jvp(x, rx, has_rx, factors, tangents, vb, geo, c_lo, c_hi, ry):
     ub = np.empty(group * ho * geo.w, dtype=x.dtype)
     utb = np.empty(group * ho * geo.w, dtype=x.dtype)
     yb = np.empty(group * ho * wo, dtype=x.dtype)
+    ypb = np.empty(group * ho * wo, dtype=x.dtype)
     for ci in range(c_lo, c_hi):
         n0, n1 = ci * n_img // nch, (ci + 1) * n_img // nch
         while n0 < n1:
@@ -588,14 +590,19 @@ def cp_jvp(x, rx, has_rx, factors, tangents, vb, geo, c_lo, c_hi, ry):
                 _mix(p2, _stack(rx, n0, gn, rxb), zts, True, _mat(tmpb, n_or, gn * hw))
             for o in range(n_out):
                 out = ry[n0, o] if gn == 1 else yb
+                yo = y[n0, o] if gn == 1 and need_y else ypb
                 for r in range(rank):
                     i = o * rank + r
                     _hp(zs[i], q[o, r], geo, gn, m, ub, False)
+                    if need_y:
+                        _wp(ub, t[o, r], geo, gn, m, yo, r > 0, bias[o])
                     _hp(zts[i], q[o, r], geo, gn, m, utb, False)
                     _hp(zs[i], vq[o, r], geo, gn, m, utb, True)
                     _wp(utb, t[o, r], geo, gn, m, out, r > 0, vb[o])
                     _wp(ub, vt[o, r], geo, gn, m, out, True, vb[o])
                 _plane_out(out, n0, gn, o, ry)
+                if need_y:
+                    _plane_out(yo, n0, gn, o, y)
             n0 += gn
 
 

@@ -10,8 +10,8 @@ Each layer is a function of its input and its parameters. Four rules define it:
 - ``backward_jvp(dy, rdy, cache, tcache, tparams, need_dx)`` -> ``(rdx, rgrads)``, the tangent of
   ``backward`` (R{dx}, R{grads}); with ``jvp`` it gives exact Hessian-vector products.
 
-``backward_with_jvp`` gives dx of ``backward`` and the result of ``backward_jvp`` together, as a
-Hessian-vector product needs them: two calls by default, one kernel pass for :class:`CPConv2d`.
+``forward_with_jvp`` and ``backward_with_jvp`` give what a Hessian-vector product needs of the primal and the
+tangent rules together: two calls each by default, one kernel pass each for :class:`CPConv2d`.
 
 Every layer here is multilinear in (input, parameters) apart from the bias, given its ReLU mask or max-pool
 argmax, so each tangent rule is the sum of the primal rule with one argument replaced by its tangent.
@@ -179,6 +179,13 @@ class Layer:
 
     def __repr__(self):
         return f"{type(self).__name__}()"
+
+    def forward_with_jvp(self, x, rx, tparams):
+        """``(y, cache, ry, tcache)``: :meth:`forward` and :meth:`jvp` at once, as a Hessian-vector product needs
+        them. Two calls here; a layer whose kernels give both in one pass overrides it."""
+        y, cache = self.forward(x)
+        ry, tcache = self.jvp(rx, tparams, cache)
+        return y, cache, ry, tcache
 
     def backward_with_jvp(self, dy, rdy, cache, tcache, tparams, need_dx=True):
         """``(dx, rdx, rgrads)``: dx of :meth:`backward` (its parameter gradients skipped where the layer can)
@@ -492,16 +499,34 @@ class CPConv2d(_ConvBase):
         return (dx.reshape(cache["x_shape"]) if need_dx else None), grads
 
     def jvp(self, rx, tparams, cache):
+        return self._tangent_forward(rx, tparams, cache, need_y=False)[1:]
+
+    def forward_with_jvp(self, x, rx, tparams):
+        """y and the tangent ry from one kernel pass (the tangent pass computes the channel mix and the H pass
+        of the forward pass anyway), unless a subclass has rules of its own."""
+        if type(self).forward is not CPConv2d.forward or type(self).jvp is not CPConv2d.jvp:
+            return super().forward_with_jvp(x, rx, tparams)
+        x3, x_shape = self._flat_in(x)
+        cache = {"x": x3, "x_shape": x_shape}
+        y, ry, tcache = self._tangent_forward(rx, tparams, cache, need_y=True)
+        return y, cache, ry, tcache
+
+    def _tangent_forward(self, rx, tparams, cache, need_y):
+        """``(y, ry, tcache)`` from one kernel call (y None without ``need_y``)."""
         n = cache["x_shape"][0]
         geo = self._geometry(kcp, cache["x_shape"])
         x3 = cache["x"]
         rx3 = None if rx is None else self._flat_in(rx, "rx", cache["x_shape"])[0]
         factors, tangents = self._factors(self.params), self._factors(self._tangents(tparams))
-        ry = self._buffer("ry", (n, self.out_channels, geo.ho * geo.wo), x3.dtype)
-        rx_, vb = x3 if rx3 is None else rx3, self._param(tparams, "bias")
-        run_parallel(lambda lo, hi: kcp.cp_jvp(x3, rx_, rx3 is not None, factors, tangents, vb, geo, lo, hi, ry),
-                     geo.chunks, self._work(ry.size * 3))
-        return ry.reshape(n, self.out_channels, geo.ho, geo.wo), {"rx": rx3}
+        out = (n, self.out_channels, geo.ho * geo.wo)
+        ry = self._buffer("ry", out, x3.dtype)
+        y = self._buffer("y", out, x3.dtype) if need_y else ry[:1]
+        rx_, vb, bias = x3 if rx3 is None else rx3, self._param(tparams, "bias"), self._param(self.params, "bias")
+        run_parallel(lambda lo, hi: kcp.cp_jvp(x3, rx_, rx3 is not None, factors, tangents, vb, geo, lo, hi, ry,
+                                               need_y, bias, y),
+                     geo.chunks, self._work(ry.size * (3 + need_y)))
+        shape = (n, self.out_channels, geo.ho, geo.wo)
+        return (y.reshape(shape) if need_y else None), ry.reshape(shape), {"rx": rx3}
 
     def backward_jvp(self, dy, rdy, cache, tcache, tparams, need_dx=True):
         return self._backward_and_tangent(dy, rdy, cache, tcache, tparams, need_dx)[1:]

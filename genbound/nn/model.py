@@ -472,9 +472,7 @@ class Sequential:
         rx = None
         for indices, unit in plan:
             tp = {name: tparams_all[f"{indices[0]}.{name}"] for name in unit.param_shapes()}
-            new_acts, cache = unit.forward(acts)
-            rx, tcache = unit.jvp(rx, tp, cache)
-            acts = new_acts
+            acts, cache, rx, tcache = unit.forward_with_jvp(acts, rx, tp)
             caches.append(cache)
             tcaches.append(tcache)
             tparams.append(tp)

@@ -150,6 +150,24 @@ def test_cp_backward_with_jvp_is_backward_and_backward_jvp(cfg, dtype, need_dx):
     assert all(np.array_equal(rgrads[k], ref_rgrads[k]) for k in ref_rgrads)
 
 
+@given(conv_configs(), st.sampled_from([np.float64, np.float32]), st.booleans())
+def test_cp_forward_with_jvp_is_forward_and_jvp(cfg, dtype, input_tangent):
+    """One kernel pass (the output and its tangent together) gives the bits of the two rules called apart."""
+    layer = _conv(cfg, cp=True)
+    layer.bind({k: v.astype(dtype) for k, v in layer.params.items()})
+    x = _input(cfg).astype(dtype)
+    rng = np.random.default_rng(cfg["seed"])
+    tparams = {k: rng.normal(size=v.shape).astype(dtype) for k, v in layer.params.items()}
+    rx = rng.normal(size=x.shape).astype(dtype) if input_tangent else None
+    y, cache, ry, tcache = layer.forward_with_jvp(x, rx, tparams)
+    y, ry = y.copy(), ry.copy()
+    ref_y, ref_cache = layer.forward(x)
+    ref_ry = layer.jvp(rx, tparams, ref_cache)[0]
+    assert np.array_equal(y, ref_y) and np.array_equal(ry, ref_ry)
+    assert cache.keys() == ref_cache.keys() and np.array_equal(cache["x"], ref_cache["x"])
+    assert (tcache["rx"] is None) == (rx is None)
+
+
 def test_backward_with_jvp_keeps_a_subclass_rules():
     """A subclass's own backward_jvp is what a Hessian-vector product uses, not the fused pass."""
     class Halved(CPConv2d):
@@ -165,6 +183,19 @@ def test_backward_with_jvp_keeps_a_subclass_rules():
     dy, rdy = normal_array(4, y.shape), normal_array(5, y.shape)
     rdx = layer.backward_with_jvp(dy, rdy, cache, tcache, tparams)[1]
     assert np.array_equal(rdx, CPConv2d.backward_jvp(layer, dy, rdy, cache, tcache, tparams)[0] / 2)
+
+
+def test_forward_with_jvp_keeps_a_subclass_rules():
+    class Doubled(CPConv2d):
+        def jvp(self, rx, tparams, cache):
+            ry, tcache = super().jvp(rx, tparams, cache)
+            return 2 * ry, tcache
+
+    layer = Doubled(2, 3, 3, rank=1, padding=1).initialize(0)
+    x = normal_array(1, (2, 2, 5, 5))
+    tparams = {k: normal_array(2, v.shape) for k, v in layer.params.items()}
+    y, cache, ry, _ = layer.forward_with_jvp(x, None, tparams)
+    assert np.array_equal(ry, 2 * CPConv2d.jvp(layer, None, tparams, cache)[0])
 
 
 @settings(max_examples=10)
