@@ -106,6 +106,55 @@ def test_maxpool_known_values():
     assert np.array_equal(dx, [[[[0, 0, 0, 0], [1, 0, 1, 0]]]])
 
 
+def _maxpool_reference(x, k, stride, relu):
+    """Max pooling by plain loops: the maximum of each window and the position of its first maximum in row
+    order (with ``relu``: max(maximum, 0), and no position where the maximum is not positive)."""
+    n, c, h, w = x.shape
+    ho, wo = (h - k) // stride + 1, (w - k) // stride + 1
+    y = np.empty((n, c, ho, wo), x.dtype)
+    at = {}
+    for i in range(n):
+        for ch in range(c):
+            for a in range(ho):
+                for b in range(wo):
+                    window = x[i, ch, a * stride:a * stride + k, b * stride:b * stride + k]
+                    j, l = np.unravel_index(np.argmax(window), window.shape)  # argmax: the first maximum
+                    best = window[j, l]
+                    y[i, ch, a, b] = max(best, 0) if relu else best
+                    if best > 0 or not relu:
+                        at[i, ch, a, b] = (a * stride + j, b * stride + l)
+    return y, at
+
+
+@settings(max_examples=60)
+@given(seeds(), st.integers(1, 3), st.integers(1, 3), st.integers(1, 3), st.integers(1, 3),
+       st.integers(0, 7), st.integers(0, 7), st.booleans(), st.sampled_from([np.float64, np.float32]))
+def test_maxpool_equals_loops_with_ties(seed, n, c, k, stride, dh, dw, relu, dtype):
+    """Values, first-maximum positions and gradients of max pooling (and of ReLU fused with it) against plain
+    loops, on small integers: many ties, zeros and negative windows."""
+    from genbound.nn.layers import fused_plan
+
+    x = np.random.default_rng(seed).integers(-2, 3, size=(n, c, k + dh, k + dw)).astype(dtype)
+    pool = MaxPool2d(k, stride)
+    unit = fused_plan([ReLU(), pool])[0][1] if relu else pool
+    y, cache = unit.forward(x)
+    ref_y, at = _maxpool_reference(x, k, stride, relu)
+    assert np.array_equal(y, ref_y)
+    dy = np.random.default_rng(seed + 1).normal(size=y.shape).astype(dtype)
+    ref_dx = np.zeros_like(x)
+    for (i, ch, a, b), (hi, wi) in at.items():
+        ref_dx[i, ch, hi, wi] += dy[i, ch, a, b]
+    dx = unit.backward(dy, cache)[0]
+    assert np.allclose(dx, ref_dx, rtol=1e-6, atol=0) and np.array_equal(dx != 0, ref_dx != 0)
+    if stride >= k:  # no window shares a position: each entry is one dy, exactly
+        assert np.array_equal(dx, ref_dx)
+    rx = np.random.default_rng(seed + 2).normal(size=x.shape).astype(dtype)
+    ref_ry = np.zeros_like(y)
+    for (i, ch, a, b), (hi, wi) in at.items():
+        ref_ry[i, ch, a, b] = rx[i, ch, hi, wi]
+    assert np.array_equal(unit.jvp(rx, {}, cache)[0], ref_ry)  # the tangent reads the same positions
+
+
 # ----- tangent rules (R-operator) against finite differences of the primal rules -------------------------
 # check_layer_tangents draws tangents for the input, every parameter and the incoming gradient at once and
 # compares jvp (ry) and backward_jvp (rdx, every rgrads) with central differences of forward and backward.
