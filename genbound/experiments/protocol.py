@@ -110,6 +110,15 @@ def _rows(protocol, config, fit, bounds, upper, C, train_mc, test_err, prepared,
     return rows
 
 
+def _report(i, n, name, fit, train_mc, upper, test_err, bounds, families, seconds):
+    """The progress line of posterior ``i`` of ``n`` (run_protocol's configurations, refine_protocol's
+    refinements); the best bound is the smallest of ``families``."""
+    best = min(bounds[f] for f in families)
+    print(f"[{i + 1}/{n}] {name}: KL {fit.kl:.1f} + {fit.prior.nats:.1f} nats, m {fit.m}, Gibbs train "
+          f"{train_mc.error:.4f} (upper {upper:.4f}), test {test_err:.4f}, best bound {best:.4f} "
+          f"({seconds:.0f} s)", flush=True)
+
+
 def run_protocol(protocol, data, model_or_name, *, rank=None, width=1.0, dtype=np.float64, chunk_size=2048,
                  progress=False):
     r"""Run every configuration of ``protocol`` on ``data`` and bound the Gibbs classifier of each.
@@ -198,10 +207,7 @@ def run_protocol(protocol, data, model_or_name, *, rank=None, width=1.0, dtype=n
                       prior_epochs=train_info["epochs_used"], steps=post.max_iter, seconds=seconds)
         fits[config.name], priors[config.name] = fit, prior
         if progress:
-            best = min(bounds[f] for f in protocol.families)
-            print(f"[{k + 1}/{K}] {config.name}: KL {fit.kl:.1f} + {grid_nats:.1f} nats, m {fit.m}, Gibbs train "
-                  f"{train_mc.error:.4f} (upper {upper:.4f}), test {test_err:.4f}, best bound {best:.4f} "
-                  f"({seconds:.0f} s)", flush=True)
+            _report(k, K, config.name, fit, train_mc, upper, test_err, bounds, protocol.families, seconds)
     table = pd.DataFrame(rows, columns=PROTOCOL_COLUMNS)
     info = {"data_fingerprint": data_fingerprint(data), "data_scaling": data.info.get("scaling"),
             "data_source": data.info.get("source"), "m": data.m, "n_test": data.n_test,
@@ -356,10 +362,7 @@ def refine_protocol(result, data, model_or_name, refinements, *, n_samples, delt
             rows.append(dict(row, refinement=ref.name, n_refinements=T, bound=f"{row['family']} ({ref.name})"))
         fits[ref.name] = fit
         if progress:
-            best = min(bounds[f] for f in protocol.families)
-            print(f"[{t + 1}/{T}] {ref.name}: KL {fit.kl:.1f} + {fit.prior.nats:.1f} nats, Gibbs train "
-                  f"{train_mc.error:.4f} (upper {upper:.4f}), test {test_err:.4f}, best bound {best:.4f} "
-                  f"({seconds:.0f} s)", flush=True)
+            _report(t, T, ref.name, fit, train_mc, upper, test_err, bounds, protocol.families, seconds)
     table = pd.DataFrame(rows, columns=REFINEMENT_COLUMNS)
     if not math.isfinite(table["value"].min()):
         raise FloatingPointError("refine_protocol: a bound came out non-finite")

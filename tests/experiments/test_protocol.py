@@ -241,6 +241,18 @@ def test_refinement_draws_are_fresh_and_seeded(raw, two, refined, monkeypatch):
     assert len(fresh) == 4 and len(set(fresh)) == 4 and not first & set(fresh)
 
 
+def test_progress_lines_name_each_posterior_and_its_best_bound(raw, two, refined, capsys):
+    _, res = two
+    refs, ref = refined
+    refine_protocol(res, raw, tiny_model(), refs, n_samples=30, delta_mc=0.02, seed=3, n_test_samples=4,
+                    progress=True)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == len(refs)
+    for t, (line, r) in enumerate(zip(lines, refs)):
+        best = ref.table[ref.table["refinement"] == r.name]["value"].min()  # over the protocol's families only
+        assert line.startswith(f"[{t + 1}/{len(refs)}] {r.name}: KL ") and f"best bound {best:.4f}" in line
+
+
 def test_refinement_refuses_what_it_cannot_pay_for(raw, two, tmp_path):
     _, res = two
     ok = dict(n_samples=5, n_test_samples=2)
