@@ -523,12 +523,135 @@ def _total(v):
 
 
 # --------------------------------------------------------------------------------------------------------
+# Max-pooling epilogue (2x2 windows, stride 2), for a convolution followed by a max pool
+# --------------------------------------------------------------------------------------------------------
+# With ``pool`` the kernels pool each output plane while it is in cache (and the backward passes scatter the
+# pooled gradient into the plane they are about to read): the full-size output and its gradient are never
+# stored. The choices are those of genbound._kernels.pool (first maximum in row order; with ``relu`` the ReLU
+# before the pool too, index -1 where the maximum is not positive); tests/nn/test_fusion.py checks that the
+# bits equal the per-layer rules'. (pool.py holds the stand-alone pooling kernels; these few lines live here
+# because numba's cache only notices changes to a kernel's own file.)
+
+
+@numba.njit(**_NJIT)
+def _pool_planes(src, gn, h, w, relu, n0, o, y, idx):
+    """Max-pool each of the gn planes (h x w, row-major) stacked in ``src`` over 2x2 windows at stride 2 into
+    y[n0 + gi, o] ((h // 2) x (w // 2)), with the flat index (into h*w) of each window's first maximum in
+    idx[n0 + gi, o]; with ``relu``, y = max(maximum, 0) and index -1 where the maximum is not positive.
+
+    One loop over all windows of the stack, compare-and-select without branches, flat unsigned offsets
+    advanced by counters: views per row or plane cost more than the window itself on 4x4 planes."""
+    zero = src.dtype.type(0)
+    none = np.int32(-1)
+    hp, wp = h // 2, w // 2
+    n_out, pp = y.shape[1], y.shape[2]
+    yf = y.reshape(y.size)
+    idf = idx.reshape(idx.size)
+    one, uw = np.uint64(1), np.uint64(w)
+    right1, down0, down1 = np.int32(1), np.int32(w), np.int32(w + 1)
+    s = np.uint64(0)  # src offset of the window, y offset of its maximum, index of the window within its plane
+    d = np.uint64((n0 * n_out + o) * pp)
+    rel = np.int32(0)
+    row_end = np.uint64(2 * w - 2 * wp)  # to the next window row: the rest of the row and the row below
+    plane_end = np.uint64((h - 2 * hp) * w)  # an odd last row
+    next_image = np.uint64((n_out - 1) * pp)
+    b = 0
+    a = 0
+    for _ in range(gn * hp * wp):
+        v0, v1, v2, v3 = src[s], src[s + one], src[s + uw], src[s + uw + one]
+        right = v1 > v0
+        upper = v1 if right else v0
+        upper_at = right1 if right else np.int32(0)
+        right = v3 > v2
+        lower = v3 if right else v2
+        lower_at = down1 if right else down0
+        down = lower > upper
+        best = lower if down else upper
+        at = rel + (lower_at if down else upper_at)
+        if relu:
+            positive = best > zero
+            best = best if positive else zero
+            at = at if positive else none
+        yf[d] = best
+        idf[d] = at
+        d += one
+        s += np.uint64(2)
+        rel += np.int32(2)
+        b += 1
+        if b == wp:
+            b = 0
+            s += row_end
+            rel += np.int32(row_end)
+            a += 1
+            if a == hp:
+                a = 0
+                s += plane_end
+                rel = np.int32(0)
+                d += next_image
+
+
+@numba.njit(**_NJIT)
+def _gather_planes(src, gn, hw, idx, n0, o, ry):
+    """ry[n0 + gi, o] = plane gi of ``src`` (hw values each) at the indices idx[n0 + gi, o] (0 for -1): the
+    tangent of max pooling."""
+    zero = src.dtype.type(0)
+    for gi in range(gn):
+        plane = src[gi * hw:]
+        r = ry[n0 + gi, o]
+        io = idx[n0 + gi, o]
+        for i in range(r.shape[0]):
+            j = io[i]
+            found = j >= 0
+            v = plane[np.uint64(j if found else 0)]
+            r[i] = v if found else zero
+
+
+@numba.njit(**_NJIT)
+def _unpool_planes(dy, idx, n0, gn, o, hw, buf):
+    """The stack of gn planes (hw values each) that is zero but at the indices idx[n0 + gi, o], which receive
+    dy[n0 + gi, o] (none for -1): the adjoint of :func:`_gather_planes`, written into ``buf``."""
+    out = buf[:gn * hw]
+    zero = buf.dtype.type(0)
+    for i in range(gn * hw):
+        out[i] = zero
+    for gi in range(gn):
+        plane = out[gi * hw:]
+        d = dy[n0 + gi, o]
+        io = idx[n0 + gi, o]
+        for i in range(d.shape[0]):
+            j = io[i]
+            if j >= 0:
+                plane[np.uint64(j)] = d[i]
+    return out
+
+
+@numba.njit(**_NJIT)
+def _emit(out, n0, gn, o, geo, pool, relu, y, idx):
+    """Write the stack of gn output planes ``out`` for channel o: pooled into y and idx with ``pool``, else
+    copied into y (nothing to do for one plane, which was written in place)."""
+    if pool:
+        _pool_planes(out, gn, geo.ho, geo.wo, relu, n0, o, y, idx)
+    else:
+        _plane_out(out, n0, gn, o, y)
+
+
+@numba.njit(**_NJIT)
+def _take(dy, idx, n0, gn, o, geo, pool, buf):
+    """The stack of gn gradient planes of channel o: unpooled from dy with ``pool``, else as
+    :func:`_plane_in`."""
+    if pool:
+        return _unpool_planes(dy, idx, n0, gn, o, geo.ho * geo.wo, buf)
+    return _plane_in(dy, n0, gn, o, buf)
+
+
+# --------------------------------------------------------------------------------------------------------
 # Kernels
 # --------------------------------------------------------------------------------------------------------
 
 @numba.njit(**_NJIT)
-def cp_forward(x, factors, bias, geo, c_lo, c_hi, y):
-    """y[n, o] = bias[o] + sum_r Wpass(Hpass(z[o*R + r], q[o, r]), t[o, r]) with z = p2 @ x[n]."""
+def cp_forward(x, factors, bias, geo, pool, relu, c_lo, c_hi, y, idx):
+    """y[n, o] = bias[o] + sum_r Wpass(Hpass(z[o*R + r], q[o, r]), t[o, r]) with z = p2 @ x[n]; with ``pool``,
+    y is that max-pooled (after a ReLU with ``relu``) and idx its argmaxes (see :func:`_pool_planes`)."""
     p2, q, t = factors
     n_img, c, hw = x.shape
     n_out, rank, _ = q.shape
@@ -547,20 +670,22 @@ def cp_forward(x, factors, bias, geo, c_lo, c_hi, y):
             zs = _mat(zb, n_or, gn * hw)
             _mix(p2, xs, zs, False, zs)
             for o in range(n_out):
-                out = y[n0, o] if gn == 1 else yb
+                out = y[n0, o] if gn == 1 and not pool else yb
                 for r in range(rank):
                     _hp(zs[o * rank + r], q[o, r], geo, gn, m, ub, False)
                     _wp(ub, t[o, r], geo, gn, m, out, r > 0, bias[o])
-                _plane_out(out, n0, gn, o, y)
+                _emit(out, n0, gn, o, geo, pool, relu, y, idx)
             n0 += gn
 
 
 @numba.njit(**_NJIT)
-def cp_jvp(x, rx, has_rx, factors, tangents, vb, geo, c_lo, c_hi, ry, need_y, bias, y):
+def cp_jvp(x, rx, has_rx, factors, tangents, vb, geo, pool, relu, c_lo, c_hi, ry, need_y, bias, y, idx):
     """Tangent of :func:`cp_forward` along the input tangent rx (if ``has_rx``) and the parameter tangents
     (``tangents`` = (vp2, vq, vt), and vb): with z = P x, zt = V_p x + P rx, u = Hpass(z, q),
     ut = Hpass(zt, q) + Hpass(z, v_q), ry = v_b + sum_r Wpass(ut, t) + Wpass(u, v_t). With ``need_y`` also
-    y = bias + sum_r Wpass(u, t), the output of :func:`cp_forward` (the same bits: z and u are at hand)."""
+    y = bias + sum_r Wpass(u, t), the output of :func:`cp_forward` (the same bits: z and u are at hand).
+    With ``pool``, ry is gathered at the argmaxes idx, which :func:`cp_forward`'s pooling gives (with
+    ``need_y``, y and idx are written here, as it would)."""
     p2, q, t = factors
     vp2, vq, vt = tangents
     n_img, c, hw = x.shape
@@ -589,8 +714,8 @@ def cp_jvp(x, rx, has_rx, factors, tangents, vb, geo, c_lo, c_hi, ry, need_y, bi
             if has_rx:
                 _mix(p2, _stack(rx, n0, gn, rxb), zts, True, _mat(tmpb, n_or, gn * hw))
             for o in range(n_out):
-                out = ry[n0, o] if gn == 1 else yb
-                yo = y[n0, o] if gn == 1 and need_y else ypb
+                out = ry[n0, o] if gn == 1 and not pool else yb
+                yo = y[n0, o] if gn == 1 and need_y and not pool else ypb
                 for r in range(rank):
                     i = o * rank + r
                     _hp(zs[i], q[o, r], geo, gn, m, ub, False)
@@ -600,16 +725,20 @@ def cp_jvp(x, rx, has_rx, factors, tangents, vb, geo, c_lo, c_hi, ry, need_y, bi
                     _hp(zs[i], vq[o, r], geo, gn, m, utb, True)
                     _wp(utb, t[o, r], geo, gn, m, out, r > 0, vb[o])
                     _wp(ub, vt[o, r], geo, gn, m, out, True, vb[o])
-                _plane_out(out, n0, gn, o, ry)
                 if need_y:
-                    _plane_out(yo, n0, gn, o, y)
+                    _emit(yo, n0, gn, o, geo, pool, relu, y, idx)
+                if pool:
+                    _gather_planes(out, gn, ho * wo, idx, n0, o, ry)
+                else:
+                    _plane_out(out, n0, gn, o, ry)
             n0 += gn
 
 
 @numba.njit(**_NJIT)
-def cp_backward(x, dy, factors, geo, c_lo, c_hi, need_dx, acc, dx):
+def cp_backward(x, dy, idx, factors, geo, pool, c_lo, c_hi, need_dx, acc, dx):
     """Adjoint of :func:`cp_forward`: adds each chunk's gradients into ``acc`` = (gp_c, gq_c, gt_c, gb_c) at
-    [ci] and, if ``need_dx``, writes dx (N, C, H*W) for the chunks' images."""
+    [ci] and, if ``need_dx``, writes dx (N, C, H*W) for the chunks' images. With ``pool``, dy is the gradient
+    of the pooled output, with argmaxes idx."""
     p2, q, t = factors
     gp_c, gq_c, gt_c, gb_c = acc
     n_img, c, hw = x.shape
@@ -634,7 +763,7 @@ def cp_backward(x, dy, factors, geo, c_lo, c_hi, need_dx, acc, dx):
             dzs = _mat(dzb, n_or, gn * hw)
             _mix(p2, xs, zs, False, zs)
             for o in range(n_out):
-                dyo = _plane_in(dy, n0, gn, o, dyb)
+                dyo = _take(dy, idx, n0, gn, o, geo, pool, dyb)
                 gb_c[ci, o] += _total(dyo)
                 for r in range(rank):
                     i = o * rank + r
@@ -653,10 +782,12 @@ def cp_backward(x, dy, factors, geo, c_lo, c_hi, need_dx, acc, dx):
 
 
 @numba.njit(**_NJIT)
-def cp_backward_jvp(x, rx, has_rx, dy, rdy, factors, tangents, geo, c_lo, c_hi, need_dx, acc, rdx, dx):
+def cp_backward_jvp(x, rx, has_rx, dy, rdy, idx, factors, tangents, geo, pool, c_lo, c_hi, need_dx, acc, rdx,
+                    dx):
     """Tangent of :func:`cp_backward` (given dy, its tangent rdy, rx and the parameter tangents): adds the
     tangents of the factor gradients into ``acc`` (per chunk) and, if ``need_dx``, writes the tangent rdx of
-    dx and dx itself (= P^T dz, the same bits as :func:`cp_backward`: dz is computed here anyway).
+    dx and dx itself (= P^T dz, the same bits as :func:`cp_backward`: dz is computed here anyway). With
+    ``pool``, dy and rdy are those of the pooled output, with argmaxes idx.
 
     With du = Wpass^T(dy, t), R{du} = Wpass^T(rdy, t) + Wpass^T(dy, v_t), dz = Hpass^T(du, q),
     R{dz} = Hpass^T(R{du}, q) + Hpass^T(du, v_q): R{gt} = corr(rdy, u) + corr(dy, ut),
@@ -701,8 +832,8 @@ def cp_backward_jvp(x, rx, has_rx, dy, rdy, factors, tangents, geo, c_lo, c_hi, 
             if has_rx:
                 _mix(p2, rxs, zts, True, _mat(tmpb, n_or, gn * hw))
             for o in range(n_out):
-                dyo = _plane_in(dy, n0, gn, o, dyb)
-                rdyo = _plane_in(rdy, n0, gn, o, rdyb)
+                dyo = _take(dy, idx, n0, gn, o, geo, pool, dyb)
+                rdyo = _take(rdy, idx, n0, gn, o, geo, pool, rdyb)
                 gb_c[ci, o] += _total(rdyo)
                 for r in range(rank):
                     i = o * rank + r

@@ -36,6 +36,10 @@ from genbound._rng import as_generator
 from genbound.nn.runtime import Workspace, batch_chunks, image_group, run_parallel
 
 
+#: The argmax array the CP kernels take when they do not pool (never read).
+_NO_INDEX = np.zeros((1, 1, 1), np.int32)
+
+
 def _out_size(size, k, stride, pad, layer, axis):
     if size + 2 * pad < k:
         raise ValueError(
@@ -472,29 +476,51 @@ class CPConv2d(_ConvBase):
         gp, gq, gt, gb = (a.sum(axis=0) for a in acc)
         return {"p": gp.reshape(self.params["p"].shape), "q": gq, "t": gt, "bias": gb}
 
+    def _y_shape(self, x_shape, pooled):
+        """Shape of the output for an input of shape ``x_shape``: (N, O, Ho, Wo), or (N, O, Ho // 2, Wo // 2)
+        when it is max-pooled (see :class:`_CPConvMaxPool`)."""
+        n, o, ho, wo = self._out_shape(x_shape)
+        return (n, o, ho // 2, wo // 2) if pooled else (n, o, ho, wo)
+
+    def _dy(self, dy, cache, name):
+        """A gradient or tangent of the output as (N, O, P), checked: of the pooled output when ``cache`` holds
+        argmaxes."""
+        shape = self._y_shape(cache["x_shape"], "idx" in cache)
+        return _as_like(dy, shape, name, cache["x"].dtype).reshape(shape[0], shape[1], -1)
+
     # -- rules --------------------------------------------------------------------------------------------
     def forward(self, x):
+        return self._forward(x, None)
+
+    def _forward(self, x, relu_pool):
+        """:meth:`forward`; with ``relu_pool`` not None, the 2x2 stride-2 max pool of the output (after a ReLU
+        if ``relu_pool`` is True) from the same kernel pass, its argmaxes in the cache."""
         x3, x_shape = self._flat_in(x)
-        n = x_shape[0]
         geo = self._geometry(kcp, x_shape)
+        cache = {"x": x3, "x_shape": x_shape}
+        pool = relu_pool is not None
+        shape = self._y_shape(x_shape, pool)
         factors, bias = self._factors(self.params), self._param(self.params, "bias")
-        y = self._buffer("y", (n, self.out_channels, geo.ho * geo.wo), x3.dtype)
-        run_parallel(lambda lo, hi: kcp.cp_forward(x3, factors, bias, geo, lo, hi, y), geo.chunks,
-                     self._work(y.size))
-        return y.reshape(n, self.out_channels, geo.ho, geo.wo), {"x": x3, "x_shape": x_shape}
+        y = self._buffer("y", (*shape[:2], shape[2] * shape[3]), x3.dtype)
+        idx = self._buffer("idx", y.shape, np.int32) if pool else _NO_INDEX
+        run_parallel(lambda lo, hi: kcp.cp_forward(x3, factors, bias, geo, pool, bool(relu_pool), lo, hi, y, idx),
+                     geo.chunks, self._work(shape[0] * self.out_channels * geo.ho * geo.wo))
+        if pool:
+            cache["idx"] = idx
+        return y.reshape(shape), cache
 
     def backward(self, dy, cache, need_dx=True, need_grads=True):
         # need_grads=False is accepted but saves nothing here: a kernel of its own for dx alone (which needs
         # neither x nor its channel mix) made an HVP 13 % faster but cost 5 s more of cold compile time
-        n = cache["x_shape"][0]
         geo = self._geometry(kcp, cache["x_shape"])
-        x3 = cache["x"]
+        x3, idx = cache["x"], cache.get("idx", _NO_INDEX)
         factors = self._factors(self.params)
-        dy3 = _as_like(dy, self._out_shape(cache["x_shape"]), "dy", x3.dtype).reshape(n, self.out_channels, -1)
+        dy3 = self._dy(dy, cache, "dy")
         acc = self._accumulators(geo, factors)
         dx = self._buffer("dx", x3.shape, x3.dtype) if need_dx else x3[:1]
-        run_parallel(lambda lo, hi: kcp.cp_backward(x3, dy3, factors, geo, lo, hi, need_dx, acc, dx),
-                     geo.chunks, self._work(dy3.size * (2 + need_dx)))
+        pool = "idx" in cache
+        run_parallel(lambda lo, hi: kcp.cp_backward(x3, dy3, idx, factors, geo, pool, lo, hi, need_dx, acc, dx),
+                     geo.chunks, self._work(x3.shape[0] * self.out_channels * geo.ho * geo.wo * (2 + need_dx)))
         grads = self._sum_chunks(acc) if need_grads else {}
         return (dx.reshape(cache["x_shape"]) if need_dx else None), grads
 
@@ -506,26 +532,35 @@ class CPConv2d(_ConvBase):
         of the forward pass anyway), unless a subclass has rules of its own."""
         if type(self).forward is not CPConv2d.forward or type(self).jvp is not CPConv2d.jvp:
             return super().forward_with_jvp(x, rx, tparams)
+        return self._forward_with_jvp(x, rx, tparams, None)
+
+    def _forward_with_jvp(self, x, rx, tparams, relu_pool):
+        """:meth:`forward_with_jvp`, pooled as by :meth:`_forward` when ``relu_pool`` is not None."""
         x3, x_shape = self._flat_in(x)
         cache = {"x": x3, "x_shape": x_shape}
-        y, ry, tcache = self._tangent_forward(rx, tparams, cache, need_y=True)
+        y, ry, tcache = self._tangent_forward(rx, tparams, cache, need_y=True, relu_pool=relu_pool)
         return y, cache, ry, tcache
 
-    def _tangent_forward(self, rx, tparams, cache, need_y):
-        """``(y, ry, tcache)`` from one kernel call (y None without ``need_y``)."""
-        n = cache["x_shape"][0]
+    def _tangent_forward(self, rx, tparams, cache, need_y, relu_pool=None):
+        """``(y, ry, tcache)`` from one kernel call (y None without ``need_y``). With ``need_y`` and
+        ``relu_pool`` not None, y is pooled as by :meth:`_forward` and the argmaxes go into ``cache``; without
+        ``need_y``, ry is pooled if ``cache`` holds argmaxes."""
         geo = self._geometry(kcp, cache["x_shape"])
         x3 = cache["x"]
+        pool = relu_pool is not None if need_y else "idx" in cache
+        shape = self._y_shape(cache["x_shape"], pool)
         rx3 = None if rx is None else self._flat_in(rx, "rx", cache["x_shape"])[0]
         factors, tangents = self._factors(self.params), self._factors(self._tangents(tparams))
-        out = (n, self.out_channels, geo.ho * geo.wo)
+        out = (*shape[:2], shape[2] * shape[3])
         ry = self._buffer("ry", out, x3.dtype)
         y = self._buffer("y", out, x3.dtype) if need_y else ry[:1]
+        idx = (self._buffer("idx", out, np.int32) if need_y else cache["idx"]) if pool else _NO_INDEX
         rx_, vb, bias = x3 if rx3 is None else rx3, self._param(tparams, "bias"), self._param(self.params, "bias")
-        run_parallel(lambda lo, hi: kcp.cp_jvp(x3, rx_, rx3 is not None, factors, tangents, vb, geo, lo, hi, ry,
-                                               need_y, bias, y),
-                     geo.chunks, self._work(ry.size * (3 + need_y)))
-        shape = (n, self.out_channels, geo.ho, geo.wo)
+        run_parallel(lambda lo, hi: kcp.cp_jvp(x3, rx_, rx3 is not None, factors, tangents, vb, geo, pool,
+                                               bool(relu_pool), lo, hi, ry, need_y, bias, y, idx),
+                     geo.chunks, self._work(shape[0] * self.out_channels * geo.ho * geo.wo * (3 + need_y)))
+        if pool and need_y:
+            cache["idx"] = idx
         return (y.reshape(shape) if need_y else None), ry.reshape(shape), {"rx": rx3}
 
     def backward_jvp(self, dy, rdy, cache, tcache, tparams, need_dx=True):
@@ -540,20 +575,17 @@ class CPConv2d(_ConvBase):
 
     def _backward_and_tangent(self, dy, rdy, cache, tcache, tparams, need_dx):
         """``(dx, rdx, rgrads)`` from one kernel call (dx and rdx None without ``need_dx``)."""
-        n = cache["x_shape"][0]
         geo = self._geometry(kcp, cache["x_shape"])
-        x3, rx3 = cache["x"], tcache["rx"]
+        x3, rx3, idx = cache["x"], tcache["rx"], cache.get("idx", _NO_INDEX)
         factors, tangents = self._factors(self.params), self._factors(self._tangents(tparams))
-        out = self._out_shape(cache["x_shape"])
-        dy3 = _as_like(dy, out, "dy", x3.dtype).reshape(n, self.out_channels, -1)
-        rdy3 = _as_like(rdy, out, "rdy", x3.dtype).reshape(n, self.out_channels, -1)
+        dy3, rdy3 = self._dy(dy, cache, "dy"), self._dy(rdy, cache, "rdy")
         acc = self._accumulators(geo, factors)
         rdx = self._buffer("rdx", x3.shape, x3.dtype) if need_dx else x3[:1]
         dx = self._buffer("dx", x3.shape, x3.dtype) if need_dx else x3[:1]
-        rx_ = x3 if rx3 is None else rx3
-        run_parallel(lambda lo, hi: kcp.cp_backward_jvp(x3, rx_, rx3 is not None, dy3, rdy3, factors, tangents,
-                                                        geo, lo, hi, need_dx, acc, rdx, dx),
-                     geo.chunks, self._work(dy3.size * (5 + 2 * need_dx)))
+        rx_, pool = x3 if rx3 is None else rx3, "idx" in cache
+        run_parallel(lambda lo, hi: kcp.cp_backward_jvp(x3, rx_, rx3 is not None, dy3, rdy3, idx, factors, tangents,
+                                                        geo, pool, lo, hi, need_dx, acc, rdx, dx),
+                     geo.chunks, self._work(x3.shape[0] * self.out_channels * geo.ho * geo.wo * (5 + 2 * need_dx)))
         if not need_dx:
             return None, None, self._sum_chunks(acc)
         return dx.reshape(cache["x_shape"]), rdx.reshape(cache["x_shape"]), self._sum_chunks(acc)
@@ -870,21 +902,108 @@ class _ReLUGlobalAvgPool(GlobalAvgPool):
         return dx.reshape(cache["x_shape"])
 
 
+class _CPConvMaxPool(Layer):
+    """A :class:`CPConv2d`, the :class:`ReLU` after it (if ``relu``) and a 2x2, stride-2 :class:`MaxPool2d`
+    after that, as one unit: the convolution's kernels pool each output plane while it is in cache, and its
+    backward kernels scatter the pooled gradient into the plane they are about to read, so the full-size
+    output, its ReLU and their gradients are never stored, and three layers cost one call. The same function,
+    the same four rules and the same bits as the layers one by one (tests/nn/test_fusion.py); its parameters
+    are the convolution's, its cache the convolution's with the argmaxes."""
+
+    def __init__(self, conv, relu, pool):  # noqa: super().__init__ not called: the layers keep their buffers
+        self.conv, self.relu, self.pool = conv, relu, pool
+
+    @property
+    def params(self):
+        """The convolution's parameters (binding the unit binds the convolution)."""
+        return self.conv.params
+
+    @params.setter
+    def params(self, value):
+        self.conv.params = value
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self.conv!r}, relu={self.relu})"
+
+    def param_shapes(self):
+        return self.conv.param_shapes()
+
+    def output_shape(self, in_shape):
+        return self.pool.output_shape(self.conv.output_shape(in_shape))
+
+    def _input(self, x):
+        x = _as_input(x, "x", self.conv._dtype)
+        if x.ndim != 4:
+            raise ValueError(f"x: expected a batch of images (N, C, H, W) for {self.conv!r}, got shape {x.shape}")
+        self.output_shape(x.shape[1:])  # the convolution's and the pool's shape checks
+        return x
+
+    def forward(self, x):
+        return self.conv._forward(self._input(x), self.relu)
+
+    def backward(self, dy, cache, need_dx=True, need_grads=True):
+        return self.conv.backward(dy, cache, need_dx=need_dx, need_grads=need_grads)
+
+    def jvp(self, rx, tparams, cache):
+        return self.conv.jvp(rx, tparams, cache)
+
+    def backward_jvp(self, dy, rdy, cache, tcache, tparams, need_dx=True):
+        return self.conv.backward_jvp(dy, rdy, cache, tcache, tparams, need_dx=need_dx)
+
+    def forward_with_jvp(self, x, rx, tparams):
+        return self.conv._forward_with_jvp(self._input(x), rx, tparams, self.relu)
+
+    def backward_with_jvp(self, dy, rdy, cache, tcache, tparams, need_dx=True):
+        return self.conv.backward_with_jvp(dy, rdy, cache, tcache, tparams, need_dx=need_dx)
+
+    def weight_grad(self, dy, cache):
+        """:meth:`CPConv2d.weight_grad` for the gradient ``dy`` of the pooled output."""
+        n, o, ho, wo = self.conv._out_shape(cache["x_shape"])
+        dy = self.conv._dy(dy, cache, "dy").reshape(n, o, ho // 2, wo // 2)
+        idx = cache["idx"].reshape(dy.shape)
+        dconv = self.pool._transpose(dy, {"idx": idx, "x_shape": (n, o, ho, wo)}, "dconv")
+        return self.conv.weight_grad(dconv, cache)
+
+
 #: Pairs (ReLU, pool) that run as one unit, and the unit built from the pool.
 _FUSIONS = {MaxPool2d: _ReLUMaxPool, GlobalAvgPool: _ReLUGlobalAvgPool}
+
+
+def _conv_pool(layers, i):
+    """The :class:`_CPConvMaxPool` for layers[i:] if they start with a CPConv2d, an optional ReLU and a 2x2,
+    stride-2 MaxPool2d (exact types: a subclass may have rules of its own), with the number of layers."""
+    if type(layers[i]) is not CPConv2d:
+        return None, 0
+    relu = i + 1 < len(layers) and type(layers[i + 1]) is ReLU
+    j = i + 1 + relu
+    if j < len(layers) and type(layers[j]) is MaxPool2d and layers[j].kernel_size == 2 and layers[j].stride == 2:
+        return _CPConvMaxPool(layers[i], relu, layers[j]), j + 1 - i
+    return None, 0
 
 
 def fused_plan(layers):
     """How :class:`genbound.nn.Sequential` runs ``layers``: a list of ``(indices, unit)``, in order.
 
-    A unit is a layer on its own (``indices = (i,)``), or, for a :class:`ReLU` directly followed by a
-    :class:`MaxPool2d` or a :class:`GlobalAvgPool` (``indices = (i, i + 1)``), one parameter-free layer that
-    computes both with the same four rules, in one pass over the activations (the ReLU's output is never
-    formed). Built from the layer types alone, for any network; the per-layer rules remain the reference the
-    fused units are tested against.
+    A unit is a layer on its own (``indices = (i,)``), or one unit computing several layers with the same four
+    rules, in one pass over the activations:
+
+    - a :class:`CPConv2d`, the :class:`ReLU` after it if any, and a 2x2, stride-2 :class:`MaxPool2d` after
+      that (``indices = (i, i + 1, i + 2)`` or ``(i, i + 1)``): the pooled output is written as the
+      convolution computes it (its full-size output and the ReLU's are never formed); the unit's parameters
+      are the convolution's;
+    - else a :class:`ReLU` directly followed by a :class:`MaxPool2d` or a :class:`GlobalAvgPool`
+      (``indices = (i, i + 1)``): one parameter-free layer (the ReLU's output is never formed).
+
+    Built from the layer types alone, for any network; the per-layer rules remain the reference the fused
+    units are tested against.
     """
     plan, i = [], 0
     while i < len(layers):
+        unit, count = _conv_pool(layers, i)
+        if unit is not None:
+            plan.append((tuple(range(i, i + count)), unit))
+            i += count
+            continue
         fused = _FUSIONS.get(type(layers[i + 1])) if i + 1 < len(layers) and type(layers[i]) is ReLU else None
         if fused is not None:
             plan.append(((i, i + 1), fused(layers[i + 1])))

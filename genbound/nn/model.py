@@ -404,8 +404,8 @@ class Sequential:
         dy = dlogits
         for indices, unit in reversed(fused_plan(self.layers)):
             i = indices[0]
-            if weight_grads and isinstance(unit, (Conv2d, CPConv2d)):
-                wgrads[i] = unit.weight_grad(dy, caches[i])
+            if weight_grads and isinstance(self.layers[i], (Conv2d, CPConv2d)):  # the unit may pool its output too
+                wgrads[i] = unit.weight_grad(dy, caches[indices[-1]])
             dy, g = unit.backward(dy, caches[indices[-1]], need_dx=i > 0)
             for name, value in g.items():
                 grads[f"{i}.{name}"] = value

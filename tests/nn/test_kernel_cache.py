@@ -57,7 +57,7 @@ x = rng.normal(size=(n, c, h * w))
 factors = (rng.normal(size=(o * r, c)), rng.normal(size=(o, r, 3)), rng.normal(size=(o, r, 3)))
 geo = kcp.Geometry(h, w, 3, 3, 1, 1, h, w, 32, 1)
 y = np.empty((n, o, h * w))
-kcp.cp_forward(x, factors, np.zeros(o), geo, 0, 1, y)
+kcp.cp_forward(x, factors, np.zeros(o), geo, False, False, 0, 1, y, np.zeros((1, 1, 1), np.int32))
 print(repr(float(np.abs(y).sum())))
 """
 

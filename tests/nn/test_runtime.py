@@ -72,8 +72,9 @@ def test_chunks_and_groups():
     assert image_group(16) == 32 and image_group(784) == 1
 
 
-def test_training_steps_reuse_the_layers_memory():
-    model = gb.nn.reference_cnn("mnist", rank=1, seed=0)
+@pytest.mark.parametrize("rank", [None, 1])
+def test_training_steps_reuse_the_layers_memory(rank):
+    model = gb.nn.reference_cnn("mnist", rank=rank, seed=0)
     x = np.random.default_rng(0).normal(size=(64, 1, 28, 28))
     y = np.arange(64) % 10
 
@@ -83,10 +84,16 @@ def test_training_steps_reuse_the_layers_memory():
     model.loss_and_grad(x, y)
     first = kept()
     model.loss_and_grad(x, y)
-    # conv outputs and input gradients, pooled outputs, argmaxes and pool gradients, the dense layer's input
-    # gradient (each ReLU runs fused with its pool and keeps nothing of its own)
-    assert len(first) >= 9 and kept() == first
-    assert {i for i, _ in first} == {0, 2, 3, 5, 7}
+    assert kept() == first
+    if rank is None:
+        # conv outputs and input gradients, pooled outputs, argmaxes and pool gradients, the dense layer's
+        # input gradient (each ReLU runs fused with its pool and keeps nothing of its own)
+        assert len(first) >= 9 and {i for i, _ in first} == {0, 2, 3, 5, 7}
+    else:
+        # each CP convolution runs fused with its ReLU and pool: its pooled output and argmaxes (those of at
+        # least 1 MiB), its input gradient; the pools keep nothing
+        assert {(0, "y"), (0, "idx"), (3, "y"), (3, "dx")} <= first.keys()
+        assert {i for i, _ in first} == {0, 3, 7}
     assert (7, "dx") in first
 
 
