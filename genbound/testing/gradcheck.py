@@ -166,15 +166,19 @@ def check_hvp(model, data, v=None, seed=0, h=1e-5, rtol=1e-6):
 
 def activation_margin(model, x):
     """Distance of the forward pass from a kink: the smallest |ReLU input| and the smallest gap between the
-    largest and second-largest entry of a max-pooling window (normalized by the activations' scale).
+    largest and second-largest entry of a max-pooling window, each divided by the largest |activation| of its
+    layer when that is above 1.
 
     Finite-difference checks are only meaningful when this margin is well above the step times the
-    gradient; test suites redraw inputs whose margin is too small.
+    gradient; test suites redraw inputs whose margin is too small. A step h moves an activation by about h
+    times its own size through a weight, and by h through a bias: so large activations are measured
+    relative to their size, small ones absolutely (relative to a layer whose activations are all ~1e-3, a
+    kink 3e-7 away looks safe at 2e-4, yet a step of 1e-5 in a bias crosses it).
     """
     margin = np.inf
     acts = check_model(model).check_x(x)
     for layer in model.layers:
-        scale = float(np.max(np.abs(acts))) or 1.0
+        scale = max(1.0, float(np.max(np.abs(acts))))
         if isinstance(layer, ReLU):
             margin = min(margin, float(np.min(np.abs(acts))) / scale)
         elif isinstance(layer, MaxPool2d):
