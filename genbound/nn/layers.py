@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import functools
 import inspect
+import itertools
+import math
 
 import numpy as np
 
@@ -138,7 +140,7 @@ class Layer:
 
     def _bound(self):
         """The bound parameters, or a ValueError saying how to bind them."""
-        if self.param_shapes() and not self.params:
+        if not self.params and self.param_shapes():
             raise ValueError(f"layer: {self!r} has no parameters bound; call layer.initialize(seed) or use it "
                              "inside a genbound.nn.Sequential")
         return self.params
@@ -259,9 +261,10 @@ class _ConvBase(Layer):
         """The output shape (N, O, Ho, Wo) for an input of shape ``x_shape``."""
         return (x_shape[0], *self.output_shape(x_shape[1:]))
 
-    def _param(self, params, name):
-        """Parameter ``name`` of ``params`` as a C-contiguous array of the layer's dtype."""
-        return _arr(params[name], self._dtype)
+    def _param(self, params, name, dtype=None):
+        """Parameter ``name`` of ``params`` as a C-contiguous array of the layer's dtype (``dtype``, if the
+        caller has it at hand)."""
+        return _arr(params[name], self._dtype if dtype is None else dtype)
 
     def _geometry(self, kernels, x_shape):
         """The ``Geometry`` tuple of the kernel module ``kernels`` for a batch of shape ``x_shape`` (checked).
@@ -462,30 +465,32 @@ class CPConv2d(_ConvBase):
 
     def _factors(self, params):
         """(p2, q, t) with p2 the (O*R, C) matrix of the channel mix, as the kernels take them."""
-        p = self._param(params, "p").reshape(-1, self.in_channels)
-        return p, self._param(params, "q"), self._param(params, "t")
+        dtype = self._dtype
+        p = self._param(params, "p", dtype).reshape(-1, self.in_channels)
+        return p, self._param(params, "q", dtype), self._param(params, "t", dtype)
 
     def _accumulators(self, geo, factors):
-        """Zeroed per-chunk gradient accumulators for p, q, t, bias."""
-        shapes = (*(f.shape for f in factors), (self.out_channels,))
-        return tuple(self._zeros(role, (geo.chunks, *shape), factors[0].dtype)
-                     for role, shape in zip(("gp_c", "gq_c", "gt_c", "gb_c"), shapes))
+        """Zeroed per-chunk gradient accumulators for p, q, t, bias: C-contiguous parts of one buffer."""
+        shapes = [(geo.chunks, *shape) for shape in (*(f.shape for f in factors), (self.out_channels,))]
+        sizes = [math.prod(shape) for shape in shapes]
+        flat = self._zeros("acc", (sum(sizes),), factors[0].dtype)
+        ends = itertools.accumulate(sizes)
+        return tuple(flat[end - size:end].reshape(shape) for shape, size, end in zip(shapes, sizes, ends))
 
     def _sum_chunks(self, acc):
         """Factor gradients from the per-chunk accumulators, summed in chunk order."""
-        gp, gq, gt, gb = (a.sum(axis=0) for a in acc)
+        gp, gq, gt, gb = (a.sum(axis=0) if a.shape[0] > 1 else a[0].copy() for a in acc)
         return {"p": gp.reshape(self.params["p"].shape), "q": gq, "t": gt, "bias": gb}
 
-    def _y_shape(self, x_shape, pooled):
-        """Shape of the output for an input of shape ``x_shape``: (N, O, Ho, Wo), or (N, O, Ho // 2, Wo // 2)
+    def _y_shape(self, n, geo, pooled):
+        """Shape of the output for n images of geometry ``geo``: (N, O, Ho, Wo), or (N, O, Ho // 2, Wo // 2)
         when it is max-pooled (see :class:`_CPConvMaxPool`)."""
-        n, o, ho, wo = self._out_shape(x_shape)
-        return (n, o, ho // 2, wo // 2) if pooled else (n, o, ho, wo)
+        return (n, self.out_channels, geo.ho // 2, geo.wo // 2) if pooled else (n, self.out_channels, geo.ho, geo.wo)
 
-    def _dy(self, dy, cache, name):
+    def _dy(self, dy, cache, geo, name):
         """A gradient or tangent of the output as (N, O, P), checked: of the pooled output when ``cache`` holds
         argmaxes."""
-        shape = self._y_shape(cache["x_shape"], "idx" in cache)
+        shape = self._y_shape(cache["x_shape"][0], geo, "idx" in cache)
         return _as_like(dy, shape, name, cache["x"].dtype).reshape(shape[0], shape[1], -1)
 
     # -- rules --------------------------------------------------------------------------------------------
@@ -499,7 +504,7 @@ class CPConv2d(_ConvBase):
         geo = self._geometry(kcp, x_shape)
         cache = {"x": x3, "x_shape": x_shape}
         pool = relu_pool is not None
-        shape = self._y_shape(x_shape, pool)
+        shape = self._y_shape(x_shape[0], geo, pool)
         factors, bias = self._factors(self.params), self._param(self.params, "bias")
         y = self._buffer("y", (*shape[:2], shape[2] * shape[3]), x3.dtype)
         idx = self._buffer("idx", y.shape, np.int32) if pool else _NO_INDEX
@@ -515,7 +520,7 @@ class CPConv2d(_ConvBase):
         geo = self._geometry(kcp, cache["x_shape"])
         x3, idx = cache["x"], cache.get("idx", _NO_INDEX)
         factors = self._factors(self.params)
-        dy3 = self._dy(dy, cache, "dy")
+        dy3 = self._dy(dy, cache, geo, "dy")
         acc = self._accumulators(geo, factors)
         dx = self._buffer("dx", x3.shape, x3.dtype) if need_dx else x3[:1]
         pool = "idx" in cache
@@ -548,7 +553,7 @@ class CPConv2d(_ConvBase):
         geo = self._geometry(kcp, cache["x_shape"])
         x3 = cache["x"]
         pool = relu_pool is not None if need_y else "idx" in cache
-        shape = self._y_shape(cache["x_shape"], pool)
+        shape = self._y_shape(cache["x_shape"][0], geo, pool)
         rx3 = None if rx is None else self._flat_in(rx, "rx", cache["x_shape"])[0]
         factors, tangents = self._factors(self.params), self._factors(self._tangents(tparams))
         out = (*shape[:2], shape[2] * shape[3])
@@ -578,7 +583,7 @@ class CPConv2d(_ConvBase):
         geo = self._geometry(kcp, cache["x_shape"])
         x3, rx3, idx = cache["x"], tcache["rx"], cache.get("idx", _NO_INDEX)
         factors, tangents = self._factors(self.params), self._factors(self._tangents(tparams))
-        dy3, rdy3 = self._dy(dy, cache, "dy"), self._dy(rdy, cache, "rdy")
+        dy3, rdy3 = self._dy(dy, cache, geo, "dy"), self._dy(rdy, cache, geo, "rdy")
         acc = self._accumulators(geo, factors)
         rdx = self._buffer("rdx", x3.shape, x3.dtype) if need_dx else x3[:1]
         dx = self._buffer("dx", x3.shape, x3.dtype) if need_dx else x3[:1]
@@ -958,10 +963,11 @@ class _CPConvMaxPool(Layer):
 
     def weight_grad(self, dy, cache):
         """:meth:`CPConv2d.weight_grad` for the gradient ``dy`` of the pooled output."""
-        n, o, ho, wo = self.conv._out_shape(cache["x_shape"])
-        dy = self.conv._dy(dy, cache, "dy").reshape(n, o, ho // 2, wo // 2)
+        geo = self.conv._geometry(kcp, cache["x_shape"])
+        n, o = cache["x_shape"][0], self.conv.out_channels
+        dy = self.conv._dy(dy, cache, geo, "dy").reshape(n, o, geo.ho // 2, geo.wo // 2)
         idx = cache["idx"].reshape(dy.shape)
-        dconv = self.pool._transpose(dy, {"idx": idx, "x_shape": (n, o, ho, wo)}, "dconv")
+        dconv = self.pool._transpose(dy, {"idx": idx, "x_shape": (n, o, geo.ho, geo.wo)}, "dconv")
         return self.conv.weight_grad(dconv, cache)
 
 

@@ -110,6 +110,7 @@ class Sequential:
         """What pickle and copy keep: the flat vector and parameter-free layers; the views are rebuilt."""
         state = self.__dict__.copy()
         state.pop("params", None)
+        state.pop("_plan_cache", None)
         shells = []
         for layer in self.layers:
             shell = _copy.copy(layer)  # the layer's own __getstate__ drops its workspace
@@ -331,8 +332,9 @@ class Sequential:
 
         The forward pass without the loss: what :meth:`loss_and_grad` runs before backpropagation, for
         analyses that evaluate many chunks of data already validated once. Layers run as
-        :func:`genbound.nn.layers.fused_plan` groups them: a ReLU fused with the pool after it has no cache of
-        its own (None); the pool's entry is the fused unit's.
+        :func:`genbound.nn.layers.fused_plan` groups them: the layers of a fused unit (a ReLU and the pool after
+        it; a CP convolution, its ReLU and a 2x2 max pool) have no cache of their own (None) but the last,
+        whose entry is the unit's.
 
         Returns
         -------
@@ -340,11 +342,19 @@ class Sequential:
         caches : list, one entry per layer
         """
         caches = [None] * len(self.layers)
-        for indices, unit in fused_plan(self.layers):
+        for indices, unit in self._plan():
             x, caches[indices[-1]] = unit.forward(x)
         if x.ndim != 2:
             raise ValueError(f"layers: expected the network to output logits (n, classes), got shape {x.shape}")
         return x, caches
+
+    def _plan(self):
+        """``fused_plan(self.layers)``, built again only when the list of layers has changed."""
+        layers = tuple(self.layers)
+        cached = self.__dict__.get("_plan_cache")
+        if cached is None or len(cached[0]) != len(layers) or any(a is not b for a, b in zip(cached[0], layers)):
+            cached = self._plan_cache = (layers, fused_plan(layers))
+        return cached[1]
 
     def _finite(self, logits):
         """``logits``, or :class:`NonFiniteLogitsError` when the forward pass overflowed."""
@@ -402,7 +412,7 @@ class Sequential:
     def _backward(self, dlogits, caches, weight_grads=False):
         grads, wgrads = {}, {}
         dy = dlogits
-        for indices, unit in reversed(fused_plan(self.layers)):
+        for indices, unit in reversed(self._plan()):
             i = indices[0]
             if weight_grads and isinstance(self.layers[i], (Conv2d, CPConv2d)):  # the unit may pool its output too
                 wgrads[i] = unit.weight_grad(dy, caches[indices[-1]])
@@ -467,7 +477,7 @@ class Sequential:
         x, y = self.check_xy(x, y)
         tparams_all = self.unflatten(v, "v")
         self.check_finite()
-        plan = fused_plan(self.layers)
+        plan = self._plan()
         acts, caches, tcaches, tparams = x, [], [], []
         rx = None
         for indices, unit in plan:

@@ -59,6 +59,7 @@ def image_group(plane):
 
 _BLAS = {"libs": None, "depth": 0, "saved": ()}
 _BLAS_LOCK = threading.Lock()
+_THIS_THREAD = threading.local()  # .depth: how many serial_blas blocks this thread is inside
 
 
 @contextlib.contextmanager
@@ -86,9 +87,11 @@ def serial_blas():
                 if count != 1:
                     put(1)
         state["depth"] += 1
+    _THIS_THREAD.depth = getattr(_THIS_THREAD, "depth", 0) + 1
     try:
         yield
     finally:
+        _THIS_THREAD.depth -= 1
         with _BLAS_LOCK:
             state["depth"] -= 1
             if state["depth"] == 0:
@@ -137,27 +140,35 @@ def run_parallel(call, total, work):
     which thread runs which piece never changes a result.
     """
     threads = min(numba.get_num_threads(), total) if work >= PARALLEL_MIN_WORK else 1
-    with serial_blas():
-        if threads <= 1:
-            call(0, total)
-            return
-        pieces = min(total, 2 * threads)
-        bounds = [i * total // pieces for i in range(pieces + 1)]
-        claim = itertools.count()  # next(...) is atomic under the GIL
+    if getattr(_THIS_THREAD, "depth", 0):  # already inside a serial_blas block (every Sequential method is)
+        _run(call, total, threads)
+    else:
+        with serial_blas():
+            _run(call, total, threads)
 
-        def work_off():
-            for i in iter(claim.__next__, None):
-                if i >= pieces:
-                    return
-                call(bounds[i], bounds[i + 1])
 
-        helpers = [_executor(threads - 1).submit(work_off) for _ in range(threads - 1)]
-        try:
-            work_off()
-        finally:
-            for helper in helpers:
-                if not helper.cancel():
-                    helper.result()
+def _run(call, total, threads):
+    """:func:`run_parallel`'s work, BLAS already single-threaded."""
+    if threads <= 1:
+        call(0, total)
+        return
+    pieces = min(total, 2 * threads)
+    bounds = [i * total // pieces for i in range(pieces + 1)]
+    claim = itertools.count()  # next(...) is atomic under the GIL
+
+    def work_off():
+        for i in iter(claim.__next__, None):
+            if i >= pieces:
+                return
+            call(bounds[i], bounds[i + 1])
+
+    helpers = [_executor(threads - 1).submit(work_off) for _ in range(threads - 1)]
+    try:
+        work_off()
+    finally:
+        for helper in helpers:
+            if not helper.cancel():
+                helper.result()
 
 
 # --------------------------------------------------------------------------------------------------------
