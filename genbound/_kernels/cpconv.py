@@ -625,25 +625,6 @@ def _unpool_planes(dy, idx, n0, gn, o, hw, buf):
     return out
 
 
-@numba.njit(**_NJIT)
-def _emit(out, n0, gn, o, geo, pool, relu, y, idx):
-    """Write the stack of gn output planes ``out`` for channel o: pooled into y and idx with ``pool``, else
-    copied into y (nothing to do for one plane, which was written in place)."""
-    if pool:
-        _pool_planes(out, gn, geo.ho, geo.wo, relu, n0, o, y, idx)
-    else:
-        _plane_out(out, n0, gn, o, y)
-
-
-@numba.njit(**_NJIT)
-def _take(dy, idx, n0, gn, o, geo, pool, buf):
-    """The stack of gn gradient planes of channel o: unpooled from dy with ``pool``, else as
-    :func:`_plane_in`."""
-    if pool:
-        return _unpool_planes(dy, idx, n0, gn, o, geo.ho * geo.wo, buf)
-    return _plane_in(dy, n0, gn, o, buf)
-
-
 # --------------------------------------------------------------------------------------------------------
 # Kernels
 # --------------------------------------------------------------------------------------------------------
@@ -674,7 +655,10 @@ def cp_forward(x, factors, bias, geo, pool, relu, c_lo, c_hi, y, idx):
                 for r in range(rank):
                     _hp(zs[o * rank + r], q[o, r], geo, gn, m, ub, False)
                     _wp(ub, t[o, r], geo, gn, m, out, r > 0, bias[o])
-                _emit(out, n0, gn, o, geo, pool, relu, y, idx)
+                if pool:
+                    _pool_planes(out, gn, ho, wo, relu, n0, o, y, idx)
+                else:
+                    _plane_out(out, n0, gn, o, y)
             n0 += gn
 
 
@@ -725,11 +709,13 @@ def cp_jvp(x, rx, has_rx, factors, tangents, vb, geo, pool, relu, c_lo, c_hi, ry
                     _hp(zs[i], vq[o, r], geo, gn, m, utb, True)
                     _wp(utb, t[o, r], geo, gn, m, out, r > 0, vb[o])
                     _wp(ub, vt[o, r], geo, gn, m, out, True, vb[o])
-                if need_y:
-                    _emit(yo, n0, gn, o, geo, pool, relu, y, idx)
                 if pool:
+                    if need_y:
+                        _pool_planes(yo, gn, ho, wo, relu, n0, o, y, idx)
                     _gather_planes(out, gn, ho * wo, idx, n0, o, ry)
                 else:
+                    if need_y:
+                        _plane_out(yo, n0, gn, o, y)
                     _plane_out(out, n0, gn, o, ry)
             n0 += gn
 
@@ -763,7 +749,7 @@ def cp_backward(x, dy, idx, factors, geo, pool, c_lo, c_hi, need_dx, acc, dx):
             dzs = _mat(dzb, n_or, gn * hw)
             _mix(p2, xs, zs, False, zs)
             for o in range(n_out):
-                dyo = _take(dy, idx, n0, gn, o, geo, pool, dyb)
+                dyo = _unpool_planes(dy, idx, n0, gn, o, ho * wo, dyb) if pool else _plane_in(dy, n0, gn, o, dyb)
                 gb_c[ci, o] += _total(dyo)
                 for r in range(rank):
                     i = o * rank + r
@@ -832,8 +818,12 @@ def cp_backward_jvp(x, rx, has_rx, dy, rdy, idx, factors, tangents, geo, pool, c
             if has_rx:
                 _mix(p2, rxs, zts, True, _mat(tmpb, n_or, gn * hw))
             for o in range(n_out):
-                dyo = _take(dy, idx, n0, gn, o, geo, pool, dyb)
-                rdyo = _take(rdy, idx, n0, gn, o, geo, pool, rdyb)
+                if pool:
+                    dyo = _unpool_planes(dy, idx, n0, gn, o, ho * wo, dyb)
+                    rdyo = _unpool_planes(rdy, idx, n0, gn, o, ho * wo, rdyb)
+                else:
+                    dyo = _plane_in(dy, n0, gn, o, dyb)
+                    rdyo = _plane_in(rdy, n0, gn, o, rdyb)
                 gb_c[ci, o] += _total(rdyo)
                 for r in range(rank):
                     i = o * rank + r

@@ -21,7 +21,10 @@ def _check_logits(logits, finite=True):
 
 def log_softmax(logits):
     """Row-wise log-softmax by the log-sum-exp trick (finite for logits as large as 1e300)."""
-    logits = _check_logits(logits, finite=False)
+    return _log_softmax(_check_logits(logits, finite=False))
+
+
+def _log_softmax(logits):
     shifted = logits - logits.max(axis=1, keepdims=True)
     return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
 
@@ -57,7 +60,14 @@ def softmax_cross_entropy(logits, y):
                          f"{y.shape}")
     if n and (y.min() < 0 or y.max() >= classes):
         raise ValueError(f"y: expected labels in [0, {classes}), got values in [{y.min()}, {y.max()}]")
-    logp = log_softmax(logits)
+    return cross_entropy_checked(logits, y)
+
+
+def cross_entropy_checked(logits, y):
+    """:func:`softmax_cross_entropy` for inputs its caller has already checked: finite float logits (n, K),
+    integer labels (n,) in [0, K) (a model's training step validates its batch once, not again here)."""
+    n = logits.shape[0]
+    logp = _log_softmax(logits)
     rows = np.arange(n)
     loss = -logp[rows, y].sum() / n
     probs = np.exp(logp)

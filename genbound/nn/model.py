@@ -12,7 +12,7 @@ import numpy as np
 from genbound._checks import as_float_array, check_dtype, check_labels, check_int
 from genbound._rng import as_generator
 from genbound.nn.layers import Conv2d, CPConv2d, Layer, fused_plan
-from genbound.nn.loss import softmax_cross_entropy, softmax_cross_entropy_jvp
+from genbound.nn.loss import cross_entropy_checked, softmax_cross_entropy_jvp
 from genbound.nn.runtime import serial_blas
 
 
@@ -32,6 +32,13 @@ def _serial_blas(method):
             return method(*args, **kwargs)
 
     return wrapper
+
+
+def _logits_shaped(x):
+    """The network's output ``x`` if it has the shape of logits (n, classes), else a ValueError."""
+    if x.ndim != 2:
+        raise ValueError(f"layers: expected the network to output logits (n, classes), got shape {x.shape}")
+    return x
 
 
 class Sequential:
@@ -344,9 +351,7 @@ class Sequential:
         caches = [None] * len(self.layers)
         for indices, unit in self._plan():
             x, caches[indices[-1]] = unit.forward(x)
-        if x.ndim != 2:
-            raise ValueError(f"layers: expected the network to output logits (n, classes), got shape {x.shape}")
-        return x, caches
+        return _logits_shaped(x), caches
 
     def _plan(self):
         """``fused_plan(self.layers)``, built again only when the list of layers has changed."""
@@ -385,7 +390,7 @@ class Sequential:
         """Mean softmax cross-entropy on (x, y)."""
         x, y = self.check_xy(x, y)
         self.check_finite()
-        return softmax_cross_entropy(self._finite(self.forward_with_caches(x)[0]), y)[0]
+        return cross_entropy_checked(self._finite(self.forward_with_caches(x)[0]), y)[0]
 
     @_serial_blas
     def error(self, x, y):
@@ -405,7 +410,7 @@ class Sequential:
         for start in range(0, x.shape[0], chunk_size):
             xb, yb = x[start:start + chunk_size], y[start:start + chunk_size]
             logits = self._finite(self.forward_with_caches(xb)[0])
-            total_loss += softmax_cross_entropy(logits, yb)[0] * xb.shape[0]
+            total_loss += cross_entropy_checked(logits, yb)[0] * xb.shape[0]
             wrong += int(np.sum(logits.argmax(axis=1) != yb))
         return total_loss / x.shape[0], wrong / x.shape[0]
 
@@ -443,7 +448,7 @@ class Sequential:
         x, y = self.check_xy(x, y)
         self.check_finite()
         logits, caches = self.forward_with_caches(x)
-        loss, dlogits, _ = softmax_cross_entropy(self._finite(logits), y)
+        loss, dlogits, _ = cross_entropy_checked(self._finite(logits), y)
         if weight_grads:
             grads, wgrads = self._backward(dlogits, caches, weight_grads=True)
             return loss, (self.flatten(grads) if flat else grads), wgrads
@@ -486,7 +491,7 @@ class Sequential:
             caches.append(cache)
             tcaches.append(tcache)
             tparams.append(tp)
-        _, dy, probs = softmax_cross_entropy(acts, y)
+        _, dy, probs = cross_entropy_checked(self._finite(_logits_shaped(acts)), y)
         rdy = softmax_cross_entropy_jvp(probs, rx)
         out = {}
         for k in range(len(plan) - 1, -1, -1):
