@@ -6,7 +6,7 @@ with results independent of the thread count. ReLU's derivative at 0 is taken as
 """
 import numba
 
-_NJIT = dict(cache=True, nogil=True, fastmath={"reassoc", "contract"})
+_NJIT = dict(cache=True, nogil=True, fastmath={"reassoc", "contract"}, error_model="numpy")
 
 
 @numba.njit(**_NJIT)

@@ -24,7 +24,7 @@ import numpy as np
 
 from genbound._kernels.geometry import Geometry
 
-_NJIT = dict(cache=True, nogil=True, fastmath={"reassoc", "contract"})
+_NJIT = dict(cache=True, nogil=True, fastmath={"reassoc", "contract"}, error_model="numpy")
 
 _GEOMETRY_FIELDS = ("h", "w", "kh", "kw", "stride", "pad", "ho", "wo", "group", "chunks")
 if Geometry._fields != _GEOMETRY_FIELDS:  # see geometry.py: this file's cached kernels assume these fields

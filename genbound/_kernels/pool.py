@@ -9,7 +9,7 @@ positive with the index -1: no gradient or tangent flows through it, as through 
 import numba
 import numpy as np
 
-_NJIT = dict(cache=True, nogil=True, fastmath={"reassoc", "contract"})
+_NJIT = dict(cache=True, nogil=True, fastmath={"reassoc", "contract"}, error_model="numpy")
 
 #: Flat indices are unsigned in the max-pooling kernels: numba wraps a negative signed index around (a
 #: compare and a select on every access, which also keeps LLVM from simplifying the loop), an unsigned one it

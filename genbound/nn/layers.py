@@ -841,7 +841,7 @@ class Flatten(_Linear):
     """Flatten (C, H, W) in C order: (N, C, H, W) -> (N, C*H*W)."""
 
     def output_shape(self, in_shape):
-        return (int(np.prod(in_shape)),)
+        return (math.prod(in_shape),)
 
     def forward(self, x):
         x = _as_input(x, "x")
