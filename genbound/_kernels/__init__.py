@@ -8,8 +8,7 @@ chunk order, so results are bit-for-bit the same whatever the thread count.
 
 The njit options (``_NJIT``, the same in every file): cached, no GIL, the floating-point reassociation and
 contraction that let loops vectorize, and numpy's error model (no zero-division checks around every integer
-division of the index arithmetic, whose divisors the layers have validated: measured, a seventh less compile
-time for the CP kernels).
+division of the index arithmetic, whose divisors the layers have validated).
 
 Every kernel file is self-contained: its helpers and its njit options (the same ``_NJIT`` in every file) live
 in the file itself and it imports nothing from genbound but the data-only shape tuple
