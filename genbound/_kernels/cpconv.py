@@ -529,7 +529,7 @@ def _total(v):
 # pooled gradient into the plane they are about to read): the full-size output and its gradient are never
 # stored. The choices are those of genbound._kernels.pool (first maximum in row order; with ``relu`` the ReLU
 # before the pool too, index -1 where the maximum is not positive); tests/nn/test_fusion.py checks that the
-# bits equal the per-layer rules'. (pool.py holds the stand-alone pooling kernels; these few lines live here
+# bits equal the per-layer rules'. (pool.py holds the stand-alone pooling kernels; these helpers live here
 # because numba's cache only notices changes to a kernel's own file.)
 
 
@@ -549,9 +549,9 @@ def _pool_planes(src, gn, h, w, relu, n0, o, y, idx):
     idf = idx.reshape(idx.size)
     one, uw = np.uint64(1), np.uint64(w)
     right1, down0, down1 = np.int32(1), np.int32(w), np.int32(w + 1)
-    s = np.uint64(0)  # src offset of the window, y offset of its maximum, index of the window within its plane
-    d = np.uint64((n0 * n_out + o) * pp)
-    rel = np.int32(0)
+    s = np.uint64(0)  # offset in src of the window's first value
+    d = np.uint64((n0 * n_out + o) * pp)  # offset in y (and idx) of the window's maximum
+    rel = np.int32(0)  # index of the window's first value within its plane
     row_end = np.uint64(2 * w - 2 * wp)  # to the next window row: the rest of the row and the row below
     plane_end = np.uint64((h - 2 * hp) * w)  # an odd last row
     next_image = np.uint64((n_out - 1) * pp)
