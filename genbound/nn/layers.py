@@ -937,11 +937,10 @@ class _CPConvMaxPool(Layer):
         return self.pool.output_shape(self.conv.output_shape(in_shape))
 
     def _input(self, x):
-        x = _as_input(x, "x", self.conv._dtype)
-        if x.ndim != 4:
-            raise ValueError(f"x: expected a batch of images (N, C, H, W) for {self.conv!r}, got shape {x.shape}")
-        self.output_shape(x.shape[1:])  # the convolution's and the pool's shape checks
-        return x
+        """``x`` as the convolution checks it, refused too if its output has no 2x2 window for the pool."""
+        x3, x_shape = self.conv._flat_in(x)
+        self.output_shape(x_shape[1:])
+        return x3.reshape(x_shape)
 
     def forward(self, x):
         return self.conv._forward(self._input(x), self.relu)
