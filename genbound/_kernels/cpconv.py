@@ -66,10 +66,9 @@ def stack_masks(g, h, w, like):
 
 
 @numba.njit(**_NJIT)
-def h3(z, q, rev, w, n, mt, mb, single, u, acc):
-    """u[i] (+)= q0 z[i-w] + q1 z[i] + q2 z[i+w] within planes (taps reversed if ``rev``: the adjoint).
+def h3(z, q0, q1, q2, w, n, mt, mb, single, u, acc):
+    """u[i] (+)= q0 z[i-w] + q1 z[i] + q2 z[i+w] within planes (the adjoint passes the taps reversed).
     A ``single`` plane needs no masks: only its first and last rows lack a neighbour."""
-    q0, q1, q2 = (q[2], q[1], q[0]) if rev else (q[0], q[1], q[2])
     if single and n > 2 * w:
         z1 = z[w:]
         for i in range(w):
@@ -117,9 +116,8 @@ def h3(z, q, rev, w, n, mt, mb, single, u, acc):
 
 
 @numba.njit(**_NJIT)
-def w3(u, t, rev, n, ml, mr, y, acc, base):
+def w3(u, t0, t1, t2, n, ml, mr, y, acc, base):
     """y[i] (+)= t0 u[i-1] + t1 u[i] + t2 u[i+1] within rows (+ ``base`` when not ``acc``)."""
-    t0, t1, t2 = (t[2], t[1], t[0]) if rev else (t[0], t[1], t[2])
     if n == 1:
         v = t1 * u[0]
         y[0] = y[0] + v if acc else v + base
@@ -354,7 +352,7 @@ def _three_taps(geo):
 @numba.njit(**_NJIT)
 def _hp(z, q, geo, gn, m, u, acc):
     if _three_taps(geo):
-        h3(z, q, False, geo.w, gn * geo.h * geo.w, m[2], m[3], gn == 1, u, acc)
+        h3(z, q[0], q[1], q[2], geo.w, gn * geo.h * geo.w, m[2], m[3], gn == 1, u, acc)
     else:
         hpass_g(z, q, geo.h, geo.w, geo.stride, geo.pad, geo.ho, u, acc)
 
@@ -362,7 +360,7 @@ def _hp(z, q, geo, gn, m, u, acc):
 @numba.njit(**_NJIT)
 def _hp_t(du, q, geo, gn, m, dz, acc):
     if _three_taps(geo):
-        h3(du, q, True, geo.w, gn * geo.h * geo.w, m[2], m[3], gn == 1, dz, acc)
+        h3(du, q[2], q[1], q[0], geo.w, gn * geo.h * geo.w, m[2], m[3], gn == 1, dz, acc)
     else:
         hpass_t_g(du, q, geo.h, geo.w, geo.stride, geo.pad, geo.ho, dz, acc)
 
@@ -370,7 +368,7 @@ def _hp_t(du, q, geo, gn, m, dz, acc):
 @numba.njit(**_NJIT)
 def _wp(u, t, geo, gn, m, y, acc, base):
     if _three_taps(geo):
-        w3(u, t, False, gn * geo.ho * geo.w, m[0], m[1], y, acc, base)
+        w3(u, t[0], t[1], t[2], gn * geo.ho * geo.w, m[0], m[1], y, acc, base)
     else:
         wpass_g(u, t, geo.ho, geo.w, geo.stride, geo.pad, geo.wo, y, acc, base)
 
@@ -378,7 +376,7 @@ def _wp(u, t, geo, gn, m, y, acc, base):
 @numba.njit(**_NJIT)
 def _wp_t(dy, t, geo, gn, m, du, acc):
     if _three_taps(geo):
-        w3(dy, t, True, gn * geo.ho * geo.w, m[0], m[1], du, acc, dy.dtype.type(0))
+        w3(dy, t[2], t[1], t[0], gn * geo.ho * geo.w, m[0], m[1], du, acc, dy.dtype.type(0))
     else:
         wpass_t_g(dy, t, geo.ho, geo.w, geo.stride, geo.pad, geo.wo, du, acc)
 
