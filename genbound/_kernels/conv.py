@@ -1,10 +1,16 @@
-"""Full 2-D convolution, one image at a time: im2col into a per-chunk buffer, then a BLAS product.
+"""Full 2-D convolution, by groups of images: im2col into a per-chunk buffer, then a BLAS product.
 
-Per image, with cols = im2col(x[n]) of shape (C*kh*kw, Ho*Wo) (for small images: per group of images, their
-columns side by side, so that each BLAS product has a few hundred columns):
+For a group of images (``geo.group`` of them, so that each BLAS product has a few hundred columns), with
+cols = im2col of the group (C*kh*kw, gn*Ho*Wo): their columns side by side:
 
-- forward: y[n] = W2 @ cols + bias (W2 = weight reshaped (O, C*kh*kw)), written straight into NCHW;
-- weight gradient: G += dy[n] @ cols.T; input gradient: dx[n] = col2im(W2.T @ dy[n]).
+- forward: y[n] = W2 @ cols + bias (W2 = weight reshaped (O, C*kh*kw)), written straight into (N, O, Ho*Wo);
+- weight gradient: G += dy @ cols.T; input gradient: dx = col2im(W2.T @ dy).
+
+When each output plane has the shape of its input plane (stride 1, padding (k - 1) / 2: "same size"), the
+group's input planes are stacked channel by channel into one (C, gn*H*W) matrix, and each row of cols is that
+stack shifted by a constant offset, zero where the tap falls outside its own plane (:func:`tap_masks`): one
+flat, vectorizable loop per row whatever the plane size. Other geometries gather each image's columns through
+a tap map (:func:`tap_map`).
 
 Columns are rebuilt in the backward pass instead of being kept for the whole batch: they are kh*kw times
 larger than the input and rebuilding them costs less than writing and reading them back. The batch is cut
@@ -14,7 +20,8 @@ GIL). Each chunk adds its gradients into its own slot of the accumulators (shape
 the caller), summed in chunk order by the caller; BLAS must be single-threaded meanwhile (the layers see to
 it). Results are bit-for-bit the same whatever the number of threads.
 
-Shapes: x (N, C, H, W), y and dy (N, O, Ho*Wo), w2 (O, C*kh*kw), bias (O,); ``geo`` a :class:`Geometry`.
+Shapes: x and dx (N, C, H*W), y and dy (N, O, Ho*Wo), w2 (O, C*kh*kw), bias (O,); ``geo`` a
+:class:`Geometry`.
 """
 import numba
 import numpy as np
@@ -27,20 +34,6 @@ _GEOMETRY_FIELDS = ("h", "w", "kh", "kw", "stride", "pad", "ho", "wo", "group", 
 if Geometry._fields != _GEOMETRY_FIELDS:  # see geometry.py: this file's cached kernels assume these fields
     raise ImportError(f"genbound._kernels.geometry.Geometry has fields {Geometry._fields}, the kernels of "
                       f"{__name__} were written for {_GEOMETRY_FIELDS}: update both")
-
-
-@numba.njit(**_NJIT)
-def _valid_range(k, s, p, w, wo):
-    """Range [b_lo, b_hi) of outputs b whose input b*s + k - p lies in [0, w) (rows or columns alike)."""
-    b_lo = 0
-    if k < p:
-        b_lo = (p - k + s - 1) // s
-    b_hi = (w - 1 - k + p) // s + 1
-    if b_hi > wo:
-        b_hi = wo
-    if b_hi < b_lo:
-        b_hi = b_lo
-    return b_lo, b_hi
 
 
 @numba.njit(**_NJIT)
@@ -59,97 +52,117 @@ def tap_map(geo):
 
 
 @numba.njit(**_NJIT)
-def _flat_ok(geo):
-    """Whether im2col can copy whole shifted planes (stride 1, same width, rows long enough to pay)."""
-    return geo.stride == 1 and geo.wo == geo.w and geo.w >= 8
+def _same_size(geo):
+    """Whether output planes have the shape of the input planes at stride 1 (the stacked, shifted form)."""
+    return geo.stride == 1 and geo.ho == geo.h and geo.wo == geo.w
+
+
+@numba.njit(**_NJIT)
+def tap_masks(geo):
+    """For a same-size geometry: m[j*kw + k, i] = 1 if tap (j, k) of pixel i of a stack of ``geo.group``
+    planes reads inside the pixel's own plane, else 0 (for other geometries: no columns)."""
+    h, w, kh, kw, p = geo.h, geo.w, geo.kh, geo.kw, geo.pad
+    m = np.empty((kh * kw, geo.group * h * w if _same_size(geo) else 0), dtype=np.uint8)
+    if not _same_size(geo):
+        return m
+    for j in range(kh):
+        for k in range(kw):
+            for g in range(geo.group):
+                for a in range(h):
+                    for b in range(w):
+                        inside = 0 <= a + j - p < h and 0 <= b + k - p < w
+                        m[j * kw + k, (g * h + a) * w + b] = 1 if inside else 0
+    return m
+
+
+@numba.njit(**_NJIT)
+def _shift(geo, j, k, n):
+    """Offset d of tap (j, k) in a same-size stack of n pixels, and the range [f_lo, f_hi) of pixels i whose
+    i + d lies in the stack."""
+    d = (j - geo.pad) * geo.w + (k - geo.pad)
+    return d, max(0, -d), min(n, n - d)
+
+
+@numba.njit(**_NJIT)
+def im2col_stack(xs, geo, masks, cols):
+    """cols[(c*kh + j)*kw + k, i] = xs[c, i + d(j, k)] where tap (j, k) of pixel i stays in its plane, else 0:
+    the columns of a same-size stack xs (C, gn*H*W) of gn planes per channel."""
+    n_ch, n = xs.shape
+    kh, kw = geo.kh, geo.kw
+    zero = xs.dtype.type(0)
+    for c in range(n_ch):
+        src = xs[c]
+        for j in range(kh):
+            for k in range(kw):
+                row = cols[(c * kh + j) * kw + k]
+                d, f_lo, f_hi = _shift(geo, j, k, n)
+                for i in range(f_lo):
+                    row[i] = zero
+                for i in range(f_hi, n):
+                    row[i] = zero
+                dst = row[f_lo:]
+                sh = src[f_lo + d:]
+                mk = masks[j * kw + k, f_lo:]
+                for i in range(f_hi - f_lo):
+                    dst[i] = sh[i] if mk[i] else zero
+
+
+@numba.njit(**_NJIT)
+def col2im_stack(cols, geo, masks, dxs):
+    """Adjoint of :func:`im2col_stack`: dxs (C, gn*H*W, overwritten) sums the cols entries that read it, tap
+    by tap in (j, k) order (entries whose tap leaves its plane add an exact zero)."""
+    n_ch, n = dxs.shape
+    kh, kw = geo.kh, geo.kw
+    zero = dxs.dtype.type(0)
+    for c in range(n_ch):
+        plane = dxs[c]
+        for i in range(n):
+            plane[i] = zero
+        for j in range(kh):
+            for k in range(kw):
+                row = cols[(c * kh + j) * kw + k]
+                d, f_lo, f_hi = _shift(geo, j, k, n)
+                dst = plane[f_lo + d:]
+                src = row[f_lo:]
+                mk = masks[j * kw + k, f_lo:]
+                for i in range(f_hi - f_lo):
+                    dst[i] += src[i] if mk[i] else zero
 
 
 @numba.njit(**_NJIT)
 def im2col(xn, geo, tmap, cols, col0):
-    """cols[(c*kh + j)*kw + k, col0 + a*wo + b] = xn[c, a*s + j - p, b*s + k - p] (0 outside): one image.
-
-    At stride 1 with wo == w, each row of cols is the input plane shifted by a constant offset: one flat copy
-    (which vectorizes whatever the row length) followed by zeroing the entries that fell off a row end.
-    Otherwise (small planes, strides) each row is gathered through ``tmap`` (:func:`tap_map`).
-    """
-    n_ch, h, w = xn.shape
-    kh, kw, s, p, ho, wo = geo.kh, geo.kw, geo.stride, geo.pad, geo.ho, geo.wo
-    n = ho * wo
+    """cols[(c*kh + j)*kw + k, col0 + a*wo + b] = xn[c, (a*s + j - p)*w + b*s + k - p] (0 outside): the
+    columns of one image xn (C, H*W), gathered through ``tmap`` (:func:`tap_map`)."""
+    n_ch = xn.shape[0]
+    n = geo.ho * geo.wo
     zero = xn.dtype.type(0)
-    flat = _flat_ok(geo)
     for c in range(n_ch):
-        xc = xn[c].reshape(h * w)
-        for j in range(kh):
-            a_lo, a_hi = _valid_range(j, s, p, h, ho)
-            for k in range(kw):
-                row = cols[(c * kh + j) * kw + k, col0:]
-                if not flat:
-                    mp = tmap[j * kw + k]
-                    for i in range(n):
-                        ix = mp[i]
-                        row[i] = xc[ix] if ix >= 0 else zero
-                    continue
-                b_lo, b_hi = _valid_range(k, s, p, w, wo)
-                for i in range(a_lo * wo):
-                    row[i] = zero
-                for i in range(a_hi * wo, n):
-                    row[i] = zero
-                d = (j - p) * w + (k - p)
-                f_lo = max(a_lo * w, -d)
-                f_hi = min(a_hi * w, h * w - d)
-                if f_hi > f_lo:
-                    dst = row[f_lo:]
-                    src = xc[f_lo + d:]
-                    for i in range(f_hi - f_lo):
-                        dst[i] = src[i]
-                for a in range(a_lo, a_hi):
-                    for b in range(b_lo):
-                        row[a * w + b] = zero
-                    for b in range(b_hi, w):
-                        row[a * w + b] = zero
+        xc = xn[c]
+        for t in range(geo.kh * geo.kw):
+            row = cols[c * geo.kh * geo.kw + t, col0:]
+            mp = tmap[t]
+            for i in range(n):
+                ix = mp[i]
+                row[i] = xc[ix] if ix >= 0 else zero
 
 
 @numba.njit(**_NJIT)
 def col2im(cols, geo, tmap, col0, dxn):
-    """Adjoint of :func:`im2col` for one image: dxn (overwritten) sums the cols entries that read it.
-
-    ``cols`` is scratch: in the flat case its entries that fall off a row end are zeroed so that each row
-    adds into the plane as one flat shifted sum.
-    """
-    n_ch, h, w = dxn.shape
-    kh, kw, s, p, ho, wo = geo.kh, geo.kw, geo.stride, geo.pad, geo.ho, geo.wo
-    n = ho * wo
+    """Adjoint of :func:`im2col` for one image: dxn (C, H*W, overwritten) sums the cols entries that read it."""
+    n_ch = dxn.shape[0]
+    n = geo.ho * geo.wo
     zero = dxn.dtype.type(0)
-    flat = _flat_ok(geo)
     for c in range(n_ch):
-        dxc = dxn[c].reshape(h * w)
-        for i in range(h * w):
+        dxc = dxn[c]
+        for i in range(dxc.shape[0]):
             dxc[i] = zero
-        for j in range(kh):
-            a_lo, a_hi = _valid_range(j, s, p, h, ho)
-            for k in range(kw):
-                row = cols[(c * kh + j) * kw + k, col0:]
-                if not flat:
-                    mp = tmap[j * kw + k]
-                    for i in range(n):
-                        ix = mp[i]
-                        if ix >= 0:
-                            dxc[ix] += row[i]
-                    continue
-                b_lo, b_hi = _valid_range(k, s, p, w, wo)
-                for a in range(a_lo, a_hi):
-                    for b in range(b_lo):
-                        row[a * w + b] = zero
-                    for b in range(b_hi, w):
-                        row[a * w + b] = zero
-                d = (j - p) * w + (k - p)
-                f_lo = max(a_lo * w, -d)
-                f_hi = min(a_hi * w, h * w - d)
-                if f_hi > f_lo:
-                    src = row[f_lo:]
-                    dst = dxc[f_lo + d:]
-                    for i in range(f_hi - f_lo):
-                        dst[i] += src[i]
+        for t in range(geo.kh * geo.kw):
+            row = cols[c * geo.kh * geo.kw + t, col0:]
+            mp = tmap[t]
+            for i in range(n):
+                ix = mp[i]
+                if ix >= 0:
+                    dxc[ix] += row[i]
 
 
 @numba.njit(**_NJIT)
@@ -181,17 +194,44 @@ def _unstack(src, n0, gn, x):
 
 
 @numba.njit(**_NJIT)
+def _columns(x, n0, gn, geo, tmap, masks, xb, cols):
+    """cols = the columns of images n0 .. n0+gn-1 of x side by side (xb: scratch for their stack)."""
+    if _same_size(geo):
+        im2col_stack(_stack(x, n0, gn, xb), geo, masks, cols)
+    else:
+        for gi in range(gn):
+            im2col(x[n0 + gi], geo, tmap, cols, gi * geo.ho * geo.wo)
+
+
+@numba.njit(**_NJIT)
+def _columns_adjoint(dcols, n0, gn, geo, tmap, masks, dxb, dx):
+    """dx[n0:n0+gn] = the adjoint of :func:`_columns` applied to dcols (dxb: scratch for their stack)."""
+    if not _same_size(geo):
+        for gi in range(gn):
+            col2im(dcols, geo, tmap, gi * geo.ho * geo.wo, dx[n0 + gi])
+    elif gn == 1:
+        col2im_stack(dcols, geo, masks, dx[n0])
+    else:
+        c = dx.shape[1]
+        dxs = dxb[:c * gn * dx.shape[2]].reshape(c, gn * dx.shape[2])
+        col2im_stack(dcols, geo, masks, dxs)
+        _unstack(dxs, n0, gn, dx)
+
+
+@numba.njit(**_NJIT)
 def conv_forward(x, w2, x2, w22, add2, bias, geo, c_lo, c_hi, y):
     """y[n] = bias + W2 @ im2col(x[n]) (+ W22 @ im2col(x2[n]) if ``add2``: the tangent rule).
 
     Images go by groups of ``geo.group`` (one BLAS product over their columns side by side); the call covers
     chunks [c_lo, c_hi) of the ``geo.chunks`` chunks of the batch.
     """
-    n_img = x.shape[0]
+    n_img, c, hw = x.shape
     n_out, ckk = w2.shape
     group, nch = geo.group, geo.chunks
     howo = geo.ho * geo.wo
     tmap = tap_map(geo)
+    masks = tap_masks(geo)
+    xb = np.empty(c * group * hw, dtype=x.dtype)
     colb = np.empty(ckk * group * howo, dtype=x.dtype)
     yb = np.empty(n_out * group * howo, dtype=x.dtype)
     tmpb = np.empty(n_out * group * howo, dtype=x.dtype)
@@ -201,13 +241,11 @@ def conv_forward(x, w2, x2, w22, add2, bias, geo, c_lo, c_hi, y):
             gn = min(group, n1 - n0)
             cols = colb[:ckk * gn * howo].reshape(ckk, gn * howo)
             ys = y[n0] if gn == 1 else yb[:n_out * gn * howo].reshape(n_out, gn * howo)
-            for gi in range(gn):
-                im2col(x[n0 + gi], geo, tmap, cols, gi * howo)
+            _columns(x, n0, gn, geo, tmap, masks, xb, cols)
             np.dot(w2, cols, ys)
             if add2:
                 tmp = tmpb[:n_out * gn * howo].reshape(n_out, gn * howo)
-                for gi in range(gn):
-                    im2col(x2[n0 + gi], geo, tmap, cols, gi * howo)
+                _columns(x2, n0, gn, geo, tmap, masks, xb, cols)
                 np.dot(w22, cols, tmp)
                 for o in range(n_out):
                     for i in range(gn * howo):
@@ -239,12 +277,14 @@ def conv_backward(x, dy, w2, x2, dy2, w22, gw_adds_x2, dx_adds_w22, geo, c_lo, c
     (+ dy2[n] @ im2col(x2[n]).T if ``gw_adds_x2``) and gb_c[ci] += the sum of dy over its images; if
     ``need_dx``: dx[n] = col2im(W2.T @ dy[n] (+ W22.T @ dy2[n] if ``dx_adds_w22``)) for its images.
     """
-    n_img = x.shape[0]
+    n_img, c, hw = x.shape
     n_out, ckk = w2.shape
     group, nch = geo.group, geo.chunks
     howo = geo.ho * geo.wo
     second = gw_adds_x2 or dx_adds_w22
     tmap = tap_map(geo)
+    masks = tap_masks(geo)
+    xb = np.empty(c * group * hw, dtype=x.dtype)
     colb = np.empty(ckk * group * howo, dtype=x.dtype)
     dcolb = np.empty(ckk * group * howo, dtype=x.dtype)
     dyb = np.empty(n_out * group * howo, dtype=x.dtype)
@@ -259,12 +299,10 @@ def conv_backward(x, dy, w2, x2, dy2, w22, gw_adds_x2, dx_adds_w22, geo, c_lo, c
             dy2s = _stack(dy2, n0, gn, dy2b) if second else dys
             if need_gw:
                 acc = gw_c[ci]
-                for gi in range(gn):
-                    im2col(x[n0 + gi], geo, tmap, cols, gi * howo)
+                _columns(x, n0, gn, geo, tmap, masks, xb, cols)
                 _add_product(dys, cols.T, acc, tmp)
                 if gw_adds_x2:
-                    for gi in range(gn):
-                        im2col(x2[n0 + gi], geo, tmap, cols, gi * howo)
+                    _columns(x2, n0, gn, geo, tmap, masks, xb, cols)
                     _add_product(dy2s, cols.T, acc, tmp)
                 for o in range(n_out):
                     sb = dy.dtype.type(0)
@@ -276,6 +314,5 @@ def conv_backward(x, dy, w2, x2, dy2, w22, gw_adds_x2, dx_adds_w22, geo, c_lo, c
                 np.dot(w2.T, dys, dcols)
                 if dx_adds_w22:
                     _add_product(w22.T, dy2s, dcols, cols)
-                for gi in range(gn):
-                    col2im(dcols, geo, tmap, gi * howo, dx[n0 + gi])
+                _columns_adjoint(dcols, n0, gn, geo, tmap, masks, xb, dx)
             n0 += gn

@@ -297,8 +297,10 @@ class _ConvBase(Layer):
         dx = self._buffer(role, x.shape, x.dtype) if need_dx else x[:1]
         terms = 2 if gw_adds_x2 or dx_adds_w22 else 1
         work = dy3.size * w2.shape[1] * terms * (int(need_gw) + int(need_dx))
-        run_parallel(lambda lo, hi: kconv.conv_backward(x, dy3, w2, x2, dy23, w22, gw_adds_x2, dx_adds_w22, geo,
-                                                        lo, hi, need_gw, need_dx, gw_c, gb_c, dx), geo.chunks, work)
+        x3, x23, dx3 = (a.reshape(a.shape[0], c, -1) for a in (x, x2, dx))
+        run_parallel(lambda lo, hi: kconv.conv_backward(x3, dy3, w2, x23, dy23, w22, gw_adds_x2, dx_adds_w22,
+                                                        geo, lo, hi, need_gw, need_dx, gw_c, gb_c, dx3),
+                     geo.chunks, work)
         if not need_gw:
             return (dx if need_dx else None), {}
         grads = {"weight": gw_c.sum(axis=0).reshape(o, c, k, k), "bias": gb_c.sum(axis=0)}
@@ -347,7 +349,8 @@ class Conv2d(_ConvBase):
         y = self._buffer(role, (n, self.out_channels, geo.ho * geo.wo), x.dtype)
         add2 = x2 is not None
         x2, w22 = (x2, w22) if add2 else (x, w2)
-        run_parallel(lambda lo, hi: kconv.conv_forward(x, w2, x2, w22, add2, bias, geo, lo, hi, y),
+        x3, x23 = x.reshape(n, self.in_channels, -1), x2.reshape(n, self.in_channels, -1)
+        run_parallel(lambda lo, hi: kconv.conv_forward(x3, w2, x23, w22, add2, bias, geo, lo, hi, y),
                      geo.chunks, y.size * w2.shape[1] * (1 + add2))
         return y.reshape(n, self.out_channels, geo.ho, geo.wo)
 
