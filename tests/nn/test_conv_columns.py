@@ -1,0 +1,73 @@
+"""The full convolution's columns: the stacked, shifted form (same-size geometries) against the tap-map
+gather and against columns cut from an explicitly zero-padded image, bit for bit; and their adjoints."""
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+
+from genbound._kernels import conv as kconv
+from genbound._kernels.geometry import Geometry
+from genbound.testing.strategies import normal_array, seeds
+
+
+def _padded_columns(x, k, p):
+    """cols[(c*k + j)*k + l, a*w + b] = x_padded[c, a + j, b + l] for one image x (C, H, W), stride 1."""
+    c, h, w = x.shape
+    xp = np.pad(x, ((0, 0), (p, p), (p, p)))
+    return np.stack([xp[ci, j:j + h, l:l + w].ravel() for ci in range(c) for j in range(k) for l in range(k)])
+
+
+@st.composite
+def same_size_cases(draw):
+    k = draw(st.sampled_from([1, 3, 5]))
+    return dict(k=k, h=draw(st.integers(1, 9)), w=draw(st.integers(1, 9)), c=draw(st.integers(1, 3)),
+                gn=draw(st.integers(1, 5)), dtype=draw(st.sampled_from([np.float32, np.float64])),
+                seed=draw(seeds()))
+
+
+@given(same_size_cases())
+def test_stacked_columns_equal_gathered_and_padded_columns(case):
+    k, h, w, c, gn, dt = case["k"], case["h"], case["w"], case["c"], case["gn"], case["dtype"]
+    p = (k - 1) // 2
+    geo = Geometry(h, w, k, k, 1, p, h, w, gn, 1)
+    x = normal_array(case["seed"], (gn, c, h * w)).astype(dt)
+    xs = np.ascontiguousarray(x.transpose(1, 0, 2).reshape(c, gn * h * w))
+    stacked = np.full((c * k * k, gn * h * w), np.nan, dt)
+    kconv.im2col_stack(xs, geo, kconv.tap_masks(geo), stacked)
+    gathered = np.full_like(stacked, np.nan)
+    tmap = kconv.tap_map(geo)
+    for g in range(gn):
+        kconv.im2col(x[g], geo, tmap, gathered, g * h * w)
+    padded = np.concatenate([_padded_columns(x[g].reshape(c, h, w), k, p) for g in range(gn)], axis=1)
+    assert np.array_equal(stacked, gathered)
+    assert np.array_equal(stacked, padded)
+
+
+@given(same_size_cases())
+def test_stacked_adjoint_equals_gathered_adjoint_and_transpose(case):
+    k, h, w, c, gn, dt = case["k"], case["h"], case["w"], case["c"], case["gn"], case["dtype"]
+    p = (k - 1) // 2
+    geo = Geometry(h, w, k, k, 1, p, h, w, gn, 1)
+    cols = normal_array(case["seed"], (c * k * k, gn * h * w)).astype(dt)
+    dxs = np.full((c, gn * h * w), np.nan, dt)
+    kconv.col2im_stack(cols.copy(), geo, kconv.tap_masks(geo), dxs)
+    dx = np.full((gn, c, h * w), np.nan, dt)
+    tmap = kconv.tap_map(geo)
+    for g in range(gn):
+        kconv.col2im(cols, geo, tmap, g * h * w, dx[g])
+    assert np.array_equal(dxs, dx.transpose(1, 0, 2).reshape(c, gn * h * w))
+    # the adjoint: <cols, im2col(x)> = <col2im(cols), x> (float64 sums of the same products)
+    x = normal_array(case["seed"] + 1, (c, gn * h * w)).astype(dt)
+    fwd = np.empty_like(cols)
+    kconv.im2col_stack(x, geo, kconv.tap_masks(geo), fwd)
+    lhs = np.sum(cols.astype(np.float64) * fwd)
+    rhs = np.sum(dxs.astype(np.float64) * x)
+    assert abs(lhs - rhs) <= 1e-5 * (1 + abs(lhs))
+
+
+def test_masks_only_for_same_size_geometries():
+    assert kconv.tap_masks(Geometry(6, 6, 3, 3, 2, 1, 3, 3, 4, 1)).shape == (9, 0)
+    assert kconv.tap_masks(Geometry(6, 6, 3, 3, 1, 0, 4, 4, 4, 1)).shape == (9, 0)
+    m = kconv.tap_masks(Geometry(2, 3, 3, 3, 1, 1, 2, 3, 2, 1))
+    assert m.shape == (9, 12)
+    # tap (0, 0) reads the pixel up-left: inside only for a >= 1 and b >= 1, in both stacked planes
+    assert m[0].tolist() == [0, 0, 0, 0, 1, 1] * 2
