@@ -318,7 +318,7 @@ class Conv2d(_ConvBase):
 
     .. math:: y[n, o, a, b] = b_o + \\sum_{c,j,k} W[o,c,j,k]\\, x[n, c, sa + j - p, sb + k - p]
 
-    (cross-correlation, zero padding p, stride s). Computed image by image as im2col followed by a BLAS
+    (cross-correlation, zero padding p, stride s). Computed by groups of images as im2col followed by one BLAS
     product, in parallel over chunks of the batch (:mod:`genbound._kernels.conv`).
     """
 
