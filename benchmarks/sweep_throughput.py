@@ -1,5 +1,5 @@
 """Throughput of many small trainings on one machine: a plain loop in one process against the sweep runner's
-local backend (worker processes) and Python threads over independent models.
+local backend (worker processes), its threads backend, and plain Python threads over independent models.
 
 Each model is ``genbound.nn.reference_cnn("digits", rank=1, seed=s)`` trained on ``genbound.data.load_digits()``
 for ``--epochs`` epochs (batch 64, SGD lr 0.05, batch order from ``seed=s``); the cell returns the final row of
@@ -12,6 +12,7 @@ one-epoch cell in this process (no worker compiles). Modes, each timed as the wa
 - ``loop-1thread``: the same loop with one numba thread and single-threaded BLAS (threadpoolctl);
 - ``sweep-local``: ``genbound.experiments.sweep(..., backend="local", workers=W, threads_per_worker=1)``
   into a fresh folder (W spawned processes, each importing genbound and loading the cached kernels);
+- ``sweep-threads``: the same with ``backend="threads"`` (W threads of this process, records written as above);
 - ``threads``: W Python threads in this process, each training whole models in turn (the next seed not yet
   taken) with one numba thread; the kernels release the GIL and ``run_parallel``/``serial_blas`` are
   thread-safe, so the models share nothing but the interpreter.
@@ -23,7 +24,7 @@ worker or thread: the wall time minus that sum over the workers is start-up and 
 loop's is cores shared with the other workers or other jobs) and the load average before the mode ran.
 
     PYTHONPATH=. python benchmarks/sweep_throughput.py [--seeds 8] [--epochs 50] [--workers 2] \
-        [--modes loop,loop-1thread,sweep-local,threads] [--md FILE] [--csv FILE]
+        [--modes loop,loop-1thread,sweep-local,sweep-threads,threads] [--md FILE] [--csv FILE]
 """
 from __future__ import annotations
 
@@ -42,7 +43,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common  # noqa: E402
 
-MODES = ("loop", "loop-1thread", "sweep-local", "threads")
+MODES = ("loop", "loop-1thread", "sweep-local", "sweep-threads", "threads")
 
 
 def train_cell(seed, epochs):
@@ -93,12 +94,13 @@ def run_loop(seeds, epochs, threads=None):
         numba.set_num_threads(before)
 
 
-def run_sweep(seeds, epochs, workers):
-    """The sweep runner's local backend: ``workers`` spawned processes, one thread each, a fresh folder."""
+def run_sweep(seeds, epochs, workers, backend="local"):
+    """The sweep runner: ``workers`` spawned processes (``backend="local"``) or threads of this process
+    (``"threads"``), one numba thread each, into a fresh folder."""
     from genbound.experiments import sweep
 
     with tempfile.TemporaryDirectory() as out:
-        table = sweep(train_cell, {"seed": list(seeds), "epochs": [epochs]}, backend="local", workers=workers,
+        table = sweep(train_cell, {"seed": list(seeds), "epochs": [epochs]}, backend=backend, workers=workers,
                       threads_per_worker=1, out=out, progress=False, raise_on_error=True)
         seconds = pd.read_csv(Path(out) / "index.csv").seconds.tolist()  # each cell's own wall time
     return [_plain_row(r["seed"], r) for r in table.to_dict(orient="records")], seconds
@@ -152,7 +154,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seeds", type=int, default=8, help="number of models (seeds 0, 1, ...)")
     ap.add_argument("--epochs", type=int, default=50)
-    ap.add_argument("--workers", type=int, default=2, help="processes of sweep-local, threads of threads")
+    ap.add_argument("--workers", type=int, default=2, help="processes of sweep-local, threads of sweep-threads and threads")
     ap.add_argument("--modes", default=",".join(MODES), help=f"comma-separated subset of {', '.join(MODES)} "
                     "(loop, the reference, always runs first)")
     ap.add_argument("--md", help="write the table (and machine) as markdown to this file")
@@ -175,6 +177,7 @@ def main(argv=None):
     runners = {"loop": lambda: run_loop(seeds, args.epochs),
                "loop-1thread": lambda: run_loop(seeds, args.epochs, threads=1),
                "sweep-local": lambda: run_sweep(seeds, args.epochs, args.workers),
+               "sweep-threads": lambda: run_sweep(seeds, args.epochs, args.workers, backend="threads"),
                "threads": lambda: run_threads(seeds, args.epochs, args.workers)}
     rows, results = [], {}
     for mode in modes:

@@ -318,11 +318,12 @@ def build_parser():
     p.set_defaults(func=_cmd_bounds, momentum=0.9, parser=p)
 
     def cluster_options(p):
-        p.add_argument("--backend", choices=["local", "dask"],
-                       help="local process pool or dask.distributed (default local; dask with --scheduler)")
+        p.add_argument("--backend", choices=["local", "threads", "dask"],
+                       help="local process pool, threads of this process, or dask.distributed (default local; "
+                            "dask with --scheduler)")
         p.add_argument("--scheduler", metavar="ADDRESS",
                        help="address of a running Dask scheduler, e.g. tcp://10.0.0.1:8786")
-        p.add_argument("--workers", type=_positive_int, help="worker processes (default: one per core)")
+        p.add_argument("--workers", type=_positive_int, help="worker processes or threads (default: one per core)")
         p.add_argument("--quiet", action="store_true", help="no progress bars")
 
     p = sub.add_parser("reproduce", help="run the paper's experiments over seeds and write report.md, figures "

@@ -128,7 +128,7 @@ def reproduce(out="report/", *, quick=False, seeds=None, data=None, backend="loc
     for sub in ("tables", "figures"):
         remove_stale_temporaries(out / sub)
 
-    if backend == "local":
+    if backend in ("local", "threads"):
         warm_kernels(progress)
     entries, results, t_start = [], {}, time.perf_counter()
     jobs = [(name, d) for d in datasets for name in names]

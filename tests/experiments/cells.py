@@ -57,3 +57,24 @@ def slow(seed, delay):
     time.sleep(delay)
     _mark(seed=seed)
     return {"value": float(np.random.default_rng(seed).random())}
+
+
+def numba_threads(seed):
+    """numba's thread count as the cell sees it."""
+    import numba
+    _mark(seed=seed)
+    return {"threads": numba.get_num_threads()}
+
+
+def train_steps(seed):
+    """Loss and gradient norm of a small rank-1 CP network after 5 SGD steps on seeded random images."""
+    from genbound.nn import reference_cnn
+    model = reference_cnn("digits", rank=1, seed=seed)
+    rng = np.random.default_rng(seed)
+    x, y = rng.normal(size=(64, 1, 8, 8)), rng.integers(0, 10, 64)
+    for _ in range(5):
+        loss, grad = model.loss_and_grad(x, y)
+        grad = model.flatten(grad)
+        model.set_flat(model.get_flat() - 0.1 * grad)
+    _mark(seed=seed)
+    return {"loss": float(loss), "grad_norm": float(np.linalg.norm(grad))}

@@ -56,6 +56,43 @@ def test_local_and_dask_backends_give_the_same_table(tmp_path, marker):
     assert rec["status"] == "ok" and rec["provenance"]["genbound"] and rec["seconds"] >= 0
 
 
+def test_threads_backend_gives_the_same_table_and_records_in_this_process(tmp_path, marker):
+    one = sweep(cells.stats, GRID, out=tmp_path / "one", workers=1, progress=False)
+    threads = sweep(cells.stats, GRID, backend="threads", out=tmp_path / "threads", workers=2, progress=False)
+    assert cells.calls(marker) == 12
+    assert {line.split()[-1] for line in marker.read_text().splitlines()[6:]} == {str(os.getpid())}
+    pd.testing.assert_frame_equal(one, threads)
+    assert _records(tmp_path / "one").keys() == _records(tmp_path / "threads").keys()
+    for rec in _records(tmp_path / "threads").values():
+        assert rec["status"] == "ok" and rec["pid"] == os.getpid() and 0 <= rec["cpu_seconds"]
+    # failing cells are recorded there too, and a rerun computes only what is missing
+    with pytest.warns(RuntimeWarning, match=r"1 of 4 cells failed"):
+        table = sweep(cells.fragile, {"seed": [0, 1, 2, 3]}, backend="threads", out=tmp_path / "f", workers=3,
+                      progress=False)
+    assert list(table.status) == ["ok", "ok", "error", "ok"]
+    with pytest.warns(RuntimeWarning):
+        sweep(cells.fragile, {"seed": [0, 1, 2, 3]}, backend="threads", out=tmp_path / "f", workers=3,
+              progress=False, retry_errors=False)
+    assert cells.calls(marker) == 16
+
+
+def test_threads_backend_sets_numba_threads_per_cell_and_restores_them(tmp_path):
+    import numba
+    before = numba.get_num_threads()
+    table = sweep(cells.numba_threads, {"seed": [0, 1, 2, 3]}, backend="threads", out=tmp_path, workers=2,
+                  threads_per_worker=1, progress=False)
+    assert table.threads.tolist() == [1, 1, 1, 1]
+    assert numba.get_num_threads() == before
+
+
+def test_threads_backend_trains_networks_to_the_same_bits(tmp_path):
+    grid = {"seed": [0, 1, 2, 3]}
+    one = sweep(cells.train_steps, grid, out=tmp_path / "one", workers=1, progress=False)
+    threads = sweep(cells.train_steps, grid, backend="threads", out=tmp_path / "threads", workers=2,
+                    progress=False)
+    pd.testing.assert_frame_equal(one, threads, check_exact=True)
+
+
 def test_dask_backend_on_a_running_cluster_leaves_it_running(tmp_path):
     from dask.distributed import Client, LocalCluster
 
