@@ -76,93 +76,91 @@ def tap_masks(geo):
 
 
 @numba.njit(**_NJIT)
-def _shift(geo, j, k, n):
-    """Offset d of tap (j, k) in a same-size stack of n pixels, and the range [f_lo, f_hi) of pixels i whose
-    i + d lies in the stack."""
-    d = (j - geo.pad) * geo.w + (k - geo.pad)
-    return d, max(0, -d), min(n, n - d)
+def im2col(x, n0, gn, geo, stacked, tmap, masks, xb, cols):
+    """cols = the columns of images n0 .. n0+gn-1 of x (N, C, H*W) side by side: cols[(c*kh + j)*kw + k,
+    g*Ho*Wo + a*wo + b] = x[n0 + g, c, (a*s + j - p)*w + b*s + k - p] (0 outside the plane).
 
-
-@numba.njit(**_NJIT)
-def im2col_stack(xs, geo, masks, cols):
-    """cols[(c*kh + j)*kw + k, i] = xs[c, i + d(j, k)] where tap (j, k) of pixel i stays in its plane, else 0:
-    the columns of a same-size stack xs (C, gn*H*W) of gn planes per channel."""
-    n_ch, n = xs.shape
-    kh, kw = geo.kh, geo.kw
-    zero = xs.dtype.type(0)
-    for c in range(n_ch):
-        src = xs[c]
-        for j in range(kh):
-            for k in range(kw):
-                row = cols[(c * kh + j) * kw + k]
-                d, f_lo, f_hi = _shift(geo, j, k, n)
-                for i in range(f_lo):
-                    row[i] = zero
-                for i in range(f_hi, n):
-                    row[i] = zero
-                dst = row[f_lo:]
-                sh = src[f_lo + d:]
-                mk = masks[j * kw + k, f_lo:]
-                for i in range(f_hi - f_lo):
-                    dst[i] = sh[i] if mk[i] else zero
-
-
-@numba.njit(**_NJIT)
-def col2im_stack(cols, geo, masks, dxs):
-    """Adjoint of :func:`im2col_stack`: dxs (C, gn*H*W, overwritten) sums the cols entries that read it, tap
-    by tap in (j, k) order (entries whose tap leaves its plane add an exact zero)."""
-    n_ch, n = dxs.shape
-    kh, kw = geo.kh, geo.kw
-    zero = dxs.dtype.type(0)
-    for c in range(n_ch):
-        plane = dxs[c]
-        for i in range(n):
-            plane[i] = zero
-        for j in range(kh):
-            for k in range(kw):
-                row = cols[(c * kh + j) * kw + k]
-                d, f_lo, f_hi = _shift(geo, j, k, n)
-                dst = plane[f_lo + d:]
-                src = row[f_lo:]
-                mk = masks[j * kw + k, f_lo:]
-                for i in range(f_hi - f_lo):
-                    dst[i] += src[i] if mk[i] else zero
-
-
-@numba.njit(**_NJIT)
-def im2col(xn, geo, tmap, cols, col0):
-    """cols[(c*kh + j)*kw + k, col0 + a*wo + b] = xn[c, (a*s + j - p)*w + b*s + k - p] (0 outside): the
-    columns of one image xn (C, H*W), gathered through ``tmap`` (:func:`tap_map`)."""
-    n_ch = xn.shape[0]
+    ``stacked`` (same-size geometries only): the images' planes are stacked channel by channel into xb as
+    one (C, gn*H*W) matrix, and each row of cols is that stack shifted by d = (j - p)*w + k - p, zero where
+    ``masks`` (:func:`tap_masks`) says the tap leaves its plane: one flat loop per row. Otherwise each
+    image's columns are gathered through ``tmap`` (:func:`tap_map`).
+    """
+    n_ch = x.shape[1]
+    kh, kw, p, w = geo.kh, geo.kw, geo.pad, geo.w
+    zero = x.dtype.type(0)
+    if stacked:
+        xs = _stack(x, n0, gn, xb)
+        n = xs.shape[1]
+        for c in range(n_ch):
+            src = xs[c]
+            for j in range(kh):
+                for k in range(kw):
+                    row = cols[(c * kh + j) * kw + k]
+                    d = (j - p) * w + (k - p)
+                    f_lo, f_hi = max(0, -d), min(n, n - d)
+                    for i in range(f_lo):
+                        row[i] = zero
+                    for i in range(f_hi, n):
+                        row[i] = zero
+                    dst = row[f_lo:]
+                    sh = src[f_lo + d:]
+                    mk = masks[j * kw + k, f_lo:]
+                    for i in range(f_hi - f_lo):
+                        dst[i] = sh[i] if mk[i] else zero
+        return
     n = geo.ho * geo.wo
-    zero = xn.dtype.type(0)
-    for c in range(n_ch):
-        xc = xn[c]
-        for t in range(geo.kh * geo.kw):
-            row = cols[c * geo.kh * geo.kw + t, col0:]
-            mp = tmap[t]
-            for i in range(n):
-                ix = mp[i]
-                row[i] = xc[ix] if ix >= 0 else zero
+    for g in range(gn):
+        for c in range(n_ch):
+            xc = x[n0 + g, c]
+            for t in range(kh * kw):
+                row = cols[c * kh * kw + t, g * n:]
+                mp = tmap[t]
+                for i in range(n):
+                    ix = mp[i]
+                    row[i] = xc[ix] if ix >= 0 else zero
 
 
 @numba.njit(**_NJIT)
-def col2im(cols, geo, tmap, col0, dxn):
-    """Adjoint of :func:`im2col` for one image: dxn (C, H*W, overwritten) sums the cols entries that read it."""
-    n_ch = dxn.shape[0]
-    n = geo.ho * geo.wo
-    zero = dxn.dtype.type(0)
-    for c in range(n_ch):
-        dxc = dxn[c]
-        for i in range(dxc.shape[0]):
-            dxc[i] = zero
-        for t in range(geo.kh * geo.kw):
-            row = cols[c * geo.kh * geo.kw + t, col0:]
-            mp = tmap[t]
+def col2im(cols, n0, gn, geo, stacked, tmap, masks, dxb, dx):
+    """Adjoint of :func:`im2col`: dx[n0:n0+gn] (overwritten) sums the cols entries that read each input
+    value, tap by tap in (j, k) order (with ``stacked``, entries whose tap leaves the plane add an exact zero;
+    dxb: scratch for the stack)."""
+    n_ch, hw = dx.shape[1], dx.shape[2]
+    kh, kw, p, w = geo.kh, geo.kw, geo.pad, geo.w
+    zero = dx.dtype.type(0)
+    if stacked:
+        n = gn * hw
+        dxs = dx[n0] if gn == 1 else dxb[:n_ch * n].reshape(n_ch, n)
+        for c in range(n_ch):
+            plane = dxs[c]
             for i in range(n):
-                ix = mp[i]
-                if ix >= 0:
-                    dxc[ix] += row[i]
+                plane[i] = zero
+            for j in range(kh):
+                for k in range(kw):
+                    row = cols[(c * kh + j) * kw + k]
+                    d = (j - p) * w + (k - p)
+                    f_lo, f_hi = max(0, -d), min(n, n - d)
+                    dst = plane[f_lo + d:]
+                    src = row[f_lo:]
+                    mk = masks[j * kw + k, f_lo:]
+                    for i in range(f_hi - f_lo):
+                        dst[i] += src[i] if mk[i] else zero
+        if gn > 1:
+            _unstack(dxs, n0, gn, dx)
+        return
+    n = geo.ho * geo.wo
+    for g in range(gn):
+        for c in range(n_ch):
+            dxc = dx[n0 + g, c]
+            for i in range(hw):
+                dxc[i] = zero
+            for t in range(kh * kw):
+                row = cols[c * kh * kw + t, g * n:]
+                mp = tmap[t]
+                for i in range(n):
+                    ix = mp[i]
+                    if ix >= 0:
+                        dxc[ix] += row[i]
 
 
 @numba.njit(**_NJIT)
@@ -194,31 +192,6 @@ def _unstack(src, n0, gn, x):
 
 
 @numba.njit(**_NJIT)
-def _columns(x, n0, gn, geo, tmap, masks, xb, cols):
-    """cols = the columns of images n0 .. n0+gn-1 of x side by side (xb: scratch for their stack)."""
-    if _same_size(geo):
-        im2col_stack(_stack(x, n0, gn, xb), geo, masks, cols)
-    else:
-        for gi in range(gn):
-            im2col(x[n0 + gi], geo, tmap, cols, gi * geo.ho * geo.wo)
-
-
-@numba.njit(**_NJIT)
-def _columns_adjoint(dcols, n0, gn, geo, tmap, masks, dxb, dx):
-    """dx[n0:n0+gn] = the adjoint of :func:`_columns` applied to dcols (dxb: scratch for their stack)."""
-    if not _same_size(geo):
-        for gi in range(gn):
-            col2im(dcols, geo, tmap, gi * geo.ho * geo.wo, dx[n0 + gi])
-    elif gn == 1:
-        col2im_stack(dcols, geo, masks, dx[n0])
-    else:
-        c = dx.shape[1]
-        dxs = dxb[:c * gn * dx.shape[2]].reshape(c, gn * dx.shape[2])
-        col2im_stack(dcols, geo, masks, dxs)
-        _unstack(dxs, n0, gn, dx)
-
-
-@numba.njit(**_NJIT)
 def conv_forward(x, w2, x2, w22, add2, bias, geo, c_lo, c_hi, y):
     """y[n] = bias + W2 @ im2col(x[n]) (+ W22 @ im2col(x2[n]) if ``add2``: the tangent rule).
 
@@ -229,6 +202,7 @@ def conv_forward(x, w2, x2, w22, add2, bias, geo, c_lo, c_hi, y):
     n_out, ckk = w2.shape
     group, nch = geo.group, geo.chunks
     howo = geo.ho * geo.wo
+    stacked = _same_size(geo)
     tmap = tap_map(geo)
     masks = tap_masks(geo)
     xb = np.empty(c * group * hw, dtype=x.dtype)
@@ -241,11 +215,11 @@ def conv_forward(x, w2, x2, w22, add2, bias, geo, c_lo, c_hi, y):
             gn = min(group, n1 - n0)
             cols = colb[:ckk * gn * howo].reshape(ckk, gn * howo)
             ys = y[n0] if gn == 1 else yb[:n_out * gn * howo].reshape(n_out, gn * howo)
-            _columns(x, n0, gn, geo, tmap, masks, xb, cols)
+            im2col(x, n0, gn, geo, stacked, tmap, masks, xb, cols)
             np.dot(w2, cols, ys)
             if add2:
                 tmp = tmpb[:n_out * gn * howo].reshape(n_out, gn * howo)
-                _columns(x2, n0, gn, geo, tmap, masks, xb, cols)
+                im2col(x2, n0, gn, geo, stacked, tmap, masks, xb, cols)
                 np.dot(w22, cols, tmp)
                 for o in range(n_out):
                     for i in range(gn * howo):
@@ -282,6 +256,7 @@ def conv_backward(x, dy, w2, x2, dy2, w22, gw_adds_x2, dx_adds_w22, geo, c_lo, c
     group, nch = geo.group, geo.chunks
     howo = geo.ho * geo.wo
     second = gw_adds_x2 or dx_adds_w22
+    stacked = _same_size(geo)
     tmap = tap_map(geo)
     masks = tap_masks(geo)
     xb = np.empty(c * group * hw, dtype=x.dtype)
@@ -299,10 +274,10 @@ def conv_backward(x, dy, w2, x2, dy2, w22, gw_adds_x2, dx_adds_w22, geo, c_lo, c
             dy2s = _stack(dy2, n0, gn, dy2b) if second else dys
             if need_gw:
                 acc = gw_c[ci]
-                _columns(x, n0, gn, geo, tmap, masks, xb, cols)
+                im2col(x, n0, gn, geo, stacked, tmap, masks, xb, cols)
                 _add_product(dys, cols.T, acc, tmp)
                 if gw_adds_x2:
-                    _columns(x2, n0, gn, geo, tmap, masks, xb, cols)
+                    im2col(x2, n0, gn, geo, stacked, tmap, masks, xb, cols)
                     _add_product(dy2s, cols.T, acc, tmp)
                 for o in range(n_out):
                     sb = dy.dtype.type(0)
@@ -314,5 +289,5 @@ def conv_backward(x, dy, w2, x2, dy2, w22, gw_adds_x2, dx_adds_w22, geo, c_lo, c
                 np.dot(w2.T, dys, dcols)
                 if dx_adds_w22:
                     _add_product(w22.T, dy2s, dcols, cols)
-                _columns_adjoint(dcols, n0, gn, geo, tmap, masks, xb, dx)
+                col2im(dcols, n0, gn, geo, stacked, tmap, masks, xb, dx)
             n0 += gn

@@ -24,19 +24,27 @@ def same_size_cases(draw):
                 seed=draw(seeds()))
 
 
+def _columns(x, geo, stacked):
+    gn, c = x.shape[:2]
+    cols = np.full((c * geo.kh * geo.kw, gn * geo.ho * geo.wo), np.nan, x.dtype)
+    kconv.im2col(x, 0, gn, geo, stacked, kconv.tap_map(geo), kconv.tap_masks(geo), np.empty(x.size, x.dtype), cols)
+    return cols
+
+
+def _adjoint(cols, geo, stacked, shape):
+    dx = np.full(shape, np.nan, cols.dtype)
+    kconv.col2im(cols.copy(), 0, shape[0], geo, stacked, kconv.tap_map(geo), kconv.tap_masks(geo),
+                 np.empty(dx.size, dx.dtype), dx)
+    return dx
+
+
 @given(same_size_cases())
 def test_stacked_columns_equal_gathered_and_padded_columns(case):
     k, h, w, c, gn, dt = case["k"], case["h"], case["w"], case["c"], case["gn"], case["dtype"]
     p = (k - 1) // 2
     geo = Geometry(h, w, k, k, 1, p, h, w, gn, 1)
     x = normal_array(case["seed"], (gn, c, h * w)).astype(dt)
-    xs = np.ascontiguousarray(x.transpose(1, 0, 2).reshape(c, gn * h * w))
-    stacked = np.full((c * k * k, gn * h * w), np.nan, dt)
-    kconv.im2col_stack(xs, geo, kconv.tap_masks(geo), stacked)
-    gathered = np.full_like(stacked, np.nan)
-    tmap = kconv.tap_map(geo)
-    for g in range(gn):
-        kconv.im2col(x[g], geo, tmap, gathered, g * h * w)
+    stacked, gathered = _columns(x, geo, True), _columns(x, geo, False)
     padded = np.concatenate([_padded_columns(x[g].reshape(c, h, w), k, p) for g in range(gn)], axis=1)
     assert np.array_equal(stacked, gathered)
     assert np.array_equal(stacked, padded)
@@ -48,19 +56,12 @@ def test_stacked_adjoint_equals_gathered_adjoint_and_transpose(case):
     p = (k - 1) // 2
     geo = Geometry(h, w, k, k, 1, p, h, w, gn, 1)
     cols = normal_array(case["seed"], (c * k * k, gn * h * w)).astype(dt)
-    dxs = np.full((c, gn * h * w), np.nan, dt)
-    kconv.col2im_stack(cols.copy(), geo, kconv.tap_masks(geo), dxs)
-    dx = np.full((gn, c, h * w), np.nan, dt)
-    tmap = kconv.tap_map(geo)
-    for g in range(gn):
-        kconv.col2im(cols, geo, tmap, g * h * w, dx[g])
-    assert np.array_equal(dxs, dx.transpose(1, 0, 2).reshape(c, gn * h * w))
+    dx = _adjoint(cols, geo, True, (gn, c, h * w))
+    assert np.array_equal(dx, _adjoint(cols, geo, False, (gn, c, h * w)))
     # the adjoint: <cols, im2col(x)> = <col2im(cols), x> (float64 sums of the same products)
-    x = normal_array(case["seed"] + 1, (c, gn * h * w)).astype(dt)
-    fwd = np.empty_like(cols)
-    kconv.im2col_stack(x, geo, kconv.tap_masks(geo), fwd)
-    lhs = np.sum(cols.astype(np.float64) * fwd)
-    rhs = np.sum(dxs.astype(np.float64) * x)
+    x = normal_array(case["seed"] + 1, (gn, c, h * w)).astype(dt)
+    lhs = np.sum(cols.astype(np.float64) * _columns(x, geo, True))
+    rhs = np.sum(dx.astype(np.float64) * x)
     assert abs(lhs - rhs) <= 1e-5 * (1 + abs(lhs))
 
 
