@@ -97,7 +97,8 @@ def im2col(x, n0, gn, geo, stacked, tmap, masks, xb, cols):
                 for k in range(kw):
                     row = cols[(c * kh + j) * kw + k]
                     d = (j - p) * w + (k - p)
-                    f_lo, f_hi = max(0, -d), min(n, n - d)
+                    f_lo = min(max(0, -d), n)  # [f_lo, f_hi): the pixels i whose i + d lies in the stack
+                    f_hi = max(min(n, n - d), f_lo)
                     for i in range(f_lo):
                         row[i] = zero
                     for i in range(f_hi, n):
@@ -139,7 +140,8 @@ def col2im(cols, n0, gn, geo, stacked, tmap, masks, dxb, dx):
                 for k in range(kw):
                     row = cols[(c * kh + j) * kw + k]
                     d = (j - p) * w + (k - p)
-                    f_lo, f_hi = max(0, -d), min(n, n - d)
+                    f_lo = min(max(0, -d), n)  # [f_lo, f_hi): the pixels i whose i + d lies in the stack
+                    f_hi = max(min(n, n - d), f_lo)
                     dst = plane[f_lo + d:]
                     src = row[f_lo:]
                     mk = masks[j * kw + k, f_lo:]

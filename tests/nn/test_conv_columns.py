@@ -1,6 +1,7 @@
 """The full convolution's columns: the stacked, shifted form (same-size geometries) against the tap-map
 gather and against columns cut from an explicitly zero-padded image, bit for bit; and their adjoints."""
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -63,6 +64,25 @@ def test_stacked_adjoint_equals_gathered_adjoint_and_transpose(case):
     lhs = np.sum(cols.astype(np.float64) * _columns(x, geo, True))
     rhs = np.sum(dx.astype(np.float64) * x)
     assert abs(lhs - rhs) <= 1e-5 * (1 + abs(lhs))
+
+
+@pytest.mark.parametrize("k, h, w, gn", [(5, 1, 1, 1), (5, 1, 2, 1), (5, 2, 1, 3), (3, 1, 1, 1), (5, 1, 1, 4)])
+def test_kernels_wider_than_the_stack_stay_inside_their_buffers(k, h, w, gn):
+    """Shifts longer than the whole stack: nothing is written outside cols and dx (guard values around)."""
+    p, c = (k - 1) // 2, 2
+    geo = Geometry(h, w, k, k, 1, p, h, w, gn, 1)
+    x = normal_array(0, (gn, c, h * w))
+    big = np.full((c * k * k + 1, gn * h * w + 3), -7.0)
+    cols = big[:-1, :gn * h * w]
+    kconv.im2col(x, 0, gn, geo, True, kconv.tap_map(geo), kconv.tap_masks(geo), np.empty(x.size), cols)
+    assert (big[-1] == -7.0).all() and (big[:, gn * h * w:] == -7.0).all()
+    padded = np.concatenate([_padded_columns(x[g].reshape(c, h, w), k, p) for g in range(gn)], axis=1)
+    assert np.array_equal(cols, padded)
+    dx_big = np.full((gn + 1, c, h * w), -7.0)
+    kconv.col2im(np.ascontiguousarray(cols), 0, gn, geo, True, kconv.tap_map(geo), kconv.tap_masks(geo),
+                 np.empty(x.size), dx_big[:gn])
+    assert (dx_big[gn] == -7.0).all()
+    assert np.array_equal(dx_big[:gn], _adjoint(np.ascontiguousarray(cols), geo, False, x.shape))
 
 
 def test_masks_only_for_same_size_geometries():
