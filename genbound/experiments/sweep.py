@@ -68,9 +68,9 @@ def sweep(fn, grid, *, backend="local", scheduler=None, workers=None, out, key_e
         ``"local"``: a pool of ``workers`` processes started with ``spawn`` (never ``fork``: numba and BLAS
         threads do not survive it); ``workers=1`` runs the cells in this process. ``"threads"``: ``workers``
         threads of this process, each running whole cells (the engine's kernels release the GIL); the
-        fastest way to run many small models on one machine (on 2 cores, 8 digits-sized models: 1.5-1.7x a
-        plain loop, processes 1.2-1.35x; docs/performance.md), for cells that share no mutable state; a cell
-        that crashes the interpreter ends the sweep (finished records stay). ``"dask"``: a
+        fastest way to run many small models on one machine (docs/performance.md, sixth round), for cells
+        that share no mutable state; a cell that crashes the interpreter ends the sweep (finished records
+        stay). ``"dask"``: a
         ``dask.distributed`` cluster, see ``scheduler``.
     scheduler : str or distributed.Client, optional
         Only with ``backend="dask"``. None (default): start a ``LocalCluster`` of ``workers`` processes
@@ -79,8 +79,7 @@ def sweep(fn, grid, *, backend="local", scheduler=None, workers=None, out, key_e
         travel back to this process, which alone writes ``out``.
     workers : int >= 1, optional
         Number of processes (threads with ``backend="threads"``; default ``os.cpu_count()``; at most the
-        number of cells). Leave it None with a
-        ``scheduler``: the cluster decides.
+        number of cells). Leave it None with a ``scheduler``: the cluster decides.
     out : str or path-like
         Folder of the records (created if needed): ``cells/<key>.json`` and ``index.csv``.
     key_extra : JSON value, optional
