@@ -382,33 +382,35 @@ def _run(fn, cells, todo, backend, scheduler, workers, threads):
         yield from _run_threads(fn, cells, todo, workers, threads)
         return
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures import ProcessPoolExecutor
 
     with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = {pool.submit(_run_cell, fn, cells[i], threads): i for i in todo}
-        try:
-            for fut in as_completed(futures):
-                yield futures[fut], _result(fut)
-        finally:
-            for fut in futures:
-                fut.cancel()
+        yield from _completed(pool, fn, cells, todo, threads, own_process=True)
 
 
 def _run_threads(fn, cells, todo, workers, threads):
     """The cells on ``workers`` threads of this process; BLAS limited to ``threads`` meanwhile (a process
     setting), numba's thread count set per cell (a setting of the thread that runs it)."""
-    from concurrent.futures import ThreadPoolExecutor, as_completed
+    from concurrent.futures import ThreadPoolExecutor
 
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=threads), ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = {pool.submit(_run_cell, fn, cells[i], threads, False): i for i in todo}
-        try:
-            for fut in as_completed(futures):
-                yield futures[fut], _result(fut)
-        finally:
-            for fut in futures:
-                fut.cancel()
+        yield from _completed(pool, fn, cells, todo, threads, own_process=False)
+
+
+def _completed(pool, fn, cells, todo, threads, own_process):
+    """Submit the cells ``todo`` to the executor ``pool``; yield ``(i, record)`` as they complete, and cancel
+    those not started when the caller stops early."""
+    from concurrent.futures import as_completed
+
+    futures = {pool.submit(_run_cell, fn, cells[i], threads, own_process): i for i in todo}
+    try:
+        for fut in as_completed(futures):
+            yield futures[fut], _result(fut)
+    finally:
+        for fut in futures:
+            fut.cancel()
 
 
 def _run_dask(fn, cells, todo, scheduler, workers, threads):
