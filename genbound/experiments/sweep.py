@@ -67,10 +67,10 @@ def sweep(fn, grid, *, backend="local", scheduler=None, workers=None, out, key_e
     backend : {"local", "threads", "dask"}
         ``"local"``: a pool of ``workers`` processes started with ``spawn`` (never ``fork``: numba and BLAS
         threads do not survive it); ``workers=1`` runs the cells in this process. ``"threads"``: ``workers``
-        threads of this process, each running whole cells (the engine's kernels release the GIL); the
-        fastest way to run many small models on one machine (docs/performance.md, sixth round), for cells
-        that share no mutable state; a cell that crashes the interpreter ends the sweep (finished records
-        stay). ``"dask"``: a
+        threads of this process, each running whole cells (the engine's kernels release the GIL): for
+        small models as fast as worker processes (docs/performance.md, sixth round), with no process to
+        start and ``fn`` defined anywhere; for cells that share no mutable state; a cell that crashes the
+        interpreter ends the sweep (finished records stay). ``"dask"``: a
         ``dask.distributed`` cluster, see ``scheduler``.
     scheduler : str or distributed.Client, optional
         Only with ``backend="dask"``. None (default): start a ``LocalCluster`` of ``workers`` processes
